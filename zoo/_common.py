@@ -1,0 +1,178 @@
+"""Argument checks and small layer blocks shared by the zoo families.
+
+Every check raises a `ValueError` in Keras' wording, naming the argument and
+the value received, so a user never meets a TensorFlow trace for a mistake
+the builder could have named.
+"""
+
+from __future__ import annotations
+
+import numbers
+from collections.abc import Sequence
+from typing import Any
+
+import keras
+from keras import layers
+
+ACTIVATIONS = ("relu", "leaky_relu", "elu", "selu", "gelu", "swish", "mish")
+BATCH_NORM_PLACEMENTS = (None, "before", "after")
+
+
+def invalid(name: str, expected: str, value: Any) -> ValueError:
+    """The standard error: `Invalid value for argument `name`: ...`."""
+    return ValueError(
+        f"Invalid value for argument `{name}`: expected {expected}. "
+        f"Received: {name}={value!r}"
+    )
+
+
+def check_positive_int(name: str, value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
+        raise invalid(name, "a positive integer", value)
+    return int(value)
+
+
+def check_non_negative_int(name: str, value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 0:
+        raise invalid(name, "a non-negative integer", value)
+    return int(value)
+
+
+def check_positive_float(name: str, value: Any) -> float:
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, numbers.Real)
+        or not value > 0
+        or value == float("inf")
+    ):
+        raise invalid(name, "a positive finite number", value)
+    return float(value)
+
+
+def check_rate(name: str, value: Any) -> float:
+    """A probability-like rate in [0, 1): dropout, noise level, drop path."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise invalid(name, "a float in [0, 1)", value)
+    if not 0.0 <= value < 1.0:
+        raise invalid(name, "a float in [0, 1)", value)
+    return float(value)
+
+
+def check_choice(name: str, value: Any, choices: Sequence[Any]) -> Any:
+    if value not in choices:
+        raise invalid(name, f"one of {tuple(choices)}", value)
+    return value
+
+
+def check_units(name: str, value: Any, *, allow_empty: bool = False) -> tuple[int, ...]:
+    """An int or a sequence of positive ints, returned as a tuple."""
+    if isinstance(value, numbers.Integral) and not isinstance(value, bool):
+        value_tuple: tuple[Any, ...] = (value,)
+    elif isinstance(value, (list, tuple)):
+        value_tuple = tuple(value)
+    else:
+        raise invalid(name, "a positive integer or a list of them", value)
+    if not value_tuple and not allow_empty:
+        raise invalid(name, "a non-empty list of positive integers", value)
+    for unit in value_tuple:
+        if isinstance(unit, bool) or not isinstance(unit, numbers.Integral) or unit < 1:
+            raise invalid(name, "a positive integer or a list of them", value)
+    return tuple(int(unit) for unit in value_tuple)
+
+
+def check_input_shape(
+    input_shape: Any,
+    *,
+    rank: int | Sequence[int] | None = None,
+    name: str = "input_shape",
+    what: str = "",
+) -> tuple[int, ...]:
+    """A shape without the batch axis: a tuple of positive ints.
+
+    Args:
+        input_shape: the shape to check.
+        rank: the number of axes the architecture needs (an int or a tuple
+            of allowed ranks), or `None` for any.
+        name: the argument name used in the error.
+        what: what the shape stands for, e.g. `"(height, width, channels)"`.
+    """
+    if isinstance(input_shape, numbers.Integral) and not isinstance(input_shape, bool):
+        input_shape = (input_shape,)
+    if not isinstance(input_shape, (list, tuple)) or not input_shape:
+        raise invalid(name, "a non-empty tuple of positive integers", input_shape)
+    for dim in input_shape:
+        if isinstance(dim, bool) or not isinstance(dim, numbers.Integral) or dim < 1:
+            raise invalid(name, "a tuple of positive integers", input_shape)
+    if rank is not None:
+        ranks = (rank,) if isinstance(rank, int) else tuple(rank)
+        if len(input_shape) not in ranks:
+            axes = " or ".join(str(r) for r in ranks)
+            detail = f" {what}" if what else ""
+            raise invalid(name, f"a shape with {axes} axes{detail}", tuple(input_shape))
+    return tuple(int(dim) for dim in input_shape)
+
+
+def check_activation(name: str, value: Any) -> str:
+    return check_choice(name, value, ACTIVATIONS)
+
+
+def default_initializer(activation: str) -> str:
+    """The kernel initializer that suits an activation.
+
+    He (Kaiming) normal for ReLU-like units, LeCun normal for SELU (required
+    for self-normalisation), Glorot uniform otherwise.
+
+    Reference:
+        - He et al., 2015, "Delving Deep into Rectifiers".
+        - Klambauer et al., 2017, "Self-Normalizing Neural Networks".
+    """
+    if activation == "selu":
+        return "lecun_normal"
+    if activation in ("relu", "leaky_relu", "elu", "gelu", "swish", "mish"):
+        return "he_normal"
+    return "glorot_uniform"
+
+
+def activation_layer(activation: str, name: str) -> keras.layers.Layer:
+    """A named `Activation` layer (serializable: all are Keras built-ins)."""
+    return layers.Activation(activation, name=name)
+
+
+def dropout_layer(activation: str, rate: float, name: str) -> keras.layers.Layer:
+    """`AlphaDropout` for SELU networks (keeps self-normalisation), else `Dropout`."""
+    if activation == "selu":
+        return layers.AlphaDropout(rate, name=name)
+    return layers.Dropout(rate, name=name)
+
+
+def dense_block(
+    x,
+    units: int,
+    *,
+    activation: str,
+    batch_norm: str | None,
+    dropout_rate: float,
+    kernel_initializer: Any,
+    kernel_regularizer: Any = None,
+    name: str,
+):
+    """Dense, optional BatchNorm before or after the activation, dropout.
+
+    With batch norm before the activation (Ioffe & Szegedy 2015), the dense
+    layer drops its bias: BatchNorm's beta takes its place.
+    """
+    x = layers.Dense(
+        units,
+        use_bias=batch_norm != "before",
+        kernel_initializer=kernel_initializer,
+        kernel_regularizer=kernel_regularizer,
+        name=f"{name}_dense",
+    )(x)
+    if batch_norm == "before":
+        x = layers.BatchNormalization(name=f"{name}_bn")(x)
+    x = activation_layer(activation, name=f"{name}_{activation}")(x)
+    if batch_norm == "after":
+        x = layers.BatchNormalization(name=f"{name}_bn")(x)
+    if dropout_rate > 0:
+        x = dropout_layer(activation, dropout_rate, name=f"{name}_dropout")(x)
+    return x
