@@ -9,6 +9,8 @@ layers, uses `keras.ops` only (any Keras 3 backend), and saves to a `.keras`
 file that loads with `safe_mode=True`.
 """
 
+# Importing a family module registers its models.
+from zoo import autoencoder, cnn, gmlp, mlp, recurrent, siamese, vae  # noqa: F401
 from zoo._registry import ModelSpec, build, get_spec, list_models, register
 from zoo.mlp import build_mlp
 
