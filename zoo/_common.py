@@ -176,3 +176,24 @@ def dense_block(
     if dropout_rate > 0:
         x = dropout_layer(activation, dropout_rate, name=f"{name}_dropout")(x)
     return x
+
+
+def check_non_negative_float(name: str, value: Any) -> float:
+    """A finite number >= 0: loss weights, penalties."""
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, numbers.Real)
+        or not value >= 0
+        or value == float("inf")
+    ):
+        raise invalid(name, "a non-negative finite number", value)
+    return float(value)
+
+
+def check_seed(name: str, value: Any) -> int | None:
+    """A random seed: `None` (draw from the global seed) or an int >= 0."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 0:
+        raise invalid(name, "None or a non-negative integer", value)
+    return int(value)

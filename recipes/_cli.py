@@ -1,0 +1,236 @@
+"""Command-line plumbing shared by every recipe: flags, set-up, artifacts.
+
+Nothing here imports TensorFlow or Keras at module level, so `--help` and
+`python -m recipes` answer at once; `setup()` picks the backend and imports.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+BACKENDS = ("tensorflow", "jax")
+
+
+def positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text}")
+    return value
+
+
+def positive_float(text: str) -> float:
+    value = float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text}")
+    return value
+
+
+def rate(text: str) -> float:
+    value = float(text)
+    if not 0 <= value < 1:
+        raise argparse.ArgumentTypeError(f"expected a number in [0, 1), got {text}")
+    return value
+
+
+def parser(
+    doc: str,
+    *,
+    epochs: int,
+    batch_size: int,
+    learning_rate: float,
+    steps_per_execution: int = 8,
+) -> argparse.ArgumentParser:
+    """An `ArgumentParser` with the flags every recipe shares.
+
+    The recipe's module docstring gives the description; its first line is
+    the summary that `python -m recipes` lists.
+    """
+    summary, _, rest = doc.strip().partition("\n")
+    result = argparse.ArgumentParser(
+        description=summary,
+        epilog=rest.strip() or None,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    group = result.add_argument_group("training")
+    group.add_argument("--epochs", type=positive_int, default=epochs)
+    group.add_argument("--batch-size", type=positive_int, default=batch_size)
+    group.add_argument("--learning-rate", type=positive_float, default=learning_rate)
+    group.add_argument(
+        "--steps-per-execution",
+        type=positive_int,
+        default=steps_per_execution,
+        help="training steps run per call into the compiled graph (fewer Python round trips)",
+    )
+    group.add_argument("--seed", type=int, default=0, help="seeds data split, weights and shuffling")
+    group.add_argument(
+        "--backend",
+        choices=BACKENDS,
+        default=os.environ.get("KERAS_BACKEND", "tensorflow"),
+        help="Keras backend (default: $KERAS_BACKEND or tensorflow)",
+    )
+    output = result.add_argument_group("output")
+    output.add_argument("--output-dir", type=Path, default=Path("runs"))
+    output.add_argument(
+        "--smoke", action="store_true", help="a few hundred samples, 1-2 epochs: a quick check"
+    )
+    output.add_argument("--quiet", action="store_true", help="no progress bars")
+    return result
+
+
+def add_data_flags(
+    result: argparse.ArgumentParser,
+    datasets: tuple[str, ...] = ("digits",),
+    *,
+    csv: bool = True,
+) -> None:
+    """`--dataset` for the bundled data, and `--csv PATH --target COLUMN` for yours."""
+    group = result.add_argument_group("data")
+    group.add_argument("--dataset", choices=datasets, default=datasets[0])
+    if csv:
+        group.add_argument("--csv", type=Path, help="your own table (header row) instead")
+        group.add_argument("--target", help="target column of --csv (several: a,b for multi-label)")
+        group.add_argument(
+            "--task",
+            choices=("classification", "regression", "multilabel"),
+            help="override the task inferred from --target",
+        )
+
+
+def setup(args: argparse.Namespace) -> None:
+    """Selects the backend, quiets TensorFlow, seeds everything.
+
+    Call before importing Keras: the backend is fixed by the first import.
+    """
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    if "keras" in sys.modules:
+        import keras
+
+        if keras.backend.backend() != args.backend:
+            raise ValueError(
+                f"Invalid value for argument `backend`: Keras is already imported "
+                f"with the {keras.backend.backend()!r} backend in this process. "
+                f"Received: backend={args.backend!r}"
+            )
+    os.environ["KERAS_BACKEND"] = args.backend
+    import keras
+
+    keras.utils.set_random_seed(args.seed)
+    if args.backend == "tensorflow":
+        import tensorflow as tf
+
+        # Bit-for-bit repeatable runs on the CPU: same seed, same history.
+        tf.config.experimental.enable_op_determinism()
+    if args.smoke:
+        args.epochs = min(args.epochs, 2)
+
+
+def load_data(args: argparse.Namespace, *, view: str = "flat"):
+    """The bundled `--dataset`, or `--csv` with `--target`; smaller with --smoke."""
+    from recipes import _data
+
+    csv = getattr(args, "csv", None)
+    if csv is not None:
+        if not args.target:
+            raise ValueError(
+                "Invalid value for argument `target`: expected the target column "
+                f"name of --csv {str(csv)!r}. Received: target=None"
+            )
+        data = _data.load_csv(csv, args.target, task=args.task, seed=args.seed)
+    elif getattr(args, "target", None):
+        raise ValueError(
+            "Invalid value for argument `target`: it needs --csv. "
+            f"Received: target={args.target!r}"
+        )
+    else:
+        data = _data.load_dataset(args.dataset, view=view, seed=args.seed)
+    if args.smoke:
+        data = data.subsample(train=300, evaluation=100)
+    return data
+
+
+def output_dir(args: argparse.Namespace, recipe: str) -> Path:
+    """`<output-dir>/<recipe>/`, created."""
+    path = Path(args.output_dir) / recipe
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def verbose(args: argparse.Namespace) -> int | str:
+    return 0 if args.quiet else "auto"
+
+
+def history_frame(history):
+    """A `keras.callbacks.History` (or its dict) as a DataFrame with an epoch column."""
+    import pandas as pd
+
+    logs = getattr(history, "history", history)
+    frame = pd.DataFrame({key: [float(v) for v in values] for key, values in logs.items()})
+    frame.insert(0, "epoch", range(1, len(frame) + 1))
+    return frame
+
+
+def save_artifacts(
+    out: Path,
+    *,
+    model=None,
+    history=None,
+    metrics: dict[str, Any],
+    figures: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Writes `model.keras`, `history.csv`, `metrics.json` and PNGs, atomically.
+
+    The training-curves plot is drawn from the history. Returns `metrics`.
+    """
+    from recipes import _io, _plots
+
+    figures = dict(figures or {})
+    if history is not None:
+        frame = history_frame(history)
+        _io.write_csv(out / "history.csv", frame)
+        figures.setdefault("training_curves", _plots.training_curves(frame))
+    if model is not None:
+        _io.save_model(model, out / "model.keras")
+    for name, figure in figures.items():
+        _io.save_figure(figure, out / f"{name}.png")
+    metrics = {key: _plain(value) for key, value in metrics.items()}
+    _io.write_json(out / "metrics.json", metrics)
+    written = sorted(p.name for p in out.iterdir() if not p.name.startswith("."))
+    print(f"Artifacts in {out}/: {', '.join(written)}")
+    return metrics
+
+
+def _plain(value: Any) -> Any:
+    """JSON-friendly: numpy scalars to floats, containers recursively."""
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, (str, bool, int, type(None))):
+        return value
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return str(value)
+
+
+def run(main: Callable[[list[str] | None], dict]) -> None:
+    """Runs a recipe's `main` from the command line.
+
+    A `ValueError` (a mistake in the flags or the data) prints one line on
+    stderr and exits with status 2, as argparse does; no traceback.
+    """
+    try:
+        main(None)
+    except ValueError as error:
+        prog = Path(sys.argv[0]).stem
+        prog = f"recipes.{prog}" if prog != "__main__" else "recipes"
+        print(f"{prog}: error: {error}", file=sys.stderr)
+        raise SystemExit(2) from None
+    except KeyboardInterrupt:
+        print("Interrupted.", file=sys.stderr)
+        raise SystemExit(130) from None

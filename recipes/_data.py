@@ -1,0 +1,312 @@
+"""Bundled datasets and the CSV loader (plumbing for the recipes).
+
+Everything here loads offline: scikit-learn ships digits, wine and breast
+cancer inside the package. Splits are stratified and deterministic for a
+seed; scaling is fitted on the training split only.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import numpy as np
+
+BUNDLED = ("digits", "wine", "breast_cancer")
+VIEWS = ("flat", "image", "sequence")
+TASKS = ("classification", "regression", "multilabel")
+MAX_CATEGORIES = 50
+
+
+@dataclasses.dataclass
+class Dataset:
+    """Train, validation and test arrays plus what a model needs to know.
+
+    Attributes:
+        name: dataset name, or the CSV path.
+        task: `"classification"`, `"regression"` or `"multilabel"`.
+        num_outputs: classes, labels or regression targets.
+        class_names: names of the classes (classification) or target columns.
+        feature_names: column names of the features, where they have names.
+    """
+
+    name: str
+    task: str
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_val: np.ndarray
+    y_val: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+    num_outputs: int
+    class_names: list[str]
+    feature_names: list[str] = dataclasses.field(default_factory=list)
+
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        return tuple(self.x_train.shape[1:])
+
+    def subsample(self, train: int, evaluation: int) -> Dataset:
+        """The first `train` training and `evaluation` val/test samples (for --smoke)."""
+        return dataclasses.replace(
+            self,
+            x_train=self.x_train[:train],
+            y_train=self.y_train[:train],
+            x_val=self.x_val[:evaluation],
+            y_val=self.y_val[:evaluation],
+            x_test=self.x_test[:evaluation],
+            y_test=self.y_test[:evaluation],
+        )
+
+
+def _invalid(name: str, expected: str, value) -> ValueError:
+    return ValueError(
+        f"Invalid value for argument `{name}`: expected {expected}. "
+        f"Received: {name}={value!r}"
+    )
+
+
+def split(x, y, *, seed: int, stratify: bool = True, val_size=0.15, test_size=0.15):
+    """Deterministic train/validation/test split (70/15/15 by default)."""
+    from sklearn.model_selection import train_test_split
+
+    def strata(labels):
+        if not stratify:
+            return None
+        _, counts = np.unique(labels, return_counts=True)
+        return labels if counts.min() >= 3 else None
+
+    x_rest, x_test, y_rest, y_test = train_test_split(
+        x, y, test_size=test_size, random_state=seed, stratify=strata(y)
+    )
+    x_train, x_val, y_train, y_val = train_test_split(
+        x_rest,
+        y_rest,
+        test_size=val_size / (1 - test_size),
+        random_state=seed,
+        stratify=strata(y_rest),
+    )
+    return x_train, y_train, x_val, y_val, x_test, y_test
+
+
+def load_dataset(name: str = "digits", *, view: str = "flat", seed: int = 0) -> Dataset:
+    """Loads a bundled dataset, split and scaled.
+
+    Args:
+        name: `"digits"`, `"wine"` or `"breast_cancer"`.
+        view: for digits, `"flat"` (64 features), `"image"` (8x8x1) or
+            `"sequence"` (8 steps of 8 pixels); tables only have `"flat"`.
+        seed: seed of the split.
+
+    Returns:
+        A `Dataset`. Digits pixels are scaled to [0, 1] by the training
+        maximum; table features are standardised with training statistics.
+    """
+    from sklearn import datasets
+
+    if name not in BUNDLED:
+        raise _invalid("dataset", f"one of {BUNDLED}", name)
+    if view not in VIEWS:
+        raise _invalid("view", f"one of {VIEWS}", view)
+    if name != "digits" and view != "flat":
+        raise _invalid("view", f"'flat' for the {name} table", view)
+    loader = {
+        "digits": datasets.load_digits,
+        "wine": datasets.load_wine,
+        "breast_cancer": datasets.load_breast_cancer,
+    }[name]
+    bunch = loader()
+    x = bunch.data.astype("float32")
+    y = bunch.target.astype("int64")
+    x_train, y_train, x_val, y_val, x_test, y_test = split(x, y, seed=seed)
+    if name == "digits":
+        scale = x_train.max()
+        x_train, x_val, x_test = (part / scale for part in (x_train, x_val, x_test))
+        shape = {"flat": (64,), "image": (8, 8, 1), "sequence": (8, 8)}[view]
+        x_train, x_val, x_test = (
+            part.reshape((-1,) + shape) for part in (x_train, x_val, x_test)
+        )
+    else:
+        x_train, x_val, x_test = standardize(x_train, x_val, x_test)
+    return Dataset(
+        name=name,
+        task="classification",
+        x_train=x_train,
+        y_train=y_train,
+        x_val=x_val,
+        y_val=y_val,
+        x_test=x_test,
+        y_test=y_test,
+        num_outputs=len(bunch.target_names),
+        class_names=[str(c) for c in bunch.target_names],
+        feature_names=[str(f) for f in getattr(bunch, "feature_names", [])],
+    )
+
+
+def standardize(x_train, *others):
+    """Zero mean, unit variance with statistics of `x_train` only."""
+    mean = x_train.mean(axis=0)
+    std = x_train.std(axis=0)
+    std = np.where(std > 0, std, 1.0)
+    return tuple(((part - mean) / std).astype("float32") for part in (x_train, *others))
+
+
+def _row(index) -> str:
+    # Line number in the file: the header is line 1.
+    return f"line {int(index) + 2}"
+
+
+def load_csv(
+    path: str | Path,
+    target: str,
+    *,
+    task: str | None = None,
+    seed: int = 0,
+) -> Dataset:
+    """Loads a user's CSV table: numeric and categorical features, one target.
+
+    Categorical (text) features are one-hot encoded; numeric features are
+    standardised with training statistics. The task is inferred from the
+    target unless given: text, boolean or integer targets with at most 20
+    distinct values are classification, others regression. Several target
+    columns, separated by commas, holding only 0 and 1, are a multi-label task.
+
+    Args:
+        path: the CSV file, with a header row.
+        target: the target column name (or several, comma-separated).
+        task: `"classification"`, `"regression"`, `"multilabel"` or `None`
+            to infer it.
+        seed: seed of the split.
+
+    Raises:
+        ValueError: naming the file, the column and, where it can, the line,
+            for a missing file, a missing target, an empty table, missing
+            values, or text that cannot be encoded.
+    """
+    import pandas as pd
+
+    path = Path(path)
+    if task is not None and task not in TASKS:
+        raise _invalid("task", f"one of {TASKS} or None", task)
+    if not path.is_file():
+        raise _invalid("csv", "an existing CSV file", str(path))
+    try:
+        frame = pd.read_csv(path, skipinitialspace=True)
+    except pd.errors.EmptyDataError:
+        raise ValueError(f"CSV file {str(path)!r} is empty.") from None
+    except (pd.errors.ParserError, UnicodeDecodeError) as error:
+        raise ValueError(f"CSV file {str(path)!r} cannot be parsed: {error}") from None
+    if frame.empty:
+        raise ValueError(f"CSV file {str(path)!r} has a header but no rows.")
+    targets = [column.strip() for column in str(target).split(",") if column.strip()]
+    missing = [column for column in targets if column not in frame.columns]
+    if not targets or missing:
+        raise ValueError(
+            f"Target column {target!r} not found in CSV file {str(path)!r}. "
+            f"Columns: {', '.join(map(str, frame.columns))}"
+        )
+    features = frame.drop(columns=targets)
+    if features.shape[1] == 0:
+        raise ValueError(f"CSV file {str(path)!r} has no feature columns besides {target!r}.")
+    for column in frame.columns:
+        nan_rows = frame.index[frame[column].isna()]
+        if len(nan_rows):
+            raise ValueError(
+                f"CSV file {str(path)!r}, column {column!r}: missing value at "
+                f"{_row(nan_rows[0])} ({len(nan_rows)} missing in all). Fill or "
+                "drop missing values first."
+            )
+    x = _encode_features(features, path)
+    y, task, class_names = _encode_target(frame[targets], targets, task, path)
+    stratify = task == "classification"
+    x_train, y_train, x_val, y_val, x_test, y_test = split(
+        x, y, seed=seed, stratify=stratify
+    )
+    x_train, x_val, x_test = standardize(x_train, x_val, x_test)
+    return Dataset(
+        name=str(path),
+        task=task,
+        x_train=x_train,
+        y_train=y_train,
+        x_val=x_val,
+        y_val=y_val,
+        x_test=x_test,
+        y_test=y_test,
+        num_outputs=len(class_names) if task == "classification" else len(targets),
+        class_names=class_names,
+        feature_names=[str(c) for c in features.columns],
+    )
+
+
+def _encode_features(features, path: Path) -> np.ndarray:
+    import pandas as pd
+
+    encoded = []
+    for column in features.columns:
+        values = features[column]
+        if pd.api.types.is_bool_dtype(values) or pd.api.types.is_numeric_dtype(values):
+            encoded.append(values.astype("float32").to_frame())
+            continue
+        numbers = pd.to_numeric(values, errors="coerce")
+        if numbers.notna().any():
+            # Mostly numbers with a few stray strings: a data error, not a category.
+            bad = numbers.index[numbers.isna()][0]
+            raise ValueError(
+                f"CSV file {str(path)!r}, column {column!r}: non-numeric value "
+                f"{values[bad]!r} at {_row(bad)} in a numeric column."
+            )
+        categories = values.astype(str).unique()
+        if len(categories) > MAX_CATEGORIES:
+            raise ValueError(
+                f"CSV file {str(path)!r}, column {column!r}: text column with "
+                f"{len(categories)} distinct values cannot be one-hot encoded "
+                f"(at most {MAX_CATEGORIES}); e.g. {values.iloc[0]!r} at {_row(0)}."
+            )
+        encoded.append(pd.get_dummies(values.astype(str), prefix=str(column), dtype="float32"))
+    return pd.concat(encoded, axis=1).to_numpy(dtype="float32")
+
+
+def _encode_target(frame, targets: list[str], task: str | None, path: Path):
+    import pandas as pd
+
+    if len(targets) > 1:
+        if task not in (None, "multilabel"):
+            raise _invalid("task", "'multilabel' (or None) for several target columns", task)
+        for column in targets:
+            values = frame[column]
+            bad = values.index[~values.isin([0, 1])]
+            if len(bad):
+                raise ValueError(
+                    f"CSV file {str(path)!r}, column {column!r}: multi-label "
+                    f"targets must be 0 or 1; found {values[bad[0]]!r} at {_row(bad[0])}."
+                )
+        return frame.to_numpy(dtype="float32"), "multilabel", list(targets)
+
+    column = targets[0]
+    values = frame[column]
+    is_numeric = pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values)
+    if task is None:
+        is_integer = is_numeric and np.all(np.mod(values.to_numpy(dtype="float64"), 1) == 0)
+        if not is_numeric or (is_integer and values.nunique() <= 20):
+            task = "classification"
+        else:
+            task = "regression"
+    if task == "multilabel":
+        raise _invalid("task", "'classification' or 'regression' for one target column", task)
+    if task == "regression":
+        if not is_numeric:
+            bad = pd.to_numeric(values, errors="coerce").isna()
+            first = values.index[bad][0]
+            raise ValueError(
+                f"CSV file {str(path)!r}, column {column!r}: regression target "
+                f"must be numeric; found {values[first]!r} at {_row(first)}."
+            )
+        return values.to_numpy(dtype="float32").reshape(-1, 1), task, [column]
+    raw = values.to_numpy() if is_numeric else values.astype(str).to_numpy()
+    classes, codes = np.unique(raw, return_inverse=True)
+    if len(classes) < 2:
+        raise ValueError(
+            f"CSV file {str(path)!r}, column {column!r}: a classification target "
+            f"needs at least 2 classes; found only {classes[0]!r}."
+        )
+    return codes.astype("int64"), task, [str(c) for c in classes]

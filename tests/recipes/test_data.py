@@ -1,0 +1,124 @@
+"""Bundled datasets and the CSV loader: shapes, splits, scaling, errors."""
+
+import numpy as np
+import pytest
+
+from recipes import _data
+
+
+@pytest.mark.parametrize(
+    "view, shape", [("flat", (64,)), ("image", (8, 8, 1)), ("sequence", (8, 8))]
+)
+def test_digits_views(view, shape):
+    data = _data.load_dataset("digits", view=view, seed=0)
+    assert data.input_shape == shape
+    assert data.num_outputs == 10
+    total = len(data.x_train) + len(data.x_val) + len(data.x_test)
+    assert total == 1797
+    assert 0.0 <= data.x_train.min() and data.x_train.max() == 1.0
+
+
+def test_split_is_stratified_and_deterministic():
+    first = _data.load_dataset("digits", seed=3)
+    second = _data.load_dataset("digits", seed=3)
+    other = _data.load_dataset("digits", seed=4)
+    np.testing.assert_array_equal(first.y_test, second.y_test)
+    assert not np.array_equal(first.y_test, other.y_test)
+    for labels in (first.y_train, first.y_val, first.y_test):
+        shares = np.bincount(labels, minlength=10) / len(labels)
+        np.testing.assert_allclose(shares, 0.1, atol=0.02)
+
+
+@pytest.mark.parametrize("name, classes", [("wine", 3), ("breast_cancer", 2)])
+def test_tables_are_standardised_on_train_only(name, classes):
+    data = _data.load_dataset(name)
+    assert data.num_outputs == classes
+    np.testing.assert_allclose(data.x_train.mean(axis=0), 0, atol=1e-4)
+    np.testing.assert_allclose(data.x_train.std(axis=0), 1, atol=1e-3)
+    assert not np.allclose(data.x_test.mean(axis=0), 0, atol=1e-4)
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"name": "mnist"}, "Invalid value for argument `dataset`.*'mnist'"),
+        ({"view": "video"}, "Invalid value for argument `view`.*'video'"),
+        ({"name": "wine", "view": "image"}, "Invalid value for argument `view`.*wine"),
+    ],
+)
+def test_load_dataset_rejects(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        _data.load_dataset(**kwargs)
+
+
+def write(tmp_path, text, name="table.csv"):
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+def table(rows=40, *, label=lambda i: "yes" if i % 2 else "no", colour=True):
+    lines = ["size,colour,label" if colour else "size,label"]
+    for i in range(rows):
+        fields = [str(i * 0.5)] + (["red" if i % 3 else "blue"] if colour else [])
+        lines.append(",".join(fields + [str(label(i))]))
+    return "\n".join(lines) + "\n"
+
+
+def test_csv_classification_with_categorical_feature(tmp_path):
+    data = _data.load_csv(write(tmp_path, table()), "label")
+    assert data.task == "classification"
+    assert data.class_names == ["no", "yes"]
+    assert data.input_shape == (3,)  # size + one-hot colour (blue, red)
+    assert len(data.x_train) + len(data.x_val) + len(data.x_test) == 40
+
+
+def test_csv_regression_inferred_and_forced(tmp_path):
+    path = write(tmp_path, table(label=lambda i: i * 1.5))
+    assert _data.load_csv(path, "label").task == "regression"
+    integers = write(tmp_path, table(label=lambda i: i % 4), name="ints.csv")
+    assert _data.load_csv(integers, "label").task == "classification"
+    assert _data.load_csv(integers, "label", task="regression").task == "regression"
+
+
+def test_csv_multilabel(tmp_path):
+    lines = ["x,a,b"] + [f"{i},{i % 2},{(i // 2) % 2}" for i in range(30)]
+    data = _data.load_csv(write(tmp_path, "\n".join(lines)), "a,b")
+    assert data.task == "multilabel"
+    assert data.y_train.shape[1] == 2
+
+
+@pytest.mark.parametrize(
+    "text, target, match",
+    [
+        (None, "label", "Invalid value for argument `csv`.*missing.csv"),
+        ("", "label", "is empty"),
+        ("size,label\n", "label", "no rows"),
+        (table(), "price", "Target column 'price' not found.*Columns: size, colour, label"),
+        ("label\n1\n2\n", "label", "no feature columns"),
+        ("size,label\n1,a\n,b\n3,a\n", "label", "column 'size': missing value at line 3"),
+        ("size,label\n1,a\nbig,b\n3,a\n", "label", "column 'size': non-numeric value 'big' at line 3"),
+        ("size,label\n1,a\n2,a\n", "label", "at least 2 classes"),
+        ("size,a,b\n1,0,1\n2,2,0\n", "a,b", "column 'a': multi-label.*line 3"),
+    ],
+)
+def test_bad_csv_is_named(tmp_path, text, target, match):
+    path = tmp_path / "missing.csv" if text is None else write(tmp_path, text)
+    with pytest.raises(ValueError, match=match):
+        _data.load_csv(path, target)
+
+
+def test_bad_csv_task_arguments(tmp_path):
+    path = write(tmp_path, table())
+    with pytest.raises(ValueError, match="Invalid value for argument `task`.*'poetry'"):
+        _data.load_csv(path, "label", task="poetry")
+    with pytest.raises(ValueError, match="argument `task`.*one target column"):
+        _data.load_csv(path, "label", task="multilabel")
+    with pytest.raises(ValueError, match="regression target must be numeric; found 'no'"):
+        _data.load_csv(path, "label", task="regression")
+
+
+def test_too_many_categories(tmp_path):
+    lines = ["name,label"] + [f"n{i},{i % 2}" for i in range(60)]
+    with pytest.raises(ValueError, match="column 'name'.*60 distinct values"):
+        _data.load_csv(write(tmp_path, "\n".join(lines)), "label")

@@ -1,0 +1,77 @@
+"""The MLP recipe: flags, user data, errors on the command line, repeatability."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from recipes import mlp
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def run(tmp_path, *flags):
+    return mlp.main(["--smoke", "--quiet", "--output-dir", str(tmp_path), *flags])
+
+
+@pytest.mark.slow
+def test_same_seed_same_history(tmp_path):
+    run(tmp_path / "a", "--seed", "7")
+    run(tmp_path / "b", "--seed", "7")
+    first = pd.read_csv(tmp_path / "a" / "mlp" / "history.csv")
+    second = pd.read_csv(tmp_path / "b" / "mlp" / "history.csv")
+    pd.testing.assert_frame_equal(first, second, check_exact=True)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "flags",
+    [
+        ["--dataset", "wine", "--activation", "selu", "--dropout-rate", "0.1"],
+        ["--dataset", "breast_cancer", "--batch-norm", "before", "--residual"],
+        ["--activation", "mish", "--batch-norm", "after", "--hidden-units", "32"],
+    ],
+)
+def test_options(tmp_path, flags):
+    metrics = run(tmp_path, *flags)
+    assert 0.0 <= metrics["test_accuracy"] <= 1.0
+
+
+@pytest.mark.slow
+def test_csv_regression_and_multilabel(tmp_path):
+    rows = [f"{i % 7},{'a' if i % 2 else 'b'},{i * 0.3 + (i % 7)},{i % 2},{(i // 3) % 2}"
+            for i in range(120)]
+    path = tmp_path / "table.csv"
+    path.write_text("x,kind,price,p,q\n" + "\n".join(rows) + "\n")
+    metrics = run(tmp_path, "--csv", str(path), "--target", "price")
+    assert "test_mean_absolute_error" in metrics
+    metrics = run(tmp_path, "--csv", str(path), "--target", "p,q")
+    assert "test_binary_accuracy" in metrics
+
+
+def test_target_needs_csv_and_csv_needs_target(tmp_path):
+    with pytest.raises(ValueError, match="argument `target`.*needs --csv"):
+        run(tmp_path, "--target", "label")
+    with pytest.raises(ValueError, match="argument `target`.*Received: target=None"):
+        run(tmp_path, "--csv", str(tmp_path / "x.csv"))
+
+
+@pytest.mark.subprocess
+def test_bad_csv_on_the_command_line_is_one_line_and_status_2(tmp_path):
+    path = tmp_path / "bad.csv"
+    path.write_text("size,label\n1,a\nhuge,b\n3,a\n")
+    result = subprocess.run(
+        [sys.executable, "-m", "recipes.mlp", "--csv", str(path), "--target", "label",
+         "--output-dir", str(tmp_path)],
+        cwd=ROOT, capture_output=True, text=True,
+    )
+    assert result.returncode == 2
+    lines = [line for line in result.stderr.splitlines() if "error" in line.lower()]
+    assert lines == [
+        f"recipes.mlp: error: CSV file '{path}', column 'size': non-numeric value "
+        "'huge' at line 3 in a numeric column."
+    ]
+    assert "Traceback" not in result.stderr
+    assert not (tmp_path / "mlp").exists()
