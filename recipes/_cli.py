@@ -87,10 +87,18 @@ def add_data_flags(
     datasets: tuple[str, ...] = ("digits",),
     *,
     csv: bool = True,
+    images: bool = False,
 ) -> None:
-    """`--dataset` for the bundled data, and `--csv PATH --target COLUMN` for yours."""
+    """`--dataset` for the bundled data; `--csv PATH --target COLUMN` or
+    `--images FOLDER` for yours."""
     group = result.add_argument_group("data")
     group.add_argument("--dataset", choices=datasets, default=datasets[0])
+    if images:
+        group.add_argument(
+            "--images", type=Path, help="your own images: a folder with one sub-folder per class"
+        )
+        group.add_argument("--image-size", type=positive_int, nargs=2, default=[32, 32])
+        group.add_argument("--color-mode", choices=("grayscale", "rgb", "rgba"), default="rgb")
     if csv:
         group.add_argument("--csv", type=Path, help="your own table (header row) instead")
         group.add_argument("--target", help="target column of --csv (several: a,b for multi-label)")
@@ -130,11 +138,16 @@ def setup(args: argparse.Namespace) -> None:
 
 
 def load_data(args: argparse.Namespace, *, view: str = "flat"):
-    """The bundled `--dataset`, or `--csv` with `--target`; smaller with --smoke."""
+    """The bundled `--dataset`, `--images`, or `--csv` with `--target`; smaller with --smoke."""
     from recipes import _data
 
     csv = getattr(args, "csv", None)
-    if csv is not None:
+    images = getattr(args, "images", None)
+    if images is not None:
+        data = _data.load_image_folder(
+            images, image_size=args.image_size, color_mode=args.color_mode, seed=args.seed
+        )
+    elif csv is not None:
         if not args.target:
             raise ValueError(
                 "Invalid value for argument `target`: expected the target column "

@@ -28,6 +28,7 @@ class Dataset:
         num_outputs: classes, labels or regression targets.
         class_names: names of the classes (classification) or target columns.
         feature_names: column names of the features, where they have names.
+        scale: `(mean, std)` of a standardised series target, to undo it.
     """
 
     name: str
@@ -41,6 +42,7 @@ class Dataset:
     num_outputs: int
     class_names: list[str]
     feature_names: list[str] = dataclasses.field(default_factory=list)
+    scale: tuple[float, float] | None = None
 
     @property
     def input_shape(self) -> tuple[int, ...]:
@@ -310,3 +312,137 @@ def _encode_target(frame, targets: list[str], task: str | None, path: Path):
             f"needs at least 2 classes; found only {classes[0]!r}."
         )
     return codes.astype("int64"), task, [str(c) for c in classes]
+
+
+SUNSPOTS = Path(__file__).parent / "data" / "sunspots.csv"
+
+
+def load_series(
+    path: str | Path | None = None,
+    column: str | None = None,
+    *,
+    window: int = 12,
+) -> Dataset:
+    """A univariate series as (window -> next value) windows, split in time order.
+
+    The default is the bundled yearly sunspot numbers, 1700-2008 (NOAA's
+    National Geophysical Data Center, public domain; the copy that
+    statsmodels distributes). The first 70% of the windows train, the next
+    15% validate, the last 15% test: no shuffling, no look-ahead. Values are
+    standardised with the training part's mean and standard deviation.
+
+    Args:
+        path: a CSV file; `None` for the bundled sunspots.
+        column: the series column (default: the last column).
+        window: how many past values predict the next one.
+
+    Returns:
+        A regression `Dataset` with inputs shaped `(window, 1)`, targets
+        `(1,)`, and `scale=(mean, std)` to undo the standardisation.
+    """
+    import pandas as pd
+
+    path = Path(path) if path is not None else SUNSPOTS
+    if isinstance(window, bool) or not isinstance(window, int) or window < 1:
+        raise _invalid("window", "a positive integer", window)
+    if not path.is_file():
+        raise _invalid("csv", "an existing CSV file", str(path))
+    frame = pd.read_csv(path)
+    column = column or frame.columns[-1]
+    if column not in frame.columns:
+        raise ValueError(
+            f"Target column {column!r} not found in CSV file {str(path)!r}. "
+            f"Columns: {', '.join(map(str, frame.columns))}"
+        )
+    values = pd.to_numeric(frame[column], errors="coerce")
+    if values.isna().any():
+        bad = values.index[values.isna()][0]
+        raise ValueError(
+            f"CSV file {str(path)!r}, column {column!r}: missing or non-numeric "
+            f"value {frame[column][bad]!r} at {_row(bad)}."
+        )
+    series = values.to_numpy(dtype="float32")
+    if len(series) < window + 20:
+        raise ValueError(
+            f"CSV file {str(path)!r}, column {column!r}: {len(series)} values are "
+            f"too few for window={window} (need at least {window + 20})."
+        )
+    n_train = int(0.7 * (len(series) - window))
+    mean = series[: n_train + window].mean()
+    std = series[: n_train + window].std() or 1.0
+    scaled = (series - mean) / std
+    x = np.stack([scaled[i : i + window] for i in range(len(series) - window)])[..., None]
+    y = scaled[window:].reshape(-1, 1)
+    n_val = int(0.15 * len(x))
+    n_test = len(x) - n_train - n_val
+    return Dataset(
+        name=str(path.name),
+        task="regression",
+        x_train=x[:n_train],
+        y_train=y[:n_train],
+        x_val=x[n_train : n_train + n_val],
+        y_val=y[n_train : n_train + n_val],
+        x_test=x[len(x) - n_test :],
+        y_test=y[len(x) - n_test :],
+        num_outputs=1,
+        class_names=[column],
+        scale=(float(mean), float(std)),
+    )
+
+
+def load_image_folder(
+    path: str | Path,
+    *,
+    image_size: tuple[int, int] = (32, 32),
+    color_mode: str = "rgb",
+    seed: int = 0,
+) -> Dataset:
+    """A folder of images, one sub-folder per class, for the image recipes.
+
+    Uses `keras.utils.image_dataset_from_directory`, scales pixels to
+    [0, 1] and splits 70/15/15, stratified.
+
+    Args:
+        path: folder with one sub-folder of images per class.
+        image_size: (height, width) images are resized to.
+        color_mode: `"grayscale"`, `"rgb"` or `"rgba"`.
+        seed: seed of the split.
+    """
+    import keras
+
+    path = Path(path)
+    if not path.is_dir():
+        raise _invalid("images", "a folder with one sub-folder of images per class", str(path))
+    if not [child for child in path.iterdir() if child.is_dir()]:
+        raise ValueError(
+            f"Image folder {str(path)!r} has no class sub-folders; put each "
+            "class's images in a sub-folder named after the class."
+        )
+    dataset = keras.utils.image_dataset_from_directory(
+        path,
+        image_size=tuple(image_size),
+        color_mode=color_mode,
+        batch_size=None,
+        shuffle=False,
+    )
+    images, labels = [], []
+    for image, label in dataset.as_numpy_iterator():
+        images.append(image)
+        labels.append(label)
+    if len(images) < 10:
+        raise ValueError(f"Image folder {str(path)!r} has only {len(images)} images; need 10 or more.")
+    x = np.stack(images).astype("float32") / 255.0
+    y = np.asarray(labels, dtype="int64")
+    x_train, y_train, x_val, y_val, x_test, y_test = split(x, y, seed=seed)
+    return Dataset(
+        name=str(path),
+        task="classification",
+        x_train=x_train,
+        y_train=y_train,
+        x_val=x_val,
+        y_val=y_val,
+        x_test=x_test,
+        y_test=y_test,
+        num_outputs=len(dataset.class_names),
+        class_names=list(dataset.class_names),
+    )

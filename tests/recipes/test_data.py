@@ -122,3 +122,53 @@ def test_too_many_categories(tmp_path):
     lines = ["name,label"] + [f"n{i},{i % 2}" for i in range(60)]
     with pytest.raises(ValueError, match="column 'name'.*60 distinct values"):
         _data.load_csv(write(tmp_path, "\n".join(lines)), "label")
+
+
+def test_bundled_sunspots_series_is_split_in_time_order():
+    data = _data.load_series(window=10)
+    assert data.input_shape == (10, 1)
+    assert len(data.x_train) + len(data.x_val) + len(data.x_test) == 309 - 10
+    mean, std = data.scale
+    # Undo the scaling: the first target is the 11th year, 1710 (3 sunspots).
+    assert data.y_train[0, 0] * std + mean == pytest.approx(3.0, abs=1e-3)
+    # Each window's last value is the previous window's target: no look-ahead.
+    assert data.x_train[1, -1, 0] == data.y_train[0, 0]
+    np.testing.assert_allclose(data.x_val[0, -1, 0], data.y_train[-1, 0])
+
+
+@pytest.mark.parametrize(
+    "text, kwargs, match",
+    [
+        (None, {}, "argument `csv`"),
+        ("t,v\n" + "\n".join(f"{i},{i}" for i in range(40)), {"column": "w"}, "'w' not found"),
+        ("t,v\n1,2\n2,x\n" + "\n".join(f"{i},{i}" for i in range(40)), {}, "'x' at line 3"),
+        ("t,v\n1,2\n2,3\n", {}, "too few"),
+        ("t,v\n1,2\n", {"window": 0}, "argument `window`"),
+    ],
+)
+def test_bad_series(tmp_path, text, kwargs, match):
+    path = tmp_path / "nothing.csv" if text is None else write(tmp_path, text)
+    with pytest.raises(ValueError, match=match):
+        _data.load_series(path, **kwargs)
+
+
+def test_image_folder(tmp_path):
+    import keras
+
+    rng = np.random.default_rng(0)
+    for label in ("cats", "dogs"):
+        (tmp_path / label).mkdir()
+        for i in range(10):
+            keras.utils.save_img(tmp_path / label / f"{i}.png", rng.uniform(0, 255, (12, 10, 3)))
+    data = _data.load_image_folder(tmp_path, image_size=(8, 8), color_mode="grayscale")
+    assert data.input_shape == (8, 8, 1)
+    assert data.class_names == ["cats", "dogs"]
+    assert len(data.x_train) + len(data.x_val) + len(data.x_test) == 20
+    assert 0.0 <= data.x_train.min() and data.x_train.max() <= 1.0
+
+
+def test_bad_image_folder(tmp_path):
+    with pytest.raises(ValueError, match="argument `images`"):
+        _data.load_image_folder(tmp_path / "nope")
+    with pytest.raises(ValueError, match="no class sub-folders"):
+        _data.load_image_folder(tmp_path)
