@@ -35,7 +35,7 @@ def training_curves(history):
 
 
 def image_grid(rows: dict[str, np.ndarray], *, columns: int = 10):
-    """Rows of small grey images, one labelled row per entry of `rows`."""
+    """Rows of small images in [0, 1] (grey or RGB), one labelled row per entry of `rows`."""
     figure, axes = plt.subplots(
         len(rows), columns, figsize=(columns * 0.9, len(rows) * 1.0), squeeze=False
     )
@@ -43,8 +43,10 @@ def image_grid(rows: dict[str, np.ndarray], *, columns: int = 10):
         for column, axis in enumerate(row):
             axis.axis("off")
             if column < len(images):
-                image = np.asarray(images[column])
-                axis.imshow(image.reshape(image.shape[:2]), cmap="gray_r", vmin=0, vmax=1)
+                image = np.clip(np.asarray(images[column], dtype="float32"), 0, 1)
+                if image.ndim == 3 and image.shape[-1] == 1:
+                    image = image[..., 0]
+                axis.imshow(image, cmap="gray_r" if image.ndim == 2 else None, vmin=0, vmax=1)
         row[0].set_title(label, loc="left", fontsize=9)
     figure.tight_layout()
     return figure
@@ -64,5 +66,95 @@ def confusion_matrix(y_true, y_pred, class_names):
     axis.set_yticks(range(size), class_names)
     axis.set_xlabel("predicted")
     axis.set_ylabel("true")
+    figure.tight_layout()
+    return figure
+
+
+def predictions_grid(images, y_true, y_pred, class_names, *, columns: int = 10):
+    """Images titled "true>predicted", wrong predictions in red (grey or RGB images)."""
+    count = len(images)
+    rows = max(1, -(-count // columns))
+    figure, axes = plt.subplots(rows, columns, figsize=(columns * 0.9, rows * 1.1), squeeze=False)
+    for index, axis in enumerate(axes.flat):
+        axis.axis("off")
+        if index >= count:
+            continue
+        image = np.clip(np.asarray(images[index], dtype="float32"), 0, 1)
+        if image.ndim == 3 and image.shape[-1] == 1:
+            image = image[..., 0]
+        axis.imshow(image, cmap="gray_r" if image.ndim == 2 else None, vmin=0, vmax=1)
+        true, predicted = class_names[y_true[index]], class_names[y_pred[index]]
+        color = "black" if y_true[index] == y_pred[index] else "red"
+        axis.set_title(f"{true}>{predicted}", fontsize=8, color=color)
+    figure.tight_layout()
+    return figure
+
+
+def forecast(x, actual, predictions: dict, *, xlabel: str = "time", ylabel: str = "value"):
+    """A series against one or more forecasts of it (e.g. model and naive baseline)."""
+    figure, axis = plt.subplots(figsize=(8, 3.5))
+    axis.plot(x, actual, color="black", marker=".", label="actual")
+    for label, values in predictions.items():
+        axis.plot(x, values, marker=".", label=label)
+    axis.set_xlabel(xlabel)
+    axis.set_ylabel(ylabel)
+    axis.grid(alpha=0.3)
+    axis.legend()
+    figure.tight_layout()
+    return figure
+
+
+def embedding_scatter(vectors, labels, class_names, *, title: str = "embedding"):
+    """Points coloured by class: the vectors themselves when 2-D, else their
+    first two principal components (scikit-learn's PCA)."""
+    vectors = np.asarray(vectors, dtype="float32")
+    labels = np.asarray(labels)
+    if vectors.shape[1] > 2:
+        from sklearn.decomposition import PCA
+
+        vectors = PCA(n_components=2).fit_transform(vectors)
+        title = f"{title} (PCA projection)"
+    figure, axis = plt.subplots(figsize=(6, 5))
+    colors = plt.get_cmap("tab10" if len(class_names) <= 10 else "tab20")
+    for index, name in enumerate(class_names):
+        points = vectors[labels == index]
+        axis.scatter(points[:, 0], points[:, 1], s=10, alpha=0.7, color=colors(index % colors.N),
+                     label=str(name))
+    axis.set_title(title)
+    axis.legend(markerscale=2, fontsize=8, loc="best", ncol=2 if len(class_names) > 10 else 1)
+    axis.grid(alpha=0.3)
+    figure.tight_layout()
+    return figure
+
+
+def distance_histograms(distances, labels, *, threshold: float | None = None):
+    """Histograms of pair distances, same-class (label 1) against different-class
+    (label 0) pairs, with the decision threshold as a vertical line."""
+    distances = np.ravel(distances)
+    labels = np.ravel(labels)
+    figure, axis = plt.subplots(figsize=(6, 3.5))
+    bins = np.linspace(distances.min(), distances.max(), 40)
+    axis.hist(distances[labels == 1], bins=bins, alpha=0.6, label="same class")
+    axis.hist(distances[labels == 0], bins=bins, alpha=0.6, label="different classes")
+    if threshold is not None:
+        axis.axvline(threshold, color="black", linestyle="--", label=f"threshold {threshold:.3g}")
+    axis.set_xlabel("distance")
+    axis.set_ylabel("pairs")
+    axis.legend()
+    axis.grid(alpha=0.3)
+    figure.tight_layout()
+    return figure
+
+
+def bar_chart(values: dict, *, ylabel: str, title: str | None = None):
+    """One labelled bar per entry of `values`, its value printed on top."""
+    figure, axis = plt.subplots(figsize=(1.6 * len(values) + 2, 3.5))
+    bars = axis.bar(list(values), list(values.values()), color=plt.get_cmap("tab10").colors)
+    axis.bar_label(bars, fmt="%.3f")
+    axis.set_ylabel(ylabel)
+    axis.set_ylim(0, max(1.0, max(values.values()) * 1.1))
+    if title:
+        axis.set_title(title)
+    axis.grid(axis="y", alpha=0.3)
     figure.tight_layout()
     return figure

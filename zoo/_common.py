@@ -197,3 +197,10 @@ def check_seed(name: str, value: Any) -> int | None:
     if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 0:
         raise invalid(name, "None or a non-negative integer", value)
     return int(value)
+
+
+def check_bool(name: str, value: Any) -> bool:
+    """A real `bool`: `check_choice(name, 1.0, (True, False))` would accept 1.0."""
+    if not isinstance(value, bool):
+        raise invalid(name, "True or False", value)
+    return value

@@ -61,13 +61,17 @@ def _check_value_range(value_range: Any) -> tuple[float, float]:
         not isinstance(value_range, (list, tuple))
         or len(value_range) != 2
         or any(
-            isinstance(v, bool) or not isinstance(v, numbers.Real) or not math.isfinite(v)
+            isinstance(v, bool)
+            or not isinstance(v, numbers.Real)
+            or not math.isfinite(v)
             for v in value_range
         )
         or not value_range[0] < value_range[1]
     ):
         raise _common.invalid(
-            "value_range", "a pair of finite numbers (low, high) with low < high", value_range
+            "value_range",
+            "a pair of finite numbers (low, high) with low < high",
+            value_range,
         )
     return float(value_range[0]), float(value_range[1])
 
@@ -111,8 +115,8 @@ class Corruption(layers.Layer):
 
     def __init__(
         self,
-        noise_type: str = "gaussian",
-        noise_level: float = 0.1,
+        noise_type: str = "masking",
+        noise_level: float = 0.25,
         value_range: Sequence[float] = (0.0, 1.0),
         seed: int | None = None,
         **kwargs: Any,
@@ -132,10 +136,15 @@ class Corruption(layers.Layer):
         shape = ops.shape(inputs)
         if self.noise_type == "gaussian":
             noise = keras.random.normal(
-                shape, stddev=self.noise_level, dtype=self.compute_dtype, seed=self.seed_generator
+                shape,
+                stddev=self.noise_level,
+                dtype=self.compute_dtype,
+                seed=self.seed_generator,
             )
             return inputs + noise
-        draw = keras.random.uniform(shape, dtype=self.compute_dtype, seed=self.seed_generator)
+        draw = keras.random.uniform(
+            shape, dtype=self.compute_dtype, seed=self.seed_generator
+        )
         if self.noise_type == "masking":
             return ops.where(draw < self.noise_level, ops.zeros_like(inputs), inputs)
         # Salt and pepper: one uniform draw decides both whether an entry is
@@ -300,10 +309,10 @@ def _conv_decoder_trunk(
         name=f"{prefix}_projection",
     )
     x = layers.Reshape(map_shape, name=f"{prefix}_reshape")(x)
-    for index, width_ in enumerate(reversed(filters)):
+    for index, stage_filters in enumerate(reversed(filters)):
         x = _conv_block(
             x,
-            width_,
+            stage_filters,
             kernel_size=kernel_size,
             strides=strides,
             transpose=True,
@@ -322,7 +331,9 @@ def _conv_decoder_trunk(
     )(x)
 
 
-def _dense_decoder_output(x, input_shape: tuple[int, ...], output_activation: str | None):
+def _dense_decoder_output(
+    x, input_shape: tuple[int, ...], output_activation: str | None
+):
     """Dense layer to all features, reshaped back to `input_shape`."""
     x = layers.Dense(
         math.prod(input_shape),

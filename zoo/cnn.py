@@ -55,14 +55,17 @@ DEFAULT_AUGMENTATION_FACTORS = {
 }
 
 
+def _is_positive_int(value: Any) -> bool:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        return False
+    return value >= 1
+
+
 def _check_kernel_size(value: Any) -> tuple[int, int]:
-    if isinstance(value, numbers.Integral) and not isinstance(value, bool) and value >= 1:
+    if _is_positive_int(value):
         return (int(value), int(value))
     if isinstance(value, (list, tuple)) and len(value) == 2:
-        if all(
-            isinstance(v, numbers.Integral) and not isinstance(v, bool) and v >= 1
-            for v in value
-        ):
+        if all(_is_positive_int(v) for v in value):
             return (int(value[0]), int(value[1]))
     raise _common.invalid(
         "kernel_size", "a positive integer or a pair of them", value
@@ -130,8 +133,7 @@ class ImageAugmentation(layers.Layer):
     def __init__(self, augmentation, seed: int | None = None, **kwargs):
         super().__init__(**kwargs)
         self.augmentation = _check_augmentation(augmentation)
-        if seed is not None:
-            seed = _common.check_non_negative_int("seed", seed)
+        seed = _common.check_seed("seed", seed)
         self.seed = seed
         self.transforms = []
         for index, (key, factor) in enumerate(self.augmentation.items()):
@@ -152,6 +154,10 @@ class ImageAugmentation(layers.Layer):
             else:
                 layer = layers.RandomZoom(factor, name="zoom", **fill)
             self.transforms.append(layer)
+
+    def build(self, input_shape):
+        for layer in self.transforms:
+            layer.build(input_shape)
 
     def call(self, images, training=None):
         if not training:
@@ -319,8 +325,10 @@ def build_cnn(
         name: model name.
 
     Returns:
-        An uncompiled functional `keras.Model`; `model.get_layer("features")`
-        is the feature extractor.
+        An uncompiled functional `keras.Model`: the layers `"images"`,
+        `"augmentation"` (an `ImageAugmentation`, when requested),
+        `"features"` (the feature extractor), `"dropout"` (when
+        `dropout_rate > 0`) and `"predictions"`.
 
     Example:
 
@@ -350,12 +358,23 @@ def build_cnn(
     kernel_size = _check_kernel_size(kernel_size)
     activation = _common.check_activation("activation", activation)
     _common.check_choice("batch_norm", batch_norm, _common.BATCH_NORM_PLACEMENTS)
-    _common.check_choice("residual", residual, (True, False))
+    _common.check_bool("residual", residual)
     _common.check_choice("downsample", downsample, DOWNSAMPLING)
     dropout_rate = _common.check_rate("dropout_rate", dropout_rate)
     _common.check_choice("global_pooling", global_pooling, GLOBAL_POOLING)
     augmentation = _check_augmentation(augmentation)
     _common.check_choice("output_activation", output_activation, OUTPUT_ACTIVATIONS)
+    if kernel_initializer is not None:
+        try:
+            keras.initializers.get(kernel_initializer)
+        except (ValueError, TypeError):
+            raise _common.invalid(
+                "kernel_initializer",
+                "a Keras initializer or its name",
+                kernel_initializer,
+            ) from None
+    if not isinstance(name, str) or not name:
+        raise _common.invalid("name", "a non-empty string", name)
     # Every stage after the first halves the sides; a side of 1 cannot be halved.
     sides = input_shape[:2]
     for _ in filters[1:]:
@@ -463,7 +482,9 @@ def search_space(hp, **fixed: Any) -> keras.Model:
 register(
     "cnn",
     build_cnn,
-    description="Convolutional classifier: stages of (residual) conv blocks, global pooling.",
+    description=(
+        "Convolutional classifier: stages of (residual) conv blocks, global pooling."
+    ),
     example={"input_shape": (8, 8, 1), "num_classes": 3, "filters": (4, 8)},
     input_kind="image",
     task="classification",

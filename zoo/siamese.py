@@ -67,15 +67,21 @@ class PairDistance(layers.Layer):
         if self.distance == "euclidean":
             squared = ops.sum(ops.square(a - b), axis=-1, keepdims=True)
             return ops.sqrt(ops.maximum(squared, self.epsilon))
-        a = a / ops.sqrt(ops.maximum(ops.sum(ops.square(a), axis=-1, keepdims=True), self.epsilon))
-        b = b / ops.sqrt(ops.maximum(ops.sum(ops.square(b), axis=-1, keepdims=True), self.epsilon))
-        return 1.0 - ops.sum(a * b, axis=-1, keepdims=True)
+        return 1.0 - ops.sum(self._unit(a) * self._unit(b), axis=-1, keepdims=True)
+
+    def _unit(self, x):
+        squared = ops.sum(ops.square(x), axis=-1, keepdims=True)
+        return x / ops.sqrt(ops.maximum(squared, self.epsilon))
 
     def compute_output_shape(self, input_shape):
         return (input_shape[0][0], 1)
 
     def get_config(self):
-        return {**super().get_config(), "distance": self.distance, "epsilon": self.epsilon}
+        return {
+            **super().get_config(),
+            "distance": self.distance,
+            "epsilon": self.epsilon,
+        }
 
 
 @keras.saving.register_keras_serializable(package="zoo")
@@ -228,16 +234,22 @@ def make_pairs(
     if y.ndim != 1:
         raise _common.invalid("y", "class labels shaped (n,) or (n, 1)", y.shape)
     if x.ndim < 1 or len(x) != len(y):
-        raise _common.invalid("x", f"an array with {len(y)} samples, as many as `y`", x.shape)
+        raise _common.invalid(
+            "x", f"an array with {len(y)} samples, as many as `y`", x.shape
+        )
     num_pairs = _common.check_positive_int("num_pairs", num_pairs)
     classes, counts = np.unique(y, return_counts=True)
     num_positive = (num_pairs + 1) // 2
     num_negative = num_pairs // 2
     if num_negative and len(classes) < 2:
-        raise _common.invalid("y", "labels of at least 2 classes (for negative pairs)", classes)
+        raise _common.invalid(
+            "y", "labels of at least 2 classes (for negative pairs)", classes
+        )
     if not np.any(counts >= 2):
         raise _common.invalid(
-            "y", "a class with at least 2 samples (for positive pairs)", dict(zip(classes, counts))
+            "y",
+            "a class with at least 2 samples (for positive pairs)",
+            dict(zip(classes.tolist(), counts.tolist())),
         )
     rng = np.random.default_rng(seed)
 
@@ -303,7 +315,13 @@ def _default_embedding(
         )
         for index, width in enumerate(filters):
             stage = f"embedding_stage{index + 1}"
-            x = conv(width, 3, padding="same", kernel_initializer=initializer, name=f"{stage}_conv")(x)
+            x = conv(
+                width,
+                3,
+                padding="same",
+                kernel_initializer=initializer,
+                name=f"{stage}_conv",
+            )(x)
             x = _common.activation_layer(activation, name=f"{stage}_{activation}")(x)
             if index < len(filters) - 1:
                 x = pool(2, padding="same", name=f"{stage}_pool")(x)
@@ -315,11 +333,15 @@ def _default_embedding(
 def _wrap_embedding(embedding: Any, input_shape: tuple[int, ...]) -> keras.Model:
     """Checks a user's embedding model and wraps it as the sub-model "embedding"."""
     if not isinstance(embedding, keras.Model):
-        raise _common.invalid("embedding", "a keras.Model mapping one input to a vector", embedding)
+        raise _common.invalid(
+            "embedding", "a keras.Model mapping one input to a vector", embedding
+        )
     model_inputs = getattr(embedding, "inputs", None)
     if model_inputs is not None:
         if len(model_inputs) != 1:
-            raise _common.invalid("embedding", "a model with a single input", embedding.name)
+            raise _common.invalid(
+                "embedding", "a model with a single input", embedding.name
+            )
         expected = tuple(model_inputs[0].shape[1:])
         if len(expected) != len(input_shape) or any(
             want is not None and want != got for want, got in zip(expected, input_shape)
@@ -456,7 +478,7 @@ def search_space(hp, **fixed: Any) -> keras.Model:
 register(
     "siamese",
     build_siamese,
-    description="Siamese network: shared embedding and pair distance (contrastive loss).",
+    description="Siamese network: shared embedding, pair distance, contrastive loss.",
     example={"input_shape": (12,), "embedding_dim": 8, "hidden_units": (16,)},
     input_kind="pair",
     task="similarity",

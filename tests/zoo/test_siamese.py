@@ -195,7 +195,9 @@ def test_siamese_has_two_inputs_a_shared_embedding_and_one_distance():
     vectors = embedding.predict(x, verbose=0)
     distances = model.predict([x, x[::-1]], verbose=0)
     expected = np.linalg.norm(vectors - vectors[::-1], axis=1, keepdims=True)
-    np.testing.assert_allclose(distances, np.maximum(expected, np.sqrt(1e-7)), rtol=1e-4)
+    np.testing.assert_allclose(
+        distances, np.maximum(expected, np.sqrt(1e-7)), rtol=1e-4
+    )
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,413 @@
+"""Learning-rate schedule maths, in one place.
+
+Plain functions of the step or epoch, tested against tables of expected
+values. Each schedule comes twice: a Python version (`float` in, `float`
+out) for tables, plots and logs, and a `keras.ops` version (`*_op`) that the
+callbacks evaluate inside the compiled train step from the optimizer's
+iteration counter, so that the rate is exact at every step on any backend
+and with any `steps_per_execution`. The tests check that both agree.
+
+- `cosine_annealing`: half a cosine from `max_lr` down to `min_lr`.
+- `sgdr_cycle`, `sgdr_learning_rate`, `sgdr_cycle_ends`: cosine annealing
+  with warm restarts (Loshchilov & Hutter, 2017).
+- `snapshot_cycle_length`, `snapshot_learning_rate`, `snapshot_cycle_ends`:
+  the cyclic cosine schedule of snapshot ensembles (Huang et al., 2017).
+- `exponential_sweep`: the learning-rate range test's sweep (Smith, 2017).
+
+Reference:
+    - Loshchilov & Hutter, 2017, "SGDR: Stochastic Gradient Descent with
+      Warm Restarts".
+    - Huang et al., 2017, "Snapshot Ensembles: Train 1, get M for free".
+    - Smith, 2017, "Cyclical Learning Rates for Training Neural Networks".
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from typing import Any
+
+import keras
+from keras import ops
+
+from zoo import _common
+
+
+def _check_cycle_mult(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
+        raise _common.invalid("cycle_mult", "an integer >= 1", value)
+    return int(value)
+
+
+def _check_max_lr_decay(value: Any) -> float:
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, numbers.Real)
+        or not 0.0 < value <= 1.0
+    ):
+        raise _common.invalid("max_lr_decay", "a float in (0, 1]", value)
+    return float(value)
+
+
+def _check_lr_range(max_lr: Any, min_lr: Any) -> tuple[float, float]:
+    max_lr = _common.check_positive_float("max_lr", max_lr)
+    min_lr = _common.check_non_negative_float("min_lr", min_lr)
+    if min_lr > max_lr:
+        raise _common.invalid("min_lr", f"a rate <= max_lr={max_lr!r}", min_lr)
+    return max_lr, min_lr
+
+
+def _check_position(name: str, value: Any) -> float:
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, numbers.Real)
+        or not 0 <= value < float("inf")
+    ):
+        raise _common.invalid(name, "a non-negative finite number", value)
+    return value
+
+
+def check_sgdr_arguments(
+    max_lr: Any, min_lr: Any, cycle_epochs: Any, cycle_mult: Any, max_lr_decay: Any
+) -> tuple[float, float, int, int, float]:
+    """Validates the SGDR hyperparameters and returns them normalised."""
+    max_lr, min_lr = _check_lr_range(max_lr, min_lr)
+    cycle_epochs = _common.check_positive_int("cycle_epochs", cycle_epochs)
+    cycle_mult = _check_cycle_mult(cycle_mult)
+    max_lr_decay = _check_max_lr_decay(max_lr_decay)
+    return max_lr, min_lr, cycle_epochs, cycle_mult, max_lr_decay
+
+
+# Cosine annealing ----------------------------------------------------------
+
+
+def cosine_annealing(progress: float, *, max_lr: float, min_lr: float = 0.0) -> float:
+    """Half a cosine from `max_lr` (progress 0) down to `min_lr` (progress 1).
+
+    `min_lr + (max_lr - min_lr) * (1 + cos(pi * progress)) / 2`.
+
+    Args:
+        progress: position in the cycle, in [0, 1].
+        max_lr: the rate at the start of the cycle.
+        min_lr: the rate at the end of the cycle.
+
+    Returns:
+        The learning rate, a float.
+    """
+    if (
+        isinstance(progress, bool)
+        or not isinstance(progress, numbers.Real)
+        or not 0.0 <= progress <= 1.0
+    ):
+        raise _common.invalid("progress", "a float in [0, 1]", progress)
+    max_lr, min_lr = _check_lr_range(max_lr, min_lr)
+    return min_lr + (max_lr - min_lr) * (1.0 + math.cos(math.pi * progress)) / 2.0
+
+
+# SGDR ----------------------------------------------------------------------
+
+
+def sgdr_cycle(
+    epoch: float, *, cycle_epochs: int = 10, cycle_mult: int = 2
+) -> tuple[int, float, int]:
+    """Where a (fractional) epoch falls among SGDR's cycles.
+
+    Cycles last `cycle_epochs * cycle_mult**i` epochs (`T_i`); a restart
+    happens exactly when a cycle's last epoch is complete.
+
+    Args:
+        epoch: epochs since the schedule started; fractional epochs count
+            batches (`epoch + batch / steps_per_epoch`), as in the paper.
+        cycle_epochs: length of the first cycle `T_0`, in epochs.
+        cycle_mult: factor `T_mult` by which each cycle outgrows the last.
+
+    Returns:
+        `(cycle_index, t_cur, t_i)`: the 0-based cycle, the epochs elapsed in
+        it and its length in epochs.
+
+    Example:
+
+    >>> sgdr_cycle(3.5, cycle_epochs=2, cycle_mult=2)
+    (1, 1.5, 4)
+    """
+    epoch = _check_position("epoch", epoch)
+    cycle_epochs = _common.check_positive_int("cycle_epochs", cycle_epochs)
+    cycle_mult = _check_cycle_mult(cycle_mult)
+    if cycle_mult == 1:
+        cycle = int(epoch // cycle_epochs)
+        return cycle, epoch - cycle * cycle_epochs, cycle_epochs
+    cycle, start, length = 0, 0, cycle_epochs
+    while epoch >= start + length:
+        start += length
+        length *= cycle_mult
+        cycle += 1
+    return cycle, epoch - start, length
+
+
+def sgdr_learning_rate(
+    epoch: float,
+    *,
+    max_lr: float,
+    min_lr: float = 0.0,
+    cycle_epochs: int = 10,
+    cycle_mult: int = 2,
+    max_lr_decay: float = 1.0,
+) -> float:
+    """SGDR's learning rate at a (fractional) epoch.
+
+    `min_lr + (max_lr_i - min_lr) * (1 + cos(pi * T_cur / T_i)) / 2` with
+    `max_lr_i = max(min_lr, max_lr * max_lr_decay**i)` in cycle `i`.
+
+    Args:
+        epoch: epochs since the schedule started, fractional within an epoch.
+        max_lr: peak rate of the first cycle.
+        min_lr: the rate each cycle anneals to (absolute, not a fraction).
+        cycle_epochs: length of the first cycle `T_0`, in epochs.
+        cycle_mult: `T_mult`, an integer >= 1.
+        max_lr_decay: factor applied to the peak at every restart, in (0, 1].
+
+    Returns:
+        The learning rate, a float.
+
+    Example:
+
+    >>> sgdr_learning_rate(0.0, max_lr=0.1)
+    0.1
+    >>> sgdr_learning_rate(5.0, max_lr=0.1, cycle_epochs=10)
+    0.05
+    """
+    max_lr, min_lr, cycle_epochs, cycle_mult, max_lr_decay = check_sgdr_arguments(
+        max_lr, min_lr, cycle_epochs, cycle_mult, max_lr_decay
+    )
+    cycle, t_cur, t_i = sgdr_cycle(
+        epoch, cycle_epochs=cycle_epochs, cycle_mult=cycle_mult
+    )
+    peak = max(min_lr, max_lr * max_lr_decay**cycle)
+    return min_lr + (peak - min_lr) * (1.0 + math.cos(math.pi * t_cur / t_i)) / 2.0
+
+
+def sgdr_cycle_ends(
+    epochs: int, *, cycle_epochs: int = 10, cycle_mult: int = 2
+) -> list[int]:
+    """The epochs (counted from 1) after which SGDR cycles end, up to `epochs`.
+
+    Example:
+
+    >>> sgdr_cycle_ends(14, cycle_epochs=2, cycle_mult=2)
+    [2, 6, 14]
+    """
+    epochs = _common.check_non_negative_int("epochs", epochs)
+    cycle_epochs = _common.check_positive_int("cycle_epochs", cycle_epochs)
+    cycle_mult = _check_cycle_mult(cycle_mult)
+    ends, end, length = [], cycle_epochs, cycle_epochs
+    while end <= epochs:
+        ends.append(end)
+        length *= cycle_mult
+        end += length
+    return ends
+
+
+def _geometric_start(cycle, first_length, cycle_mult):
+    """Step at which cycle `cycle` starts: `L0 * (m**c - 1) / (m - 1)`."""
+    dtype = keras.backend.standardize_dtype(cycle.dtype)
+    power = ops.power(ops.cast(cycle_mult, dtype), cycle)
+    return first_length * ((power - 1) // (cycle_mult - 1))
+
+
+def sgdr_learning_rate_op(
+    step,
+    *,
+    steps_per_epoch: int,
+    max_lr: float,
+    min_lr: float = 0.0,
+    cycle_epochs: int = 10,
+    cycle_mult: int = 2,
+    max_lr_decay: float = 1.0,
+):
+    """`sgdr_learning_rate` at `step / steps_per_epoch`, as a tensor.
+
+    The cycle and the position in it are found in integer arithmetic (the
+    float estimate of the cycle index is corrected by one integer check each
+    way), so restarts fall exactly on the step they belong to. Negative steps
+    count as 0.
+
+    Args:
+        step: an integer scalar tensor: optimizer steps since the schedule
+            started.
+        steps_per_epoch: batches per epoch.
+        max_lr, min_lr, cycle_epochs, cycle_mult, max_lr_decay: as in
+            `sgdr_learning_rate` (validated by the caller).
+
+    Returns:
+        A float32 scalar tensor.
+    """
+    step = ops.convert_to_tensor(step)
+    if "int" not in str(step.dtype):
+        step = ops.cast(step, "int32")
+    step = ops.maximum(step, ops.zeros_like(step))
+    int_dtype = keras.backend.standardize_dtype(step.dtype)
+    first_length = cycle_epochs * steps_per_epoch
+    if cycle_mult == 1:
+        cycle = step // first_length
+        start = cycle * first_length
+        length = ops.cast(first_length, "float32")
+    else:
+        ratio = ops.cast(step, "float32") * ((cycle_mult - 1) / first_length)
+        estimate = ops.floor(ops.log1p(ratio) / math.log(cycle_mult))
+        cycle = ops.cast(estimate, int_dtype)
+        cycle = ops.where(
+            _geometric_start(cycle + 1, first_length, cycle_mult) <= step,
+            cycle + 1,
+            cycle,
+        )
+        cycle = ops.where(
+            _geometric_start(cycle, first_length, cycle_mult) > step,
+            cycle - 1,
+            cycle,
+        )
+        start = _geometric_start(cycle, first_length, cycle_mult)
+        length = ops.cast(
+            first_length * ops.power(ops.cast(cycle_mult, int_dtype), cycle),
+            "float32",
+        )
+    position = ops.cast(step - start, "float32") / length
+    cycle_float = ops.cast(cycle, "float32")
+    peak = ops.maximum(
+        ops.cast(min_lr, "float32"), max_lr * ops.power(max_lr_decay, cycle_float)
+    )
+    cosine = (1.0 + ops.cos(math.pi * position)) / 2.0
+    return min_lr + (peak - min_lr) * cosine
+
+
+# Snapshot ensembles -----------------------------------------------------------
+
+
+def _check_snapshot_plan(total_steps: Any, num_snapshots: Any) -> tuple[int, int]:
+    total_steps = _common.check_positive_int("total_steps", total_steps)
+    num_snapshots = _common.check_positive_int("num_snapshots", num_snapshots)
+    if num_snapshots > total_steps:
+        raise _common.invalid(
+            "num_snapshots", f"at most total_steps={total_steps}", num_snapshots
+        )
+    return total_steps, num_snapshots
+
+
+def snapshot_cycle_length(total_steps: int, num_snapshots: int) -> int:
+    """Steps per snapshot cycle: `ceil(T / M)`.
+
+    Example:
+
+    >>> snapshot_cycle_length(100, 3)
+    34
+    """
+    total_steps, num_snapshots = _check_snapshot_plan(total_steps, num_snapshots)
+    return -(-total_steps // num_snapshots)
+
+
+def snapshot_learning_rate(
+    iteration: int, *, max_lr: float, total_steps: int, num_snapshots: int
+) -> float:
+    """Huang et al.'s cyclic cosine annealing at a 1-based iteration `t`.
+
+    `alpha(t) = max_lr / 2 * (cos(pi * mod(t - 1, ceil(T/M)) / ceil(T/M)) + 1)`.
+
+    Args:
+        iteration: `t`, the 1-based training iteration.
+        max_lr: `alpha_0`, the rate at the start of every cycle.
+        total_steps: `T`, the total number of training iterations.
+        num_snapshots: `M`, the number of cycles (and snapshots).
+
+    Returns:
+        The learning rate, a float.
+
+    Example:
+
+    >>> snapshot_learning_rate(1, max_lr=0.2, total_steps=100, num_snapshots=4)
+    0.2
+    """
+    iteration = _common.check_positive_int("iteration", iteration)
+    max_lr = _common.check_positive_float("max_lr", max_lr)
+    length = snapshot_cycle_length(total_steps, num_snapshots)
+    position = (iteration - 1) % length
+    return max_lr / 2.0 * (math.cos(math.pi * position / length) + 1.0)
+
+
+def snapshot_cycle_ends(total_steps: int, num_snapshots: int) -> list[int]:
+    """Iterations (1-based) after which snapshots are taken.
+
+    Cycle ends at multiples of `ceil(T / M)`, the last one at `T` (a
+    shorter cycle when `M` does not divide `T`).
+
+    Raises:
+        ValueError: when `M` cycles of `ceil(T / M)` steps do not fit in `T`
+            steps (e.g. `T=9, M=4`: three cycles of 3 steps fill it).
+
+    Example:
+
+    >>> snapshot_cycle_ends(12, 3)
+    [4, 8, 12]
+    """
+    length = snapshot_cycle_length(total_steps, num_snapshots)
+    if (num_snapshots - 1) * length >= total_steps:
+        raise _common.invalid(
+            "num_snapshots",
+            f"a number of cycles of ceil(T/M) steps that fits in "
+            f"total_steps={total_steps} (only {-(-total_steps // length)} fit)",
+            num_snapshots,
+        )
+    return [length * k for k in range(1, num_snapshots)] + [total_steps]
+
+
+def snapshot_learning_rate_op(
+    step, *, max_lr: float, total_steps: int, num_snapshots: int
+):
+    """`snapshot_learning_rate(step + 1, ...)` as a tensor, for a 0-based step."""
+    length = -(-total_steps // num_snapshots)
+    step = ops.convert_to_tensor(step)
+    if "int" not in str(step.dtype):
+        step = ops.cast(step, "int32")
+    step = ops.maximum(step, ops.zeros_like(step))
+    position = ops.cast(step % length, "float32") / float(length)
+    return max_lr / 2.0 * (ops.cos(math.pi * position) + 1.0)
+
+
+# Learning-rate range test -------------------------------------------------------
+
+
+def exponential_sweep(
+    step: int, *, start_lr: float, end_lr: float, num_steps: int
+) -> float:
+    """The range test's rate at a 0-based step: `start_lr` to `end_lr`.
+
+    `start_lr * (end_lr / start_lr) ** (step / (num_steps - 1))`: the first
+    step uses `start_lr` and the last one `end_lr` exactly.
+
+    Example:
+
+    >>> exponential_sweep(1, start_lr=1e-3, end_lr=1e-1, num_steps=3)
+    0.01
+    """
+    start_lr, end_lr, num_steps = check_sweep_arguments(start_lr, end_lr, num_steps)
+    step = _common.check_non_negative_int("step", step)
+    if step >= num_steps:
+        raise _common.invalid("step", f"an integer < num_steps={num_steps}", step)
+    if step == num_steps - 1:
+        return end_lr
+    return start_lr * (end_lr / start_lr) ** (step / (num_steps - 1))
+
+
+def check_sweep_arguments(
+    start_lr: Any, end_lr: Any, num_steps: Any
+) -> tuple[float, float, int]:
+    """Validates the range test's sweep and returns it normalised."""
+    start_lr = _common.check_positive_float("start_lr", start_lr)
+    end_lr = _common.check_positive_float("end_lr", end_lr)
+    if end_lr <= start_lr:
+        raise _common.invalid("end_lr", f"a rate > start_lr={start_lr!r}", end_lr)
+    if (
+        isinstance(num_steps, bool)
+        or not isinstance(num_steps, numbers.Integral)
+        or num_steps < 2
+    ):
+        raise _common.invalid("num_steps", "an integer >= 2", num_steps)
+    return start_lr, end_lr, int(num_steps)

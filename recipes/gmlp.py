@@ -1,0 +1,136 @@
+"""gMLP: classify the digits as 2x2 patches with an MLP that gates across patches.
+
+Shows gMLP (Liu et al. 2021, "Pay Attention to MLPs") on tiny images: each
+8x8 digit is cut into 16 patches of 2x2 pixels, each patch becomes a token,
+and blocks of channel MLPs with a spatial gating unit mix information across
+tokens: no convolutions after the patch embedding, no attention. Trained with
+AdamW, a cosine learning-rate decay computed inside the graph, dropout and
+stochastic depth, and early stopping.
+
+Run:
+    python -m recipes.gmlp
+    python -m recipes.gmlp --patch-size 4 --num-blocks 6
+    python -m recipes.gmlp --images my_photos/ --image-size 32 32 --patch-size 4
+    python -m recipes.gmlp --model gmlp_tiny --patch-size 2   # the paper's widths, 30 blocks
+
+Expected on the bundled digits (default flags, 2 CPU cores): MEASURE.
+
+Next steps: `python -m recipes.tune --model gmlp` searches patch size, width,
+depth and regularisation; compare with `python -m recipes.cnn` on the same
+split.
+"""
+
+from __future__ import annotations
+
+from recipes import _cli
+
+
+def main(argv: list[str] | None = None) -> dict:
+    # ## Setup
+    parser = _cli.parser(__doc__, epochs=60, batch_size=64, learning_rate=3e-3)
+    _cli.add_data_flags(parser, ("digits",), csv=False, images=True)
+    # ## Hyperparameters
+    model_flags = parser.add_argument_group("model")
+    model_flags.add_argument("--model", default="gmlp", help="gmlp, a gmlp preset, or any zoo image classifier")
+    model_flags.add_argument("--patch-size", type=_cli.positive_int, default=2)
+    model_flags.add_argument("--d-model", type=_cli.positive_int, default=64)
+    model_flags.add_argument("--d-ffn", type=_cli.positive_int, default=128, help="even")
+    model_flags.add_argument("--num-blocks", type=_cli.positive_int, default=4)
+    model_flags.add_argument("--dropout-rate", type=_cli.rate, default=0.1)
+    model_flags.add_argument("--drop-path-rate", type=_cli.rate, default=0.1)
+    model_flags.add_argument("--weight-decay", type=float, default=1e-4)
+    model_flags.add_argument("--patience", type=_cli.positive_int, default=15)
+    args = parser.parse_args(argv)
+    _cli.setup(args)
+
+    import keras
+    import numpy as np
+
+    import zoo
+    from recipes import _plots
+
+    image_models = [
+        name
+        for name in zoo.list_models()
+        if zoo.get_spec(name).input_kind == "image"
+        and zoo.get_spec(name).task == "classification"
+    ]
+    if args.model not in image_models:
+        raise ValueError(
+            "Invalid value for argument `model`: expected a zoo image classifier "
+            f"for --model, one of: {', '.join(image_models)}. Received: model={args.model!r}"
+        )
+
+    # ## Data
+    data = _cli.load_data(args, view="image")
+    print(f"{data.name}: {len(data.x_train)} train, {len(data.x_val)} validation, "
+          f"{len(data.x_test)} test images of shape {data.input_shape}, "
+          f"{data.num_outputs} classes")
+
+    # ## Model
+    if args.model == "gmlp":
+        options = dict(
+            patch_size=args.patch_size,
+            d_model=args.d_model,
+            d_ffn=args.d_ffn,
+            num_blocks=args.num_blocks,
+            dropout_rate=args.dropout_rate,
+            drop_path_rate=args.drop_path_rate,
+        )
+    elif args.model.startswith("gmlp_"):  # A preset keeps its widths and depth.
+        options = dict(patch_size=args.patch_size, dropout_rate=args.dropout_rate,
+                       drop_path_rate=args.drop_path_rate)
+    else:  # Another zoo image classifier, with its own default architecture.
+        options = {}
+    model = zoo.build(
+        args.model, input_shape=data.input_shape, num_classes=data.num_outputs, **options
+    )
+    steps_per_epoch = int(np.ceil(len(data.x_train) / args.batch_size))
+    schedule = keras.optimizers.schedules.CosineDecay(
+        args.learning_rate, decay_steps=args.epochs * steps_per_epoch
+    )
+    model.compile(
+        optimizer=keras.optimizers.AdamW(schedule, weight_decay=args.weight_decay),
+        loss="sparse_categorical_crossentropy",
+        metrics=["accuracy"],
+        steps_per_execution=args.steps_per_execution,
+    )
+    if not args.quiet:
+        model.summary()
+
+    # ## Train
+    callbacks = [
+        keras.callbacks.EarlyStopping(
+            monitor="val_loss", patience=args.patience, restore_best_weights=True
+        ),
+    ]
+    history = model.fit(
+        data.x_train,
+        data.y_train,
+        validation_data=(data.x_val, data.y_val),
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        callbacks=callbacks,
+        verbose=_cli.verbose(args),
+    )
+
+    # ## Evaluate
+    results = model.evaluate(data.x_test, data.y_test, return_dict=True, verbose=0)
+    metrics = {f"test_{name}": value for name, value in results.items()}
+    metrics["epochs_trained"] = len(history.history["loss"])
+    predicted = np.argmax(model.predict(data.x_test, verbose=0), axis=-1)
+    wrong = np.flatnonzero(predicted != data.y_test)[:20]  # up to 20 mistakes
+    figures = {
+        "confusion_matrix": _plots.confusion_matrix(data.y_test, predicted, data.class_names),
+    }
+    if len(wrong):
+        figures["misclassified"] = _plots.predictions_grid(
+            data.x_test[wrong], data.y_test[wrong], predicted[wrong], data.class_names
+        )
+    print("Test:", ", ".join(f"{k}={v:.4f}" for k, v in metrics.items()))
+    out = _cli.output_dir(args, "gmlp")
+    return _cli.save_artifacts(out, model=model, history=history, metrics=metrics, figures=figures)
+
+
+if __name__ == "__main__":
+    _cli.run(main)

@@ -1,0 +1,168 @@
+"""RNN: an LSTM or GRU reads digit rows as sequences, or forecasts the yearly sunspots.
+
+Shows the recurrent layers of Keras on two tasks. Classification: each 8x8
+digit is a sequence of 8 rows of 8 pixels, read top to bottom. Forecasting
+(`--task forecast`): the bundled yearly sunspot numbers (1700-2008), each
+window of 12 years predicting the next, split in time order (no
+look-ahead), scored in sunspots against the naive forecast "next year =
+this year". Input dropout and recurrent (variational) dropout are flags;
+note that `--recurrent-dropout` takes the layer off the fused cuDNN kernel
+on a GPU.
+
+Run:
+    python -m recipes.rnn                          # LSTM on digit rows
+    python -m recipes.rnn --cell gru --bidirectional
+    python -m recipes.rnn --task forecast          # yearly sunspots
+    python -m recipes.rnn --task forecast --cell gru --dropout 0.1 --recurrent-dropout 0.1
+    python -m recipes.rnn --task forecast --csv my_series.csv --column sales --window 24
+
+Expected (default flags, 2 CPU cores): MEASURE.
+
+Next steps: `python -m recipes.tune --model lstm` searches depth, width,
+dropout and bidirectionality; stack layers with `--units 64 32`.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from recipes import _cli
+
+
+def main(argv: list[str] | None = None) -> dict:
+    # ## Setup
+    parser = _cli.parser(__doc__, epochs=100, batch_size=64, learning_rate=3e-3)
+    _cli.add_data_flags(parser, ("digits",), csv=False)
+    data_flags = parser.add_argument_group("forecasting")
+    data_flags.add_argument("--task", choices=("classification", "forecast"), default="classification")
+    data_flags.add_argument("--csv", type=Path, help="your own series (forecast; default: sunspots)")
+    data_flags.add_argument("--column", help="series column of --csv (default: the last one)")
+    data_flags.add_argument("--window", type=_cli.positive_int, default=12, help="past values per input")
+    # ## Hyperparameters
+    model_flags = parser.add_argument_group("model")
+    model_flags.add_argument(
+        "--cell", "--model", dest="model", default="lstm", help="lstm or gru (any zoo sequence model)"
+    )
+    model_flags.add_argument("--units", type=_cli.positive_int, nargs="+", default=[64])
+    model_flags.add_argument("--dropout", type=_cli.rate, default=0.0, help="on each layer's inputs")
+    model_flags.add_argument(
+        "--recurrent-dropout", type=_cli.rate, default=0.0, help="on the recurrent state"
+    )
+    model_flags.add_argument("--bidirectional", action=argparse.BooleanOptionalAction, default=False)
+    model_flags.add_argument("--patience", type=_cli.positive_int, default=15)
+    args = parser.parse_args(argv)
+    if args.task == "classification" and (args.csv or args.column):
+        raise ValueError(
+            "Invalid value for argument `task`: expected 'forecast' with --csv or --column "
+            f"(a series to forecast). Received: task={args.task!r}"
+        )
+    _cli.setup(args)
+
+    import keras
+    import numpy as np
+
+    import zoo
+    from recipes import _data, _plots
+
+    sequence_models = [n for n in zoo.list_models() if zoo.get_spec(n).input_kind == "sequence"]
+    if args.model not in sequence_models:
+        raise ValueError(
+            "Invalid value for argument `model`: expected a zoo sequence model for "
+            f"--cell/--model, one of: {', '.join(sequence_models)}. Received: model={args.model!r}"
+        )
+
+    # ## Data
+    if args.task == "forecast":
+        data = _data.load_series(args.csv, args.column, window=args.window)
+        times, time_label = _test_times(args.csv or _data.SUNSPOTS, len(data.x_test))
+        if args.smoke:
+            data = data.subsample(train=300, evaluation=100)
+        print(f"{data.name}: {len(data.x_train)} train, {len(data.x_val)} validation, "
+              f"{len(data.x_test)} test windows of {args.window} steps -> the next value")
+    else:
+        data = _cli.load_data(args, view="sequence")
+        print(f"{data.name}: {len(data.x_train)} train, {len(data.x_val)} validation, "
+              f"{len(data.x_test)} test sequences of {data.input_shape[0]} steps x "
+              f"{data.input_shape[1]} features, {data.num_outputs} classes")
+
+    # ## Model
+    forecasting = args.task == "forecast"
+    model = zoo.build(
+        args.model,
+        input_shape=data.input_shape,
+        num_outputs=data.num_outputs,
+        units=args.units,
+        dropout=args.dropout,
+        recurrent_dropout=args.recurrent_dropout,
+        bidirectional=args.bidirectional,
+        task="regression" if forecasting else "classification",
+    )
+    model.compile(
+        optimizer=keras.optimizers.Adam(args.learning_rate),
+        loss="mean_squared_error" if forecasting else "sparse_categorical_crossentropy",
+        metrics=["mean_absolute_error"] if forecasting else ["accuracy"],
+        steps_per_execution=args.steps_per_execution,
+    )
+    if not args.quiet:
+        model.summary()
+
+    # ## Train
+    callbacks = [
+        keras.callbacks.EarlyStopping(
+            monitor="val_loss", patience=args.patience, restore_best_weights=True
+        ),
+        keras.callbacks.ReduceLROnPlateau(monitor="val_loss", factor=0.5, patience=5),
+    ]
+    history = model.fit(
+        data.x_train,
+        data.y_train,
+        validation_data=(data.x_val, data.y_val),
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        callbacks=callbacks,
+        verbose=_cli.verbose(args),
+    )
+
+    # ## Evaluate
+    predictions = model.predict(data.x_test, verbose=0)
+    metrics = {"epochs_trained": len(history.history["loss"])}
+    figures = {}
+    if forecasting:
+        # Back to the series' units; the naive forecast repeats the last value seen.
+        mean, std = data.scale
+        actual = data.y_test[:, 0] * std + mean
+        forecasts = {
+            f"{args.model} forecast": predictions[:, 0] * std + mean,
+            "naive (last value)": data.x_test[:, -1, 0] * std + mean,
+        }
+        for label, key in ((f"{args.model} forecast", "test"), ("naive (last value)", "naive")):
+            error = forecasts[label] - actual
+            metrics[f"{key}_mae"] = float(np.mean(np.abs(error)))
+            metrics[f"{key}_rmse"] = float(np.sqrt(np.mean(error**2)))
+        figures["forecast"] = _plots.forecast(
+            times[: len(actual)], actual, forecasts, xlabel=time_label, ylabel=data.class_names[0]
+        )
+    else:
+        predicted = np.argmax(predictions, axis=-1)
+        metrics["test_accuracy"] = float(np.mean(predicted == data.y_test))
+        figures["confusion_matrix"] = _plots.confusion_matrix(
+            data.y_test, predicted, data.class_names
+        )
+    print("Test:", ", ".join(f"{k}={v:.4f}" for k, v in metrics.items()))
+    out = _cli.output_dir(args, "rnn")
+    return _cli.save_artifacts(out, model=model, history=history, metrics=metrics, figures=figures)
+
+
+def _test_times(path, count: int):
+    """When the CSV has two or more columns, the first (e.g. years) for the last `count` rows."""
+    import pandas as pd
+
+    frame = pd.read_csv(path)
+    if frame.shape[1] < 2:
+        return list(range(count)), "test step"
+    return frame.iloc[-count:, 0].to_list(), str(frame.columns[0])
+
+
+if __name__ == "__main__":
+    _cli.run(main)

@@ -1,0 +1,296 @@
+"""callbacks.schedules against tables of expected values."""
+
+import math
+
+import keras
+import numpy as np
+import pytest
+
+from callbacks import schedules
+
+
+def _cos(fraction):
+    """(1 + cos(pi * fraction)) / 2."""
+    return (1.0 + math.cos(math.pi * fraction)) / 2.0
+
+
+def _int_step(step):
+    dtype = "int64" if keras.backend.backend() == "tensorflow" else "int32"
+    return keras.ops.convert_to_tensor(step, dtype=dtype)
+
+
+# Cosine annealing --------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "progress, max_lr, min_lr, expected",
+    [
+        (0.0, 0.1, 0.0, 0.1),
+        (0.5, 0.1, 0.0, 0.05),
+        (1.0, 0.1, 0.0, 0.0),
+        (0.25, 1.0, 0.2, 0.2 + 0.8 * _cos(0.25)),
+        (1.0, 0.3, 0.3, 0.3),
+    ],
+)
+def test_cosine_annealing_table(progress, max_lr, min_lr, expected):
+    assert schedules.cosine_annealing(
+        progress, max_lr=max_lr, min_lr=min_lr
+    ) == pytest.approx(expected, rel=1e-12, abs=1e-15)
+
+
+# SGDR --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "epoch, cycle_epochs, cycle_mult, expected",
+    [
+        (0, 2, 2, (0, 0, 2)),
+        (1.5, 2, 2, (0, 1.5, 2)),
+        (2, 2, 2, (1, 0, 4)),  # restart: the first epoch of cycle 1
+        (5.75, 2, 2, (1, 3.75, 4)),
+        (6, 2, 2, (2, 0, 8)),
+        (14, 2, 2, (3, 0, 16)),
+        (7, 3, 1, (2, 1, 3)),
+        (3, 1, 3, (1, 2, 3)),
+        (4, 1, 3, (2, 0, 9)),
+    ],
+)
+def test_sgdr_cycle_table(epoch, cycle_epochs, cycle_mult, expected):
+    assert schedules.sgdr_cycle(
+        epoch, cycle_epochs=cycle_epochs, cycle_mult=cycle_mult
+    ) == expected
+
+
+SGDR_TABLE = [
+    # (epoch, kwargs, expected)
+    (0.0, {}, 0.1),
+    (1.0, {}, 0.05),
+    (1.5, {}, 0.1 * _cos(0.75)),
+    (2.0, {}, 0.1),  # restart
+    (4.0, {}, 0.05),  # half way through the 4-epoch cycle
+    (6.0, {}, 0.1),  # restart
+    (0.75, {"min_lr": 0.01}, 0.01 + 0.09 * _cos(0.375)),
+    (2.0, {"min_lr": 0.01, "max_lr_decay": 0.5}, 0.05),
+    (3.0, {"min_lr": 0.01, "max_lr_decay": 0.5}, 0.01 + 0.04 * _cos(0.25)),
+    (6.0, {"min_lr": 0.01, "max_lr_decay": 0.5}, 0.025),
+    # the peak never falls below min_lr: constant 0.05 from cycle 1 on
+    (3.0, {"min_lr": 0.05, "max_lr_decay": 0.25}, 0.05),
+    (5.0, {"cycle_mult": 1}, 0.05),  # cycles of 2 epochs: epoch 5 = 1 into cycle 2
+    (4.0, {"cycle_mult": 1}, 0.1),
+]
+
+
+@pytest.mark.parametrize("epoch, kwargs, expected", SGDR_TABLE)
+def test_sgdr_learning_rate_table(epoch, kwargs, expected):
+    options = {"max_lr": 0.1, "cycle_epochs": 2, "cycle_mult": 2, **kwargs}
+    assert schedules.sgdr_learning_rate(epoch, **options) == pytest.approx(
+        expected, rel=1e-12, abs=1e-15
+    )
+
+
+# Per step, with 4 steps per epoch, first cycle of one epoch, cycles doubling:
+# the restarts fall on steps 4 and 12.
+SGDR_STEP_TABLE = [
+    (0, 0.1),
+    (3, 0.1 * _cos(0.75)),
+    (4, 0.1),
+    (5, 0.1 * _cos(1 / 8)),
+    (11, 0.1 * _cos(7 / 8)),
+    (12, 0.1),
+    (27, 0.1 * _cos(15 / 16)),
+    (28, 0.1),
+]
+
+
+@pytest.mark.parametrize("step, expected", SGDR_STEP_TABLE)
+def test_sgdr_restart_steps_table(step, expected):
+    kwargs = dict(max_lr=0.1, cycle_epochs=1, cycle_mult=2)
+    assert schedules.sgdr_learning_rate(step / 4, **kwargs) == pytest.approx(expected)
+    in_graph = schedules.sgdr_learning_rate_op(_int_step(step), steps_per_epoch=4, **kwargs)
+    assert float(keras.ops.convert_to_numpy(in_graph)) == pytest.approx(
+        expected, rel=1e-6, abs=1e-8
+    )
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        dict(cycle_epochs=2, cycle_mult=2),
+        dict(cycle_epochs=3, cycle_mult=1),
+        dict(cycle_epochs=1, cycle_mult=3, max_lr_decay=0.5, min_lr=0.01),
+    ],
+)
+def test_sgdr_op_matches_python_at_every_step(kwargs):
+    steps_per_epoch = 3
+    steps = np.arange(0, 200)
+    in_graph = keras.ops.convert_to_numpy(
+        keras.ops.vectorized_map(
+            lambda s: schedules.sgdr_learning_rate_op(
+                s, steps_per_epoch=steps_per_epoch, max_lr=0.1, **kwargs
+            ),
+            _int_step(steps),
+        )
+    )
+    expected = [
+        schedules.sgdr_learning_rate(s / steps_per_epoch, max_lr=0.1, **kwargs)
+        for s in steps
+    ]
+    np.testing.assert_allclose(in_graph, expected, rtol=1e-6, atol=1e-8)
+
+
+def test_sgdr_op_clamps_negative_steps_and_casts_floats():
+    kwargs = dict(steps_per_epoch=2, max_lr=0.1, cycle_epochs=1, cycle_mult=2)
+    assert float(
+        keras.ops.convert_to_numpy(schedules.sgdr_learning_rate_op(_int_step(-3), **kwargs))
+    ) == pytest.approx(0.1)
+    assert float(
+        keras.ops.convert_to_numpy(schedules.sgdr_learning_rate_op(1.0, **kwargs))
+    ) == pytest.approx(0.05)
+
+
+@pytest.mark.parametrize(
+    "epochs, cycle_epochs, cycle_mult, expected",
+    [
+        (14, 2, 2, [2, 6, 14]),
+        (13, 2, 2, [2, 6]),
+        (9, 3, 1, [3, 6, 9]),
+        (7, 1, 2, [1, 3, 7]),
+        (1, 2, 2, []),
+        (0, 1, 1, []),
+    ],
+)
+def test_sgdr_cycle_ends_table(epochs, cycle_epochs, cycle_mult, expected):
+    assert (
+        schedules.sgdr_cycle_ends(epochs, cycle_epochs=cycle_epochs, cycle_mult=cycle_mult)
+        == expected
+    )
+
+
+# Snapshot ensembles -------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "total_steps, num_snapshots, expected",
+    [(100, 3, 34), (12, 3, 4), (10, 4, 3), (5, 5, 1), (7, 1, 7)],
+)
+def test_snapshot_cycle_length_table(total_steps, num_snapshots, expected):
+    assert schedules.snapshot_cycle_length(total_steps, num_snapshots) == expected
+
+
+@pytest.mark.parametrize(
+    "iteration, expected",
+    [
+        (1, 0.2),
+        (2, 0.1 * (math.cos(math.pi / 4) + 1)),
+        (3, 0.1),
+        (4, 0.1 * (math.cos(3 * math.pi / 4) + 1)),
+        (5, 0.2),  # restart
+        (8, 0.1 * (math.cos(3 * math.pi / 4) + 1)),
+        (9, 0.2),  # restart
+        (12, 0.1 * (math.cos(3 * math.pi / 4) + 1)),
+    ],
+)
+def test_snapshot_learning_rate_table(iteration, expected):
+    kwargs = dict(max_lr=0.2, total_steps=12, num_snapshots=3)
+    assert schedules.snapshot_learning_rate(iteration, **kwargs) == pytest.approx(expected)
+    in_graph = schedules.snapshot_learning_rate_op(_int_step(iteration - 1), **kwargs)
+    assert float(keras.ops.convert_to_numpy(in_graph)) == pytest.approx(expected, rel=1e-6)
+
+
+def test_snapshot_op_matches_python_with_ragged_cycles():
+    kwargs = dict(max_lr=0.3, total_steps=50, num_snapshots=4)  # cycles of 13
+    steps = np.arange(50)
+    in_graph = keras.ops.convert_to_numpy(
+        keras.ops.vectorized_map(
+            lambda s: schedules.snapshot_learning_rate_op(s, **kwargs), _int_step(steps)
+        )
+    )
+    expected = [schedules.snapshot_learning_rate(int(s) + 1, **kwargs) for s in steps]
+    np.testing.assert_allclose(in_graph, expected, rtol=1e-6, atol=1e-8)
+    negative = schedules.snapshot_learning_rate_op(_int_step(-2), **kwargs)
+    assert float(keras.ops.convert_to_numpy(negative)) == pytest.approx(0.3)
+    from_float = schedules.snapshot_learning_rate_op(13.0, **kwargs)
+    assert float(keras.ops.convert_to_numpy(from_float)) == pytest.approx(0.3)
+
+
+@pytest.mark.parametrize(
+    "total_steps, num_snapshots, expected",
+    [
+        (12, 3, [4, 8, 12]),
+        (10, 4, [3, 6, 9, 10]),
+        (10, 1, [10]),
+        (6, 6, [1, 2, 3, 4, 5, 6]),
+    ],
+)
+def test_snapshot_cycle_ends_table(total_steps, num_snapshots, expected):
+    assert schedules.snapshot_cycle_ends(total_steps, num_snapshots) == expected
+
+
+def test_snapshot_cycle_ends_rejects_cycles_that_do_not_fit():
+    with pytest.raises(ValueError, match="num_snapshots.*only 3 fit"):
+        schedules.snapshot_cycle_ends(9, 4)
+
+
+# Exponential sweep --------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "step, start_lr, end_lr, num_steps, expected",
+    [
+        (0, 1e-3, 1e-1, 3, 1e-3),
+        (1, 1e-3, 1e-1, 3, 1e-2),
+        (2, 1e-3, 1e-1, 3, 1e-1),
+        (50, 1e-7, 10.0, 101, 1e-3),
+        (99, 1e-7, 10.0, 100, 10.0),
+        (1, 1.0, 16.0, 5, 2.0),
+    ],
+)
+def test_exponential_sweep_table(step, start_lr, end_lr, num_steps, expected):
+    assert schedules.exponential_sweep(
+        step, start_lr=start_lr, end_lr=end_lr, num_steps=num_steps
+    ) == pytest.approx(expected, rel=1e-12)
+
+
+# Validation ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "call, match",
+    [
+        (lambda: schedules.cosine_annealing(1.5, max_lr=0.1), "progress"),
+        (lambda: schedules.cosine_annealing(True, max_lr=0.1), "progress"),
+        (lambda: schedules.cosine_annealing(0.5, max_lr=0.0), "max_lr"),
+        (lambda: schedules.cosine_annealing(0.5, max_lr=0.1, min_lr=-1), "min_lr"),
+        (lambda: schedules.cosine_annealing(0.5, max_lr=0.1, min_lr=0.2), "min_lr"),
+        (lambda: schedules.sgdr_cycle(-1.0), "epoch"),
+        (lambda: schedules.sgdr_cycle(float("inf")), "epoch"),
+        (lambda: schedules.sgdr_cycle("1"), "epoch"),
+        (lambda: schedules.sgdr_cycle(1.0, cycle_epochs=0), "cycle_epochs"),
+        (lambda: schedules.sgdr_cycle(1.0, cycle_mult=0), "cycle_mult"),
+        (lambda: schedules.sgdr_cycle(1.0, cycle_mult=1.5), "cycle_mult"),
+        (lambda: schedules.sgdr_cycle(1.0, cycle_mult=True), "cycle_mult"),
+        (lambda: schedules.sgdr_learning_rate(1.0, max_lr=-0.1), "max_lr"),
+        (lambda: schedules.sgdr_learning_rate(1.0, max_lr=0.1, min_lr=0.5), "min_lr"),
+        (lambda: schedules.sgdr_learning_rate(1.0, max_lr=0.1, max_lr_decay=0), "max_lr_decay"),
+        (lambda: schedules.sgdr_learning_rate(1.0, max_lr=0.1, max_lr_decay=1.5), "max_lr_decay"),
+        (lambda: schedules.sgdr_learning_rate(1.0, max_lr=0.1, max_lr_decay="1"), "max_lr_decay"),
+        (lambda: schedules.sgdr_cycle_ends(-1), "epochs"),
+        (lambda: schedules.sgdr_cycle_ends(5, cycle_epochs=0), "cycle_epochs"),
+        (lambda: schedules.sgdr_cycle_ends(5, cycle_mult=0), "cycle_mult"),
+        (lambda: schedules.snapshot_cycle_length(0, 1), "total_steps"),
+        (lambda: schedules.snapshot_cycle_length(10, 0), "num_snapshots"),
+        (lambda: schedules.snapshot_cycle_length(3, 4), "num_snapshots"),
+        (lambda: schedules.snapshot_learning_rate(0, max_lr=0.1, total_steps=4, num_snapshots=2), "iteration"),
+        (lambda: schedules.snapshot_learning_rate(1, max_lr=0, total_steps=4, num_snapshots=2), "max_lr"),
+        (lambda: schedules.exponential_sweep(0, start_lr=0, end_lr=1, num_steps=3), "start_lr"),
+        (lambda: schedules.exponential_sweep(0, start_lr=1, end_lr=-1, num_steps=3), "end_lr"),
+        (lambda: schedules.exponential_sweep(0, start_lr=1, end_lr=1, num_steps=3), "end_lr"),
+        (lambda: schedules.exponential_sweep(0, start_lr=1, end_lr=2, num_steps=1), "num_steps"),
+        (lambda: schedules.exponential_sweep(0, start_lr=1, end_lr=2, num_steps=2.0), "num_steps"),
+        (lambda: schedules.exponential_sweep(-1, start_lr=1, end_lr=2, num_steps=3), "step"),
+        (lambda: schedules.exponential_sweep(3, start_lr=1, end_lr=2, num_steps=3), "step"),
+    ],
+)
+def test_invalid_arguments_name_the_argument(call, match):
+    with pytest.raises(ValueError, match=f"`{match}`"):
+        call()

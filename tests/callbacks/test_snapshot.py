@@ -1,0 +1,300 @@
+"""Snapshot ensembles: schedule, snapshots, crash safety, ensembles."""
+
+import os
+
+import keras
+import numpy as np
+import pytest
+
+from callbacks import (
+    SGDR,
+    SnapshotEnsemble,
+    WeightedAverage,
+    build_ensemble,
+    evaluate_snapshot_ensembles,
+    schedules,
+)
+from tests.callbacks.helpers import fit_probe, probe_model
+
+STEPS = 4  # batches per epoch of the probe
+
+
+def _kernel_sum(path):
+    loaded = keras.saving.load_model(path, safe_mode=True)
+    return float(np.sum(loaded.get_weights()[0]))
+
+
+@pytest.mark.parametrize("steps_per_execution", [1, 2])
+def test_huang_schedule_at_every_step_and_snapshots_at_cycle_ends(
+    tmp_path, steps_per_execution
+):
+    model = probe_model(STEPS, steps_per_execution=steps_per_execution)
+    snapshots = SnapshotEnsemble(3, 0.2, directory=tmp_path / "snapshots")
+    rates, _ = fit_probe(model, 6, [snapshots])
+
+    expected = [
+        schedules.snapshot_learning_rate(t, max_lr=0.2, total_steps=24, num_snapshots=3)
+        for t in range(1, 25)
+    ]
+    np.testing.assert_allclose(rates, expected, rtol=1e-5, atol=1e-7)
+    names = [os.path.basename(p) for p in snapshots.snapshot_paths]
+    assert names == ["snapshot_01.keras", "snapshot_02.keras", "snapshot_03.keras"]
+    # Each snapshot holds the weights after its cycle's last step (8, 16, 24):
+    # the probe's kernel is the sum of the rates so far.
+    for path, end in zip(snapshots.snapshot_paths, [8, 16, 24]):
+        assert _kernel_sum(path) == pytest.approx(sum(expected[:end]), rel=1e-5)
+    # The optimizer's own rate is back after training.
+    assert float(keras.ops.convert_to_numpy(model.optimizer.learning_rate)) == 0.5
+
+
+def test_snapshot_files_load_with_safe_mode_and_their_schedule(tmp_path):
+    model = probe_model(STEPS)
+    snapshots = SnapshotEnsemble(2, 0.2, directory=tmp_path)
+    fit_probe(model, 2, [snapshots])
+    loaded = keras.saving.load_model(snapshots.snapshot_paths[0], safe_mode=True)
+    config = loaded.optimizer.get_config()["learning_rate"]
+    assert config["class_name"] == "SnapshotSchedule"
+    assert int(keras.ops.convert_to_numpy(loaded.optimizer.iterations)) == STEPS
+
+
+def test_keep_removes_older_snapshots(tmp_path):
+    model = probe_model(STEPS)
+    snapshots = SnapshotEnsemble(4, 0.2, directory=tmp_path, keep=2)
+    fit_probe(model, 4, [snapshots])
+    assert [os.path.basename(p) for p in snapshots.snapshot_paths] == [
+        "snapshot_03.keras",
+        "snapshot_04.keras",
+    ]
+    assert sorted(os.listdir(tmp_path)) == ["snapshot_03.keras", "snapshot_04.keras"]
+
+
+def test_with_sgdr_snapshots_at_its_last_cycle_ends(tmp_path):
+    model = probe_model(STEPS)
+    sgdr = SGDR(0.1, cycle_epochs=1, cycle_mult=2)
+    snapshots = SnapshotEnsemble(2, None, directory=tmp_path, sgdr=sgdr)
+    rates, _ = fit_probe(model, 7, [sgdr, snapshots])  # cycles end at 1, 3, 7
+    expected = [sgdr.learning_rate_at(step / STEPS) for step in range(7 * STEPS)]
+    np.testing.assert_allclose(rates, expected, rtol=1e-5, atol=1e-7)
+    assert len(snapshots.snapshot_paths) == 2
+    for path, epoch in zip(snapshots.snapshot_paths, [3, 7]):
+        assert _kernel_sum(path) == pytest.approx(sum(expected[: epoch * STEPS]), rel=1e-5)
+
+
+def test_with_sgdr_missing_from_fit_raises(tmp_path):
+    model = probe_model(STEPS)
+    snapshots = SnapshotEnsemble(1, 0.1, directory=tmp_path, sgdr=SGDR(0.1, cycle_epochs=1))
+    with pytest.raises(ValueError, match="`sgdr`.*callbacks=\\[sgdr, snapshots\\]"):
+        fit_probe(model, 2, [snapshots])
+
+
+def test_continued_fit_keeps_the_plan(tmp_path):
+    model = probe_model(STEPS)
+    snapshots = SnapshotEnsemble(2, 0.2, directory=tmp_path)
+    first, _ = fit_probe(model, 2, [snapshots])
+    # Planned for 2 epochs, 1 snapshot each; a new fit to 4 epochs re-plans
+    # 2 cycles of 2 epochs and starts mid-way.
+    second, _ = fit_probe(model, 4, [snapshots], initial_epoch=2)
+    expected = [
+        schedules.snapshot_learning_rate(t, max_lr=0.2, total_steps=16, num_snapshots=2)
+        for t in range(9, 17)
+    ]
+    np.testing.assert_allclose(second, expected, rtol=1e-5, atol=1e-7)
+    # The second plan's first cycle ended at step 8, before this fit: only
+    # its second snapshot is new (and overwrites snapshot_02 of the first fit).
+    assert [os.path.basename(p) for p in snapshots.snapshot_paths] == [
+        "snapshot_01.keras",
+        "snapshot_02.keras",
+    ]
+    assert len(first) == 8
+
+
+def test_crash_while_writing_leaves_earlier_snapshots_intact(tmp_path, monkeypatch):
+    model = probe_model(STEPS)
+    real_save = model.save
+    calls = []
+
+    def failing_save(path, *args, **kwargs):
+        calls.append(path)
+        if len(calls) == 2:
+            with open(path, "wb") as handle:  # half a file, then the crash
+                handle.write(b"PK\x03\x04 truncated")
+            raise OSError("No space left on device")
+        return real_save(path, *args, **kwargs)
+
+    monkeypatch.setattr(model, "save", failing_save)
+    snapshots = SnapshotEnsemble(3, 0.2, directory=tmp_path)
+    with pytest.raises(OSError, match="No space left"):
+        fit_probe(model, 3, [snapshots])
+    assert os.path.dirname(calls[1]) == os.fspath(tmp_path)  # same folder
+    assert os.listdir(tmp_path) == ["snapshot_01.keras"]
+    assert snapshots.snapshot_paths == [os.path.join(os.fspath(tmp_path), "snapshot_01.keras")]
+    loaded = keras.saving.load_model(snapshots.snapshot_paths[0], safe_mode=True)
+    assert loaded.get_weights()[0].shape == (STEPS, 1)
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        (dict(num_snapshots=0, max_lr=0.1), "num_snapshots"),
+        (dict(num_snapshots=2, max_lr=None), "max_lr"),
+        (dict(num_snapshots=2, max_lr=-1.0), "max_lr"),
+        (dict(num_snapshots=2, max_lr=0.2, sgdr=SGDR(0.1)), "max_lr"),
+        (dict(num_snapshots=2, max_lr=0.1, sgdr="sgdr"), "sgdr"),
+        (dict(num_snapshots=2, max_lr=0.1, directory=""), "directory"),
+        (dict(num_snapshots=2, max_lr=0.1, directory=3), "directory"),
+        (dict(num_snapshots=2, max_lr=0.1, keep=0), "keep"),
+        (dict(num_snapshots=2, max_lr=0.1, steps_per_epoch=0), "steps_per_epoch"),
+    ],
+)
+def test_invalid_arguments(kwargs, match):
+    with pytest.raises(ValueError, match=f"`{match}`"):
+        SnapshotEnsemble(**kwargs)
+
+
+@pytest.mark.parametrize(
+    "make, epochs, steps_per_execution, match",
+    [
+        (lambda d: SnapshotEnsemble(4, 0.1, directory=d), 3, 1, "num_snapshots"),
+        (
+            lambda d: SnapshotEnsemble(3, None, directory=d, sgdr=SGDR(0.1, cycle_epochs=1)),
+            6,
+            1,
+            "num_snapshots",  # cycles end at 1 and 3 only
+        ),
+        # 3 cycles of 16/3 -> 6 steps: ends at step 2 of an epoch of 4.
+        (lambda d: SnapshotEnsemble(3, 0.1, directory=d), 4, 4, "steps_per_execution"),
+    ],
+)
+def test_invalid_plans_raise_before_training(tmp_path, make, epochs, steps_per_execution, match):
+    model = probe_model(STEPS, steps_per_execution=steps_per_execution)
+    callbacks = [make(tmp_path)]
+    if callbacks[0].sgdr is not None:
+        callbacks.insert(0, callbacks[0].sgdr)
+    with pytest.raises(ValueError, match=f"`{match}`"):
+        fit_probe(model, epochs, callbacks)
+    assert int(keras.ops.convert_to_numpy(model.optimizer.iterations)) == 0
+
+
+# Ensembles -------------------------------------------------------------------------
+
+
+def _classifier(seed, outputs=3):
+    keras.utils.set_random_seed(seed)
+    inputs = keras.Input((5,), name="features")
+    hidden = keras.layers.Dense(8, activation="relu")(inputs)
+    probabilities = keras.layers.Dense(outputs, activation="softmax")(hidden)
+    return keras.Model(inputs, probabilities, name="classifier")
+
+
+def _data():
+    rng = np.random.default_rng(0)
+    return rng.normal(size=(20, 5)).astype("float32"), rng.integers(0, 3, size=20)
+
+
+def test_ensemble_of_identical_members_equals_one_member(tmp_path):
+    x, _ = _data()
+    member = _classifier(1)
+    path = os.fspath(tmp_path / "member.keras")
+    member.save(path)
+    ensemble = build_ensemble([path, path, path])
+    np.testing.assert_array_equal(
+        ensemble.predict(x, verbose=0), member.predict(x, verbose=0)
+    )
+    assert [layer.name for layer in ensemble.layers[1:4]] == [
+        "member_1",
+        "member_2",
+        "member_3",
+    ]
+    assert member.name == "classifier"  # the members themselves are not renamed
+
+
+def test_weighted_ensemble_saves_and_loads_as_one_file(tmp_path):
+    x, _ = _data()
+    first, second = _classifier(1), _classifier(2)
+    ensemble = build_ensemble([first, second], weights=[1, 3])
+    expected = 0.25 * first.predict(x, verbose=0) + 0.75 * second.predict(x, verbose=0)
+    np.testing.assert_allclose(ensemble.predict(x, verbose=0), expected, rtol=1e-6)
+    path = os.fspath(tmp_path / "ensemble.keras")
+    ensemble.save(path)
+    loaded = keras.saving.load_model(path, safe_mode=True)
+    np.testing.assert_array_equal(loaded.predict(x, verbose=0), ensemble.predict(x, verbose=0))
+    assert isinstance(loaded.get_layer("weighted_average"), WeightedAverage)
+
+    equal = build_ensemble([first, second])
+    equal.save(path)
+    reloaded = keras.saving.load_model(path, safe_mode=True)
+    np.testing.assert_allclose(
+        reloaded.predict(x, verbose=0),
+        (first.predict(x, verbose=0) + second.predict(x, verbose=0)) / 2,
+        rtol=1e-6,
+    )
+
+
+def test_ensemble_of_one_and_of_multi_output_members():
+    x, _ = _data()
+    single = build_ensemble([_classifier(1)])
+    np.testing.assert_array_equal(single.predict(x, verbose=0), _classifier(1).predict(x, verbose=0))
+
+    def two_headed(seed):
+        keras.utils.set_random_seed(seed)
+        inputs = keras.Input((5,))
+        return keras.Model(inputs, [keras.layers.Dense(2)(inputs), keras.layers.Dense(1)(inputs)])
+
+    a, b = two_headed(1), two_headed(2)
+    outputs = build_ensemble([a, b], weights=[1, 1]).predict(x, verbose=0)
+    pa, pb = a.predict(x, verbose=0), b.predict(x, verbose=0)
+    for got, one, other in zip(outputs, pa, pb):
+        np.testing.assert_allclose(got, (one + other) / 2, rtol=1e-6)
+
+
+def test_invalid_ensembles(tmp_path):
+    member = _classifier(1)
+    cases = [
+        (lambda: build_ensemble([]), "models_or_paths"),
+        (lambda: build_ensemble("model.keras"), "models_or_paths"),
+        (lambda: build_ensemble(member), "models_or_paths"),
+        (lambda: build_ensemble([member, 3]), "models_or_paths"),
+        (lambda: build_ensemble([os.fspath(tmp_path / "missing.keras")]), "models_or_paths"),
+        (lambda: build_ensemble([member, _classifier(2, outputs=4)]), "models_or_paths"),
+        (lambda: build_ensemble([member, member], weights=[1.0]), "weights"),
+        (lambda: build_ensemble([member, member], weights=[1.0, -1.0]), "weights"),
+        (lambda: build_ensemble([member, member], weights=[0, 0]), "weights"),
+        (lambda: build_ensemble([member, member], weights="11"), "weights"),
+        (lambda: build_ensemble([member, member], weights=[1, True]), "weights"),
+    ]
+    for call, match in cases:
+        with pytest.raises(ValueError, match=f"`{match}`"):
+            call()
+
+
+def test_evaluate_snapshot_ensembles_per_k():
+    x, y = _data()
+    members = [_classifier(seed) for seed in (1, 2, 3)]
+    table = evaluate_snapshot_ensembles(
+        members, x, y, loss="sparse_categorical_crossentropy", batch_size=8
+    )
+    assert list(table["num_snapshots"]) == [1, 2, 3]
+    assert set(table.columns) == {"num_snapshots", "loss", "accuracy"}
+    # k = 2 is the average of the last two members' probabilities.
+    averaged = (members[1].predict(x, verbose=0) + members[2].predict(x, verbose=0)) / 2
+    picked = averaged[np.arange(len(y)), y]
+    assert table["loss"][1] == pytest.approx(-np.mean(np.log(picked)), rel=1e-5)
+    assert table["accuracy"][1] == pytest.approx(np.mean(averaged.argmax(1) == y))
+    last = members[2].predict(x, verbose=0)[np.arange(len(y)), y]
+    assert table["loss"][0] == pytest.approx(-np.mean(np.log(last)), rel=1e-5)
+
+
+def test_evaluate_snapshot_ensembles_validation():
+    x, y = _data()
+    member = _classifier(1)
+    inputs = keras.Input((5,))
+    two_outputs = keras.Model(inputs, [keras.layers.Dense(3)(inputs), keras.layers.Dense(3)(inputs)])
+    cases = [
+        (dict(models_or_paths=[member], batch_size=0), "batch_size"),
+        (dict(models_or_paths=[member], metrics="accuracy"), "metrics"),
+        (dict(models_or_paths=[two_outputs]), "models_or_paths"),
+        (dict(models_or_paths=[]), "models_or_paths"),
+    ]
+    for kwargs, match in cases:
+        with pytest.raises(ValueError, match=f"`{match}`"):
+            evaluate_snapshot_ensembles(x=x, y=y, loss="sparse_categorical_crossentropy", **kwargs)

@@ -1,0 +1,378 @@
+"""The tuning recipe: results table, retrain, resume, fingerprint, chief and workers.
+
+In-process runs share one small search (3 trials, 1 epoch, --smoke data);
+the kill-and-resume and the chief-and-workers tests start real processes
+(always killed in a `finally`) and talk over 127.0.0.1 only.
+"""
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import keras
+import keras_tuner
+import pandas as pd
+import pytest
+
+import zoo
+from recipes import _tuning, tune
+
+ROOT = Path(__file__).resolve().parents[2]
+FLAGS = ["--model", "mlp", "--smoke", "--quiet", "--epochs", "1", "--steps-per-execution", "1"]
+METRICS = ["accuracy", "loss", "val_accuracy", "val_loss"]
+TIMEOUT = 420  # seconds for a whole subprocess run on a busy 2-core machine
+
+
+def read_results(project_dir):
+    return pd.read_csv(project_dir / "results.csv", dtype={"trial_id": str, "tuner_id": str})
+
+
+def snapshot(directory):
+    return {
+        str(path.relative_to(directory)): path.stat().st_mtime_ns
+        for path in sorted(Path(directory).rglob("*"))
+    }
+
+
+def free_port():
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def searched(tmp_path_factory):
+    """One tiny search with --retrain-best: (directory, summary)."""
+    directory = tmp_path_factory.mktemp("tuning")
+    summary = tune.main(
+        [*FLAGS, "--max-trials", "3", "--directory", str(directory), "--retrain-best"]
+    )
+    return directory, summary
+
+
+# ## The results table and the retrained model
+
+
+@pytest.mark.slow
+def test_results_table_has_every_trial_best_first(searched):
+    directory, summary = searched
+    project = directory / "mlp"
+    table = read_results(project)
+    space = keras_tuner.HyperParameters()
+    zoo.get_spec("mlp").search_space(space, input_shape=(64,), num_outputs=10)
+    hyperparameters = [hp.name for hp in space.space] + ["optimizer", "learning_rate", "batch_size"]
+    assert list(table.columns) == [
+        "trial_id", "status", "score", "best_epoch", "elapsed_seconds", "tuner_id",
+        *hyperparameters, *METRICS,
+    ]
+    assert len(table) == 3 and sorted(table["trial_id"]) == ["0", "1", "2"]
+    assert (table["status"] == "COMPLETED").all()
+    assert (table["tuner_id"] == "tuner0").all()
+    assert (table["elapsed_seconds"] > 0).all() and (table["best_epoch"] == 1).all()
+    assert list(table["score"]) == sorted(table["score"], reverse=True)  # val_accuracy: max
+    assert (table["score"] == table["val_accuracy"]).all()
+    assert summary["completed_trials"] == 3
+    assert summary["best_trial_id"] == table["trial_id"][0]
+    assert summary["best_val_accuracy"] == pytest.approx(table["score"][0])
+    assert (project / "results.png").stat().st_size > 0
+    assert not [p for p in project.rglob(".*")], "temporary files left behind"
+
+
+@pytest.mark.slow
+def test_retrain_best_saves_the_model_and_its_test_metrics(searched):
+    directory, summary = searched
+    project = directory / "mlp"
+    metrics = json.loads((project / "best_metrics.json").read_text())
+    assert 0.0 <= metrics["test_accuracy"] <= 1.0
+    assert metrics["test_accuracy"] == pytest.approx(summary["test_accuracy"])
+    best = read_results(project).iloc[0]
+    assert metrics["hyperparameters"]["units"] == best["units"]
+    assert metrics["retrain_epochs"] == best["best_epoch"]
+    model = keras.saving.load_model(project / "best_model.keras", safe_mode=True)
+    assert model.output_shape == (None, 10)
+    assert len(pd.read_csv(project / "best_history.csv")) == metrics["retrain_epochs"]
+
+
+# ## Resume and the fingerprint
+
+
+@pytest.mark.slow
+def test_rerun_resumes_and_more_trials_extend_the_search(searched, tmp_path):
+    shutil.copytree(searched[0], tmp_path, dirs_exist_ok=True)
+    project = tmp_path / "mlp"
+    runs = {p.parent.name: p.read_text() for p in project.glob("trial_*/run.json")}
+    summary = tune.main([*FLAGS, "--max-trials", "3", "--directory", str(tmp_path)])
+    assert summary["completed_trials"] == 3
+    assert {p.parent.name: p.read_text() for p in project.glob("trial_*/run.json")} == runs
+
+    summary = tune.main([*FLAGS, "--max-trials", "4", "--directory", str(tmp_path)])
+    table = read_results(project)
+    assert summary["completed_trials"] == 4
+    assert sorted(table["trial_id"]) == ["0", "1", "2", "3"]
+
+
+@pytest.mark.slow
+def test_a_changed_search_is_refused_and_overwrite_starts_over(searched, tmp_path):
+    shutil.copytree(searched[0], tmp_path, dirs_exist_ok=True)
+    before = snapshot(tmp_path)
+    with pytest.raises(ValueError, match=r"holds a different search \(changed: epochs\)"):
+        tune.main([*FLAGS, "--epochs", "2", "--directory", str(tmp_path)])
+    with pytest.raises(ValueError, match=r"changed: .*model.*search_space.*--overwrite"):
+        tune.main(
+            [*FLAGS, "--model", "autoencoder", "--project-name", "mlp",
+             "--directory", str(tmp_path)]
+        )
+    assert snapshot(tmp_path) == before
+
+    summary = tune.main(
+        [*FLAGS, "--max-trials", "1", "--directory", str(tmp_path), "--overwrite",
+         "--batch-size", "32"]
+    )
+    table = read_results(tmp_path / "mlp")
+    assert summary["completed_trials"] == 1 and list(table["trial_id"]) == ["0"]
+    assert "batch_size" not in table  # fixed by the flag, not tuned
+
+
+def test_a_project_without_fingerprint_is_refused(tmp_path):
+    (tmp_path / "mlp").mkdir()
+    (tmp_path / "mlp" / "oracle.json").write_text("{}")
+    with pytest.raises(ValueError, match="without a fingerprint.json.*--overwrite"):
+        tune.main([*FLAGS, "--directory", str(tmp_path)])
+
+
+@pytest.mark.slow
+def test_resume_reruns_interrupted_trials_only(searched, tmp_path):
+    # keras-tuner 1.4.8's chief leaves the trial that ended last listed as
+    # ongoing in oracle.json; a crash can leave a RUNNING trial.json that
+    # oracle.json does not list yet.
+    shutil.copytree(searched[0], tmp_path, dirs_exist_ok=True)
+    project = tmp_path / "mlp"
+    oracle_state = json.loads((project / "oracle.json").read_text())
+    oracle_state["ongoing_trials"] = {"chief-worker": "2"}
+    (project / "oracle.json").write_text(json.dumps(oracle_state))
+    trial = json.loads((project / "trial_1" / "trial.json").read_text())
+    trial.update(status="RUNNING", score=None)
+    (project / "trial_1" / "trial.json").write_text(json.dumps(trial))
+
+    objective = keras_tuner.Objective("val_accuracy", "max")
+    upstream = keras_tuner.oracles.RandomSearchOracle(objective=objective, max_trials=3)
+    upstream._set_project_dir(str(tmp_path), "mlp")
+    upstream.reload()
+    assert upstream._retry_queue == ["2"]  # would re-run a finished trial, not trial 1
+
+    oracle = _tuning.ResumableRandomSearchOracle(objective=objective, max_trials=3)
+    oracle._set_project_dir(str(tmp_path), "mlp")
+    oracle.reload()
+    assert oracle._retry_queue == ["1"]
+
+    table = _tuning.results_table(project, objective)
+    assert dict(zip(table["trial_id"], table["status"])) == {
+        "0": "COMPLETED", "2": "COMPLETED", "1": "RUNNING"
+    }
+    assert table["status"].iloc[-1] == "RUNNING" and pd.isna(table["score"].iloc[-1])
+
+
+def spawn(log_dir, name, *flags):
+    """`python -m recipes.tune` in the background, output in `<log_dir>/<name>.log`."""
+    log = open(log_dir / f"{name}.log", "w")  # noqa: SIM115 (closed with the process)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "recipes.tune", *FLAGS, *flags],
+        cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, text=True,
+    )
+    process.log = log
+    return process
+
+
+def stop(*processes):
+    for process in processes:
+        if process.poll() is None:
+            process.kill()
+        process.wait(timeout=60)
+        process.log.close()
+
+
+def wait_for(condition, processes, what):
+    deadline = time.monotonic() + TIMEOUT
+    while not condition():
+        for process in processes:
+            if process.poll() is not None:
+                log = Path(process.log.name).read_text()[-3000:]
+                raise AssertionError(f"exited ({process.returncode}) before {what}:\n{log}")
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.05)
+
+
+def trial_status(project, trial_id):
+    try:
+        return json.loads((project / f"trial_{trial_id}" / "trial.json").read_text())["status"]
+    except (OSError, ValueError):
+        return None
+
+
+@pytest.mark.slow
+@pytest.mark.subprocess
+def test_kill_during_a_trial_then_resume(tmp_path):
+    flags = ["--max-trials", "3", "--epochs", "2", "--directory", str(tmp_path)]
+    project = tmp_path / "mlp"
+    first = spawn(tmp_path, "first", *flags)
+    try:
+        wait_for(lambda: trial_status(project, "1") == "RUNNING", [first], "trial 1 to start")
+        os.kill(first.pid, signal.SIGKILL)
+    finally:
+        stop(first)
+    assert trial_status(project, "0") == "COMPLETED"
+    assert trial_status(project, "1") == "RUNNING", "killed after the trial ended"
+
+    second = spawn(tmp_path, "second", *flags)
+    try:
+        assert second.wait(timeout=TIMEOUT) == 0, Path(second.log.name).read_text()[-3000:]
+    finally:
+        stop(second)
+    table = read_results(project)
+    assert sorted(table["trial_id"]) == ["0", "1", "2"]  # no duplicates, no extra trials
+    assert (table["status"] == "COMPLETED").all()
+    ran = {p.parent.name: json.loads(p.read_text())["pid"] for p in project.glob("*/run.json")}
+    assert ran == {"trial_0": first.pid, "trial_1": second.pid, "trial_2": second.pid}
+
+
+@pytest.mark.slow
+@pytest.mark.subprocess
+def test_one_chief_and_two_workers(tmp_path):
+    address = f"127.0.0.1:{free_port()}"
+    flags = ["--max-trials", "4", "--epochs", "2", "--directory", str(tmp_path)]
+    workers = [
+        spawn(tmp_path, f"worker{i}", *flags, "--worker", address, "--worker-id", str(i),
+              "--chief-timeout", str(TIMEOUT))
+        for i in range(2)
+    ]
+    processes = list(workers)
+    try:
+        # Both workers wait for the chief, so both get a trial when it starts.
+        wait_for(
+            lambda: all("waiting up to" in Path(w.log.name).read_text() for w in workers),
+            workers, "the workers to wait for the chief",
+        )
+        chief = spawn(tmp_path, "chief", *flags, "--chief", address)
+        processes.append(chief)
+        for process in processes:
+            code = process.wait(timeout=TIMEOUT)
+            assert code == 0, Path(process.log.name).read_text()[-3000:]
+    finally:
+        stop(*processes)
+    project = tmp_path / "mlp"
+    table = read_results(project)
+    assert sorted(table["trial_id"]) == ["0", "1", "2", "3"]
+    assert (table["status"] == "COMPLETED").all() and table["score"].notna().all()
+    assert set(table["tuner_id"]) == {"worker0", "worker1"}
+    assert json.loads((project / "oracle.json").read_text())["ongoing_trials"] == {}
+
+
+# ## Bad input: clear messages, nothing written
+
+
+def test_unknown_model_lists_the_known_names(tmp_path):
+    with pytest.raises(ValueError, match=r"Unknown model name: 'nope'. Known models: .*mlp"):
+        tune.main(["--model", "nope", "--directory", str(tmp_path)])
+    assert not list(tmp_path.iterdir())
+
+
+def test_a_preset_without_search_space_points_to_its_family(tmp_path):
+    with pytest.raises(ValueError, match=r"'gmlp_tiny' is a fixed preset.*--model gmlp\."):
+        tune.main(["--model", "gmlp_tiny", "--directory", str(tmp_path)])
+    assert not list(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize(
+    "flags, message",
+    [
+        (["--max-trials", "0"], "--max-trials: expected a positive integer"),
+        (["--worker", "127.0.0.1:1"], "--worker HOST:PORT and --worker-id N go together"),
+        (["--worker-id", "1"], "--worker HOST:PORT and --worker-id N go together"),
+        (["--worker", "localhost"], "--worker: expected HOST:PORT"),
+        (["--chief", "127.0.0.1:1", "--worker", "127.0.0.1:1"], "not allowed with"),
+        (["--worker", "127.0.0.1:1", "--worker-id", "0", "--overwrite"], "are for the chief"),
+        (["--output-dir", "runs"], "--output-dir is not used"),
+    ],
+)
+def test_bad_flags_are_usage_errors(flags, message, capsys):
+    with pytest.raises(SystemExit) as raised:
+        tune.main(["--model", "mlp", *flags])
+    assert raised.value.code == 2
+    assert message in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "objective, message",
+    [
+        ("val_auc", r"model 'mlp' reports accuracy, loss, val_accuracy, val_loss\. "
+                    r"Received: objective='val_auc'"),
+        ("val_loss:up", r"expected NAME or NAME:min or NAME:max"),
+    ],
+)
+def test_an_objective_the_model_does_not_report(objective, message, tmp_path):
+    with pytest.raises(ValueError, match=message):
+        tune.main([*FLAGS, "--objective", objective, "--directory", str(tmp_path)])
+    assert not list(tmp_path.iterdir())
+
+
+def test_a_model_family_that_needs_other_data_says_so(tmp_path):
+    with pytest.raises(ValueError, match=r"model 'cnn' takes image inputs.*dataset='wine'"):
+        tune.main([*FLAGS, "--model", "cnn", "--dataset", "wine", "--directory", str(tmp_path)])
+
+
+def test_an_unreachable_chief_times_out_with_a_clear_message(tmp_path):
+    flags = ["--worker", f"127.0.0.1:{free_port()}", "--worker-id", "0", "--chief-timeout", "1"]
+    with pytest.raises(ValueError, match=r"Could not reach the chief at 127\.0\.0\.1:\d+ within 1 s"):
+        tune.main([*FLAGS, *flags, "--directory", str(tmp_path)])
+    assert not list(tmp_path.iterdir())
+    assert not [name for name in os.environ if name.startswith("KERASTUNER_")]
+
+
+@pytest.mark.subprocess
+def test_a_busy_chief_port_is_one_line_and_status_2(tmp_path):
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        result = subprocess.run(
+            [sys.executable, "-m", "recipes.tune", *FLAGS, "--chief", f"127.0.0.1:{port}",
+             "--directory", str(tmp_path)],
+            cwd=ROOT, capture_output=True, text=True, timeout=TIMEOUT,
+        )
+    assert result.returncode == 2
+    errors = [line for line in result.stderr.splitlines() if "recipes.tune" in line]
+    assert errors == [
+        f"recipes.tune: error: Invalid value for argument `chief`: cannot listen on "
+        f"127.0.0.1:{port} (Address already in use). Received: chief='127.0.0.1:{port}'"
+    ]
+    assert "Traceback" not in result.stderr
+    assert not list(tmp_path.iterdir())
+
+
+# ## Every model with a search space
+
+
+SEARCHABLE = [name for name in zoo.list_models() if zoo.get_spec(name).search_space is not None]
+
+
+@pytest.mark.parametrize("name", SEARCHABLE)
+def test_every_searchable_model_builds_compiles_and_reports_its_objective(name):
+    # A full one-trial search of every model is a measurement (see the report);
+    # here each model's data, search space, loss and objective are checked.
+    args = tune.parse_args([*FLAGS, "--model", name])
+    spec = _tuning.searchable_spec(name)
+    data = _tuning.load_task_data(args, spec)
+    hypermodel = tune.make_hypermodel(spec, data, args)
+    space, reported = _tuning.dry_run(hypermodel, data)
+    *_, objective = tune.compile_settings(spec, data)
+    assert objective in reported
+    names = [item["config"]["name"] for item in space]
+    assert {"optimizer", "learning_rate", "batch_size"} <= set(names)
+    assert len(names) > 3, "the model's own hyperparameters"
