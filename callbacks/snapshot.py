@@ -91,10 +91,11 @@ class SnapshotEnsemble(keras.callbacks.Callback):
     iteration `t` is `max_lr / 2 * (cos(pi * mod(t - 1, ceil(T/M)) /
     ceil(T/M)) + 1)`, computed in-graph from the optimizer's step counter
     (exact with any `steps_per_execution`); snapshots are taken after
-    iterations `ceil(T/M), 2 ceil(T/M), ...` and `T`. Choose `epochs` a
-    multiple of `M` for equal cycles that end at epoch ends. With
-    `steps_per_execution > 1`, every cycle must end where an execution
-    ends (else `fit` raises a `ValueError` before training).
+    iterations `ceil(T/M), 2 ceil(T/M), ...` and `T`. Snapshots are written
+    at epoch ends, so the cycles must end there: choose `epochs` a multiple
+    of `M` (else `fit` raises a `ValueError` before training). No work is
+    done per batch, so Keras keeps dispatching batch callbacks
+    asynchronously.
 
     With `sgdr` (an `SGDR` callback, passed to `fit` too), SGDR drives the
     rate and a snapshot is taken at each of the last `num_snapshots` of its
@@ -192,39 +193,30 @@ class SnapshotEnsemble(keras.callbacks.Callback):
                     f"{epochs} epochs ({ends})",
                     self.num_snapshots,
                 )
-            # Plan in steps, like the Huang schedule: cycle ends at epoch ends.
-            self._plan = [end * self._steps for end in ends[-self.num_snapshots :]]
+            self._plan = ends[-self.num_snapshots :]
         else:
-            self._plan = schedules.snapshot_cycle_ends(
-                epochs * self._steps, self.num_snapshots
-            )
-            self._check_execution_boundaries()
-        self._first_epoch = True
-
-    def _check_execution_boundaries(self) -> None:
-        per_execution = getattr(self.model, "steps_per_execution", 1) or 1
-        if per_execution == 1:
-            return
-        for end in self._plan:
-            in_epoch = end - (end - 1) // self._steps * self._steps
-            if in_epoch % per_execution and in_epoch != self._steps:
-                raise ValueError(
-                    "Invalid value for argument `steps_per_execution`: a snapshot "
-                    f"is due after step {in_epoch} of an epoch of {self._steps}, "
-                    "inside an execution, where no callback runs. Expected "
-                    "steps_per_execution=1 or one that divides the cycle length; "
-                    "or choose epochs as a multiple of num_snapshots. "
-                    f"Received: steps_per_execution={per_execution}"
+            total_steps = epochs * self._steps
+            ends = schedules.snapshot_cycle_ends(total_steps, self.num_snapshots)
+            if any(end % self._steps for end in ends):
+                length = schedules.snapshot_cycle_length(total_steps, self.num_snapshots)
+                raise _common.invalid(
+                    "num_snapshots",
+                    f"cycles of ceil(T/M) = {length} steps that end at epoch ends "
+                    f"({self._steps} steps each; choose epochs={epochs} a multiple "
+                    "of num_snapshots)",
+                    self.num_snapshots,
                 )
+            self._plan = [end // self._steps for end in ends]
+        self._first_epoch = True
+        self._check_sgdr = self.sgdr is not None
 
     def on_epoch_begin(self, epoch, logs=None):
-        self._epoch = epoch
         if not self._first_epoch:
             return
         self._first_epoch = False
-        start = epoch * self._steps
+        # Snapshots still due in this fit (a continued fit skips earlier ones).
         self._next = next(
-            (index for index, end in enumerate(self._plan) if end > start),
+            (index for index, end in enumerate(self._plan) if end > epoch),
             len(self._plan),
         )
         if self.sgdr is None:
@@ -232,23 +224,25 @@ class SnapshotEnsemble(keras.callbacks.Callback):
                 self.max_lr,
                 total_steps=int(self.params["epochs"]) * self._steps,
                 num_snapshots=self.num_snapshots,
-                step_offset=optimizer_step(self.model) - start,
+                step_offset=optimizer_step(self.model) - epoch * self._steps,
             )
             self._token = install_schedule(self.model, self.schedule)
 
+    def on_train_batch_begin(self, batch, logs=None):
+        # Once per fit, after every callback's on_epoch_begin has run.
+        if self._check_sgdr:
+            self._check_sgdr = False
+            if not self.sgdr.active:
+                raise ValueError(
+                    "Invalid value for argument `sgdr`: SnapshotEnsemble expected "
+                    "the SGDR callback to run in the same fit(). Pass it too: "
+                    "callbacks=[sgdr, snapshots]."
+                )
+
     # Snapshots ----------------------------------------------------------------
 
-    def on_train_batch_end(self, batch, logs=None):
-        if self.sgdr is not None and not self.sgdr.active:
-            raise ValueError(
-                "Invalid value for argument `sgdr`: SnapshotEnsemble expected "
-                "the SGDR callback to run in the same fit(). Pass it too: "
-                "callbacks=[sgdr, snapshots]."
-            )
-        if self._next >= len(self._plan):
-            return
-        done = self._epoch * self._steps + min(batch, self._steps - 1) + 1
-        if done >= self._plan[self._next]:
+    def on_epoch_end(self, epoch, logs=None):
+        if self._next < len(self._plan) and epoch + 1 == self._plan[self._next]:
             self._save_snapshot(self._next + 1)
             self._next += 1
 

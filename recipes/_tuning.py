@@ -327,10 +327,29 @@ def check_port_free(role: Role) -> None:
             ) from None
 
 
-def _hp_declarations(space: list[dict] | Any) -> list[str]:
-    if isinstance(space, keras_tuner.HyperParameters):
-        space = space.get_config()["space"]
-    return sorted(json.dumps(_plain(item), sort_keys=True) for item in space)
+def same_space(first: list[dict] | Any, second: list[dict] | Any) -> bool:
+    """Whether two search spaces declare the same hyperparameters.
+
+    Order and defaults are ignored: keras-tuner's gRPC messages group the
+    hyperparameters by type and fill in missing defaults.
+    """
+
+    def declarations(space):
+        if isinstance(space, keras_tuner.HyperParameters):
+            space = space.get_config()["space"]
+        return sorted(
+            json.dumps(
+                {
+                    "class_name": item["class_name"],
+                    "config": {k: v for k, v in item["config"].items() if k != "default"},
+                },
+                sort_keys=True,
+                default=str,
+            )
+            for item in space
+        )
+
+    return declarations(first) == declarations(second)
 
 
 def check_chief(role: Role, space: list[dict], *, timeout: float) -> None:
@@ -353,7 +372,7 @@ def check_chief(role: Role, space: list[dict], *, timeout: float) -> None:
     finally:
         channel.close()
     chief_space = keras_tuner.HyperParameters.from_proto(response.hyperparameters)
-    if _hp_declarations(chief_space) != _hp_declarations(space):
+    if not same_space(chief_space, space):
         raise ValueError(
             f"The chief at {role.address} searches a different space than this "
             "worker: start every worker with the chief's --model and model flags."

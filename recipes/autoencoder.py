@@ -39,7 +39,9 @@ def main(argv: list[str] | None = None) -> dict:
     model_flags = parser.add_argument_group("model")
     model_flags.add_argument("--model", default="autoencoder", help=" or ".join(MODELS))
     model_flags.add_argument("--latent-dim", type=_cli.positive_int, default=8)
-    model_flags.add_argument("--hidden-units", type=_cli.positive_int, nargs="+", default=[128, 64])
+    model_flags.add_argument(
+        "--hidden-units", type=_cli.positive_int, nargs="+", default=[128, 64]
+    )
     model_flags.add_argument(
         "--activation", default="relu", choices=("relu", "elu", "selu", "gelu", "swish", "mish")
     )

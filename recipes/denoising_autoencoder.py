@@ -50,7 +50,9 @@ def main(argv: list[str] | None = None) -> dict:
         help="standard deviation for gaussian, else the fraction of corrupted pixels",
     )
     model_flags.add_argument("--latent-dim", type=_cli.positive_int, default=16)
-    model_flags.add_argument("--hidden-units", type=_cli.positive_int, nargs="+", default=[128, 64])
+    model_flags.add_argument(
+        "--hidden-units", type=_cli.positive_int, nargs="+", default=[128, 64]
+    )
     model_flags.add_argument("--patience", type=_cli.positive_int, default=10)
     args = parser.parse_args(argv)
     _cli.setup(args)

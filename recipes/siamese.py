@@ -1,11 +1,11 @@
-"""Siamese: learn a digit similarity from pairs with the contrastive loss.
+"""Siamese: learn digit similarity from pairs with the contrastive loss.
 
 Shows metric learning: a siamese network (one embedding network shared by
 both inputs, then the distance between the two vectors) trained on pairs of
 digits labelled 1 (same class) or 0 (different classes) with the
 contrastive loss, which pulls same-class pairs together and pushes other
 pairs at least `--margin` apart. It reports pair verification accuracy on
-test pairs (a pair is "same" when its distance is below a threshold chosen
+test pairs (a pair is "same" when its distance is at most a threshold chosen
 on validation pairs) and the ROC AUC of -distance, and plots the embedding
 of the test digits and the distances of same- and different-class pairs.
 The embedding network is saved on its own (embedding.keras): it is what you
@@ -14,7 +14,7 @@ reuse for retrieval, clustering or few-shot classification.
 Run:
     python -m recipes.siamese
     python -m recipes.siamese --distance cosine --margin 0.5
-    python -m recipes.siamese --view image          # a small CNN embedding on 8x8 images
+    python -m recipes.siamese --view image        # CNN embedding of 8x8 images
     python -m recipes.siamese --csv my_table.csv --target label
     python -m recipes.siamese --images my_photos/ --image-size 32 32
 
@@ -30,14 +30,14 @@ from __future__ import annotations
 from recipes import _cli
 
 
-def best_threshold(distances, labels):
-    """The distance threshold (pair is "same" when distance <= threshold) with
-    the highest accuracy on these pairs, and that accuracy."""
+def best_threshold(distances, labels) -> tuple[float, float]:
+    """The threshold (a pair is "same" when its distance is at most it) with the
+    highest accuracy on these pairs, and that accuracy."""
     import numpy as np
 
     candidates = np.unique(distances)
-    correct = (distances[None, :] <= candidates[:, None]) == (labels[None, :] == 1)
-    accuracy = correct.mean(axis=1)
+    same = distances[None, :] <= candidates[:, None]
+    accuracy = np.mean(same == (labels[None, :] == 1), axis=1)
     best = int(np.argmax(accuracy))
     return float(candidates[best]), float(accuracy[best])
 
@@ -47,20 +47,28 @@ def main(argv: list[str] | None = None) -> dict:
     parser = _cli.parser(__doc__, epochs=40, batch_size=128, learning_rate=1e-3)
     _cli.add_data_flags(parser, ("digits",), csv=True, images=True)
     # ## Hyperparameters
-    model_flags = parser.add_argument_group("model")
-    model_flags.add_argument("--model", default="siamese", help="any zoo similarity model")
-    model_flags.add_argument(
-        "--view", choices=("flat", "image"), default="flat",
-        help="bundled digits as 64 features (MLP embedding) or 8x8 images (CNN embedding)",
+    flags = parser.add_argument_group("model")
+    flags.add_argument("--model", default="siamese", help="any zoo similarity model")
+    flags.add_argument(
+        "--view",
+        choices=("flat", "image"),
+        default="flat",
+        help="digits as 64 features (MLP embedding) or 8x8 images (CNN embedding)",
     )
-    model_flags.add_argument("--embedding-dim", type=_cli.positive_int, default=16)
-    model_flags.add_argument("--hidden-units", type=_cli.positive_int, nargs="+", default=[128, 64])
-    model_flags.add_argument("--filters", type=_cli.positive_int, nargs="+", default=[32, 64])
-    model_flags.add_argument("--distance", choices=("euclidean", "cosine"), default="euclidean")
-    model_flags.add_argument("--margin", type=_cli.positive_float, default=1.0)
-    model_flags.add_argument("--pairs", type=_cli.positive_int, default=10000,
-                             help="training pairs (validation and test: a fifth as many each)")
-    model_flags.add_argument("--patience", type=_cli.positive_int, default=5)
+    flags.add_argument("--embedding-dim", type=_cli.positive_int, default=16)
+    flags.add_argument(
+        "--hidden-units", type=_cli.positive_int, nargs="+", default=[128, 64]
+    )
+    flags.add_argument("--filters", type=_cli.positive_int, nargs="+", default=[32, 64])
+    flags.add_argument("--distance", choices=("euclidean", "cosine"), default="euclidean")
+    flags.add_argument("--margin", type=_cli.positive_float, default=1.0)
+    flags.add_argument(
+        "--pairs",
+        type=_cli.positive_int,
+        default=10000,
+        help="training pairs; validation and test get a fifth as many each",
+    )
+    flags.add_argument("--patience", type=_cli.positive_int, default=5)
     args = parser.parse_args(argv)
     _cli.setup(args)
 
@@ -76,16 +84,17 @@ def main(argv: list[str] | None = None) -> dict:
     ]
     if args.model not in similarity_models:
         raise ValueError(
-            "Invalid value for argument `model`: expected a zoo similarity model "
-            f"for --model, one of: {', '.join(similarity_models)}. Received: model={args.model!r}"
+            "Invalid value for argument `model`: expected a zoo similarity model for "
+            f"--model, one of: {', '.join(similarity_models)}. "
+            f"Received: model={args.model!r}"
         )
 
     # ## Data
-    data = _cli.load_data(args, view="image" if args.images is not None else args.view)
+    data = _cli.load_data(args, view="image" if args.images else args.view)
     if data.task != "classification":
         raise ValueError(
             "Invalid value for argument `target`: expected a class column (pairs are "
-            f"same-class or not). Received: target={args.target!r} (a {data.task} target)"
+            f"same-class or not). Received: target={args.target!r} ({data.task})"
         )
     num_pairs = min(args.pairs, 1000) if args.smoke else args.pairs
     # Label 1 = same class, 0 = different classes; pairs never cross splits.
@@ -99,7 +108,7 @@ def main(argv: list[str] | None = None) -> dict:
         data.x_test, data.y_test, num_pairs=max(num_pairs // 5, 2), seed=args.seed + 2
     )
     print(f"{data.name}: {len(train_labels)} train, {len(val_labels)} validation, "
-          f"{len(test_labels)} test pairs (half same-class) of inputs shaped {data.input_shape}")
+          f"{len(test_labels)} test pairs (half same-class) of {data.input_shape} inputs")
 
     # ## Model
     options = {}
@@ -140,12 +149,14 @@ def main(argv: list[str] | None = None) -> dict:
 
     val_distances = model.predict([val_left, val_right], verbose=0).ravel()
     test_distances = model.predict([test_left, test_right], verbose=0).ravel()
-    # Choose the threshold on validation pairs, then apply it to test pairs.
+    # The threshold is chosen on validation pairs, then applied to test pairs.
     threshold, val_accuracy = best_threshold(val_distances, val_labels)
+    test_same = test_distances <= threshold
     metrics = {
         "test_loss": model.evaluate([test_left, test_right], test_labels, verbose=0),
-        "test_pair_accuracy": float(np.mean((test_distances <= threshold) == (test_labels == 1))),
-        "test_roc_auc": roc_auc_score(test_labels, -test_distances),  # small distance = same
+        "test_pair_accuracy": np.mean(test_same == (test_labels == 1)),
+        # A small distance means "same": -distance is the score for label 1.
+        "test_roc_auc": roc_auc_score(test_labels, -test_distances),
         "threshold": threshold,
         "val_pair_accuracy": val_accuracy,
         "epochs_trained": len(history.history["loss"]),
@@ -154,14 +165,18 @@ def main(argv: list[str] | None = None) -> dict:
     vectors = embedding.predict(data.x_test, verbose=0)
     figures = {
         "embedding": _plots.embedding_scatter(
-            vectors, data.y_test, data.class_names, title="test embeddings"
+            vectors, data.y_test, data.class_names, title="test digits, embedded"
         ),
-        "distances": _plots.distance_histograms(test_distances, test_labels, threshold=threshold),
+        "distances": _plots.distance_histograms(
+            test_distances, test_labels, threshold=threshold
+        ),
     }
     print("Test:", ", ".join(f"{k}={v:.4f}" for k, v in metrics.items()))
     out = _cli.output_dir(args, "siamese")
-    _io.save_model(embedding, out / "embedding.keras")
-    return _cli.save_artifacts(out, model=model, history=history, metrics=metrics, figures=figures)
+    _io.save_model(embedding, out / "embedding.keras")  # what users reuse
+    return _cli.save_artifacts(
+        out, model=model, history=history, metrics=metrics, figures=figures
+    )
 
 
 if __name__ == "__main__":

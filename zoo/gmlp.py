@@ -12,7 +12,9 @@ where the Spatial Gating Unit splits the channels into halves `u` and `v`,
 normalises `v`, mixes it across tokens with a learned `(tokens, tokens)`
 projection (initialised near zero, bias one, so a fresh block gates with
 about 1) and returns `u * v`. No attention, no convolution after the patch
-embedding. The head is LayerNorm, average over tokens, softmax.
+embedding. The head is LayerNorm, average over tokens, and a softmax layer
+whose kernel starts at zero (as in timm), so training starts from uniform
+predictions.
 
 The presets reproduce the paper's ImageNet models (224x224x3 input, 16x16
 patches, 30 blocks, 1000 classes):

@@ -72,7 +72,7 @@ def build_mlp(
     Example:
 
     >>> model = build_mlp((64,), 10, hidden_units=(128, 64), activation="gelu")
-    >>> model.compile("adam", "sparse_categorical_crossentropy", ["accuracy"])
+    >>> model.compile("adam", "sparse_categorical_crossentropy", metrics=["accuracy"])
     """
     input_shape = _common.check_input_shape(input_shape)
     num_outputs = _common.check_positive_int("num_outputs", num_outputs)
@@ -80,7 +80,7 @@ def build_mlp(
     activation = _common.check_activation("activation", activation)
     dropout_rate = _common.check_rate("dropout_rate", dropout_rate)
     _common.check_choice("batch_norm", batch_norm, _common.BATCH_NORM_PLACEMENTS)
-    _common.check_choice("residual", residual, (True, False))
+    _common.check_bool("residual", residual)
     if isinstance(l2, bool) or not isinstance(l2, (int, float)) or l2 < 0:
         raise _common.invalid("l2", "a non-negative float", l2)
     _common.check_choice("output_activation", output_activation, OUTPUT_ACTIVATIONS)

@@ -24,7 +24,7 @@ def _kernel_sum(path):
     return float(np.sum(loaded.get_weights()[0]))
 
 
-@pytest.mark.parametrize("steps_per_execution", [1, 2])
+@pytest.mark.parametrize("steps_per_execution", [1, 3])
 def test_huang_schedule_at_every_step_and_snapshots_at_cycle_ends(
     tmp_path, steps_per_execution
 ):
@@ -47,16 +47,6 @@ def test_huang_schedule_at_every_step_and_snapshots_at_cycle_ends(
     assert float(keras.ops.convert_to_numpy(model.optimizer.learning_rate)) == 0.5
 
 
-def test_snapshot_files_load_with_safe_mode_and_their_schedule(tmp_path):
-    model = probe_model(STEPS)
-    snapshots = SnapshotEnsemble(2, 0.2, directory=tmp_path)
-    fit_probe(model, 2, [snapshots])
-    loaded = keras.saving.load_model(snapshots.snapshot_paths[0], safe_mode=True)
-    config = loaded.optimizer.get_config()["learning_rate"]
-    assert config["class_name"] == "SnapshotSchedule"
-    assert int(keras.ops.convert_to_numpy(loaded.optimizer.iterations)) == STEPS
-
-
 def test_keep_removes_older_snapshots(tmp_path):
     model = probe_model(STEPS)
     snapshots = SnapshotEnsemble(4, 0.2, directory=tmp_path, keep=2)
@@ -66,6 +56,11 @@ def test_keep_removes_older_snapshots(tmp_path):
         "snapshot_04.keras",
     ]
     assert sorted(os.listdir(tmp_path)) == ["snapshot_03.keras", "snapshot_04.keras"]
+    # Snapshots load with safe_mode=True, optimizer and schedule included.
+    loaded = keras.saving.load_model(snapshots.snapshot_paths[0], safe_mode=True)
+    config = loaded.optimizer.get_config()["learning_rate"]
+    assert config["class_name"] == "SnapshotSchedule"
+    assert int(keras.ops.convert_to_numpy(loaded.optimizer.iterations)) == 3 * STEPS
 
 
 def test_with_sgdr_snapshots_at_its_last_cycle_ends(tmp_path):
@@ -161,8 +156,10 @@ def test_invalid_arguments(kwargs, match):
             1,
             "num_snapshots",  # cycles end at 1 and 3 only
         ),
-        # 3 cycles of 16/3 -> 6 steps: ends at step 2 of an epoch of 4.
-        (lambda d: SnapshotEnsemble(3, 0.1, directory=d), 4, 4, "steps_per_execution"),
+        # 3 cycles of ceil(16/3) = 6 steps: the first ends mid-epoch.
+        (lambda d: SnapshotEnsemble(3, 0.1, directory=d), 4, 1, "num_snapshots"),
+        # 4 cycles of ceil(36/4) = 9 steps: the first ends after step 1 of epoch 3.
+        (lambda d: SnapshotEnsemble(4, 0.1, directory=d), 9, 2, "num_snapshots"),
     ],
 )
 def test_invalid_plans_raise_before_training(tmp_path, make, epochs, steps_per_execution, match):
@@ -186,6 +183,10 @@ def _classifier(seed, outputs=3):
     return keras.Model(inputs, probabilities, name="classifier")
 
 
+def _predict(model, x):
+    return keras.tree.map_structure(keras.ops.convert_to_numpy, model(x))
+
+
 def _data():
     rng = np.random.default_rng(0)
     return rng.normal(size=(20, 5)).astype("float32"), rng.integers(0, 3, size=20)
@@ -197,9 +198,7 @@ def test_ensemble_of_identical_members_equals_one_member(tmp_path):
     path = os.fspath(tmp_path / "member.keras")
     member.save(path)
     ensemble = build_ensemble([path, path, path])
-    np.testing.assert_array_equal(
-        ensemble.predict(x, verbose=0), member.predict(x, verbose=0)
-    )
+    np.testing.assert_allclose(_predict(ensemble, x), _predict(member, x), rtol=1e-6)
     assert [layer.name for layer in ensemble.layers[1:4]] == [
         "member_1",
         "member_2",
@@ -212,20 +211,20 @@ def test_weighted_ensemble_saves_and_loads_as_one_file(tmp_path):
     x, _ = _data()
     first, second = _classifier(1), _classifier(2)
     ensemble = build_ensemble([first, second], weights=[1, 3])
-    expected = 0.25 * first.predict(x, verbose=0) + 0.75 * second.predict(x, verbose=0)
-    np.testing.assert_allclose(ensemble.predict(x, verbose=0), expected, rtol=1e-6)
+    expected = 0.25 * _predict(first, x) + 0.75 * _predict(second, x)
+    np.testing.assert_allclose(_predict(ensemble, x), expected, rtol=1e-6)
     path = os.fspath(tmp_path / "ensemble.keras")
     ensemble.save(path)
     loaded = keras.saving.load_model(path, safe_mode=True)
-    np.testing.assert_array_equal(loaded.predict(x, verbose=0), ensemble.predict(x, verbose=0))
+    np.testing.assert_array_equal(_predict(loaded, x), _predict(ensemble, x))
     assert isinstance(loaded.get_layer("weighted_average"), WeightedAverage)
 
     equal = build_ensemble([first, second])
     equal.save(path)
     reloaded = keras.saving.load_model(path, safe_mode=True)
     np.testing.assert_allclose(
-        reloaded.predict(x, verbose=0),
-        (first.predict(x, verbose=0) + second.predict(x, verbose=0)) / 2,
+        _predict(reloaded, x),
+        (_predict(first, x) + _predict(second, x)) / 2,
         rtol=1e-6,
     )
 
@@ -233,7 +232,7 @@ def test_weighted_ensemble_saves_and_loads_as_one_file(tmp_path):
 def test_ensemble_of_one_and_of_multi_output_members():
     x, _ = _data()
     single = build_ensemble([_classifier(1)])
-    np.testing.assert_array_equal(single.predict(x, verbose=0), _classifier(1).predict(x, verbose=0))
+    np.testing.assert_array_equal(_predict(single, x), _predict(_classifier(1), x))
 
     def two_headed(seed):
         keras.utils.set_random_seed(seed)
@@ -241,8 +240,8 @@ def test_ensemble_of_one_and_of_multi_output_members():
         return keras.Model(inputs, [keras.layers.Dense(2)(inputs), keras.layers.Dense(1)(inputs)])
 
     a, b = two_headed(1), two_headed(2)
-    outputs = build_ensemble([a, b], weights=[1, 1]).predict(x, verbose=0)
-    pa, pb = a.predict(x, verbose=0), b.predict(x, verbose=0)
+    outputs = _predict(build_ensemble([a, b], weights=[1, 1]), x)
+    pa, pb = _predict(a, x), _predict(b, x)
     for got, one, other in zip(outputs, pa, pb):
         np.testing.assert_allclose(got, (one + other) / 2, rtol=1e-6)
 
@@ -276,11 +275,11 @@ def test_evaluate_snapshot_ensembles_per_k():
     assert list(table["num_snapshots"]) == [1, 2, 3]
     assert set(table.columns) == {"num_snapshots", "loss", "accuracy"}
     # k = 2 is the average of the last two members' probabilities.
-    averaged = (members[1].predict(x, verbose=0) + members[2].predict(x, verbose=0)) / 2
+    averaged = (_predict(members[1], x) + _predict(members[2], x)) / 2
     picked = averaged[np.arange(len(y)), y]
     assert table["loss"][1] == pytest.approx(-np.mean(np.log(picked)), rel=1e-5)
     assert table["accuracy"][1] == pytest.approx(np.mean(averaged.argmax(1) == y))
-    last = members[2].predict(x, verbose=0)[np.arange(len(y)), y]
+    last = _predict(members[2], x)[np.arange(len(y)), y]
     assert table["loss"][0] == pytest.approx(-np.mean(np.log(last)), rel=1e-5)
 
 

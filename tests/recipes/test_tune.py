@@ -219,7 +219,7 @@ def trial_status(project, trial_id):
 @pytest.mark.slow
 @pytest.mark.subprocess
 def test_kill_during_a_trial_then_resume(tmp_path):
-    flags = ["--max-trials", "3", "--epochs", "2", "--directory", str(tmp_path)]
+    flags = ["--max-trials", "2", "--epochs", "2", "--directory", str(tmp_path)]
     project = tmp_path / "mlp"
     first = spawn(tmp_path, "first", *flags)
     try:
@@ -236,17 +236,17 @@ def test_kill_during_a_trial_then_resume(tmp_path):
     finally:
         stop(second)
     table = read_results(project)
-    assert sorted(table["trial_id"]) == ["0", "1", "2"]  # no duplicates, no extra trials
+    assert sorted(table["trial_id"]) == ["0", "1"]  # no duplicates, no extra trials
     assert (table["status"] == "COMPLETED").all()
     ran = {p.parent.name: json.loads(p.read_text())["pid"] for p in project.glob("*/run.json")}
-    assert ran == {"trial_0": first.pid, "trial_1": second.pid, "trial_2": second.pid}
+    assert ran == {"trial_0": first.pid, "trial_1": second.pid}  # only trial 1 ran again
 
 
 @pytest.mark.slow
 @pytest.mark.subprocess
 def test_one_chief_and_two_workers(tmp_path):
     address = f"127.0.0.1:{free_port()}"
-    flags = ["--max-trials", "4", "--epochs", "2", "--directory", str(tmp_path)]
+    flags = ["--max-trials", "3", "--directory", str(tmp_path)]
     workers = [
         spawn(tmp_path, f"worker{i}", *flags, "--worker", address, "--worker-id", str(i),
               "--chief-timeout", str(TIMEOUT))
@@ -268,7 +268,7 @@ def test_one_chief_and_two_workers(tmp_path):
         stop(*processes)
     project = tmp_path / "mlp"
     table = read_results(project)
-    assert sorted(table["trial_id"]) == ["0", "1", "2", "3"]
+    assert sorted(table["trial_id"]) == ["0", "1", "2"]
     assert (table["status"] == "COMPLETED").all() and table["score"].notna().all()
     assert set(table["tuner_id"]) == {"worker0", "worker1"}
     assert json.loads((project / "oracle.json").read_text())["ongoing_trials"] == {}
@@ -335,24 +335,17 @@ def test_an_unreachable_chief_times_out_with_a_clear_message(tmp_path):
     assert not [name for name in os.environ if name.startswith("KERASTUNER_")]
 
 
-@pytest.mark.subprocess
-def test_a_busy_chief_port_is_one_line_and_status_2(tmp_path):
+def test_a_busy_chief_port_is_refused_before_anything_is_written(tmp_path):
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))
         busy.listen()
         port = busy.getsockname()[1]
-        result = subprocess.run(
-            [sys.executable, "-m", "recipes.tune", *FLAGS, "--chief", f"127.0.0.1:{port}",
-             "--directory", str(tmp_path)],
-            cwd=ROOT, capture_output=True, text=True, timeout=TIMEOUT,
+        message = (
+            rf"Invalid value for argument `chief`: cannot listen on 127\.0\.0\.1:{port} "
+            r"\(Address already in use\)"
         )
-    assert result.returncode == 2
-    errors = [line for line in result.stderr.splitlines() if "recipes.tune" in line]
-    assert errors == [
-        f"recipes.tune: error: Invalid value for argument `chief`: cannot listen on "
-        f"127.0.0.1:{port} (Address already in use). Received: chief='127.0.0.1:{port}'"
-    ]
-    assert "Traceback" not in result.stderr
+        with pytest.raises(ValueError, match=message):
+            tune.main([*FLAGS, "--chief", f"127.0.0.1:{port}", "--directory", str(tmp_path)])
     assert not list(tmp_path.iterdir())
 
 
@@ -376,3 +369,6 @@ def test_every_searchable_model_builds_compiles_and_reports_its_objective(name):
     names = [item["config"]["name"] for item in space]
     assert {"optimizer", "learning_rate", "batch_size"} <= set(names)
     assert len(names) > 3, "the model's own hyperparameters"
+    # A worker compares its space with the chief's, received over gRPC.
+    hp = keras_tuner.HyperParameters.from_config({"space": space, "values": {}})
+    assert _tuning.same_space(space, keras_tuner.HyperParameters.from_proto(hp.to_proto()))

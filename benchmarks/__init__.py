@@ -1,0 +1,1 @@
+"""Side-by-side timing and accuracy scripts; results in benchmarks/results/."""
