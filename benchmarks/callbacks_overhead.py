@@ -1,19 +1,21 @@
 """Overhead of the training callbacks, measured side by side in one process.
 
 Times the same model and data trained with no callback, with `SGDR` and with
-`SnapshotEnsemble`, alternating the order of the runs, on steady-state
-epochs (the first epoch, which traces the train function, is left out) and
-without the time spent writing snapshots. Then times a 100-step LR range
-test (`LRFinder.find`, including its state snapshot and restore) against
-100 plain training steps (`fit` on the same 100 batches) on a warm model.
-Reports medians and their ratios, prints them and writes a Markdown table.
+`SnapshotEnsemble`: one warm model per variant, rounds of short fits in
+rotating order, steady-state epochs only (a fit's first epoch, which traces
+the train function, is left out) and without the time spent writing
+snapshots. Then times a 100-step LR range test (`LRFinder.find`, including
+its state snapshot and restore) against 100 plain training steps (`fit` on
+100 batches) on a warm model. Ratios are medians over rounds of the ratio
+within a round, wall-clock and CPU time of this process (steadier when
+other processes share the machine). Prints them and writes a Markdown table.
 
 Goals (issue 4): SGDR and SnapshotEnsemble at most 3% slower than no
 callback, the finder at most 15% slower than plain training.
 
 Run:
     python -m benchmarks.callbacks_overhead
-    python -m benchmarks.callbacks_overhead --repeats 9 --epochs 8
+    python -m benchmarks.callbacks_overhead --repeats 31 --epochs 4
     KERAS_BACKEND=jax python -m benchmarks.callbacks_overhead
 """
 
@@ -34,8 +36,8 @@ def _parse(argv):
         description=__doc__.splitlines()[0],
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--repeats", type=int, default=7, help="runs per variant")
-    parser.add_argument("--epochs", type=int, default=6, help="epochs per run")
+    parser.add_argument("--repeats", type=int, default=15, help="rounds of runs")
+    parser.add_argument("--epochs", type=int, default=3, help="epochs per run")
     parser.add_argument("--samples", type=int, default=8192)
     parser.add_argument("--features", type=int, default=32)
     parser.add_argument("--batch-size", type=int, default=64)
@@ -106,66 +108,68 @@ def main(argv: list[str] | None = None) -> dict:
             )
             return path
 
-    num_snapshots = max(1, args.epochs // 2)
     folder = tempfile.mkdtemp(prefix="snapshots-")
+    variants = ["none", "SGDR", "SnapshotEnsemble"]
+    models = {variant: build() for variant in variants}
+    for model in models.values():  # warm-up: imports, first traces
+        model.fit(x, y, batch_size=args.batch_size, epochs=1, verbose=0)
 
     def run(variant):
-        model = build()
+        """One fit of `epochs` epochs; per-step seconds of the later epochs."""
         timer = EpochTimer()
         extra = []
         if variant == "SGDR":
-            extra = [callbacks.SGDR(0.05, cycle_epochs=2, cycle_mult=1)]
+            extra = [callbacks.SGDR(0.05, cycle_epochs=1, cycle_mult=2)]
         elif variant == "SnapshotEnsemble":
-            extra = [TimedSnapshots(num_snapshots, 0.05, directory=folder, keep=1)]
-        model.fit(
+            extra = [TimedSnapshots(1, 0.05, directory=folder, keep=1)]
+        models[variant].fit(
             x, y, batch_size=args.batch_size, epochs=args.epochs, verbose=0,
             callbacks=extra + [timer],
         )
         saves = extra[0].save_seconds if variant == "SnapshotEnsemble" else {}
-        # One sample per steady-state epoch: seconds per step, wall and CPU.
-        wall = [
-            (seconds - saves.get(epoch, (0.0, 0.0))[0]) / steps_per_epoch
+        wall = sum(
+            seconds - saves.get(epoch, (0.0, 0.0))[0]
             for epoch, seconds in enumerate(timer.seconds)
             if epoch > 0
-        ]
-        cpu = [
-            (seconds - saves.get(epoch, (0.0, 0.0))[1]) / steps_per_epoch
+        )
+        cpu = sum(
+            seconds - saves.get(epoch, (0.0, 0.0))[1]
             for epoch, seconds in enumerate(timer.cpu_seconds)
             if epoch > 0
-        ]
-        return wall, cpu, sum(wall_save for wall_save, _ in saves.values())
+        )
+        steps = (args.epochs - 1) * steps_per_epoch
+        return wall / steps, cpu / steps, sum(w for w, _ in saves.values())
 
-    variants = ["none", "SGDR", "SnapshotEnsemble"]
     per_step = {variant: [] for variant in variants}
     cpu_per_step = {variant: [] for variant in variants}
     save_time = []
-    run("none")  # warm-up: imports, first traces
     for repeat in range(args.repeats):
         shift = repeat % len(variants)
         for variant in variants[shift:] + variants[:shift]:
             wall, cpu, saves = run(variant)
-            per_step[variant].extend(wall)
-            cpu_per_step[variant].extend(cpu)
+            per_step[variant].append(wall)
+            cpu_per_step[variant].append(cpu)
             if variant == "SnapshotEnsemble":
                 save_time.append(saves)
 
     # LR range test against the same number of plain steps, on a warm model.
     finder_steps = min(100, steps_per_epoch)
     plain_x, plain_y = x[: finder_steps * args.batch_size], y[: finder_steps * args.batch_size]
-    model = build()
-    model.fit(plain_x, plain_y, batch_size=args.batch_size, epochs=1, verbose=0)
+    model = models["none"]
 
     def plain():
-        start = time.perf_counter()
-        model.fit(plain_x, plain_y, batch_size=args.batch_size, epochs=1, verbose=0)
-        return time.perf_counter() - start
+        start, cpu_start = time.perf_counter(), time.process_time()
+        model.fit(
+            plain_x, plain_y, batch_size=args.batch_size, epochs=1, shuffle=False, verbose=0
+        )
+        return time.perf_counter() - start, time.process_time() - cpu_start
 
     def finder():
-        start = time.perf_counter()
+        start, cpu_start = time.perf_counter(), time.process_time()
         callbacks.LRFinder(1e-6, 10.0, finder_steps).find(
             model, x, y, batch_size=args.batch_size, seed=0
         )
-        return time.perf_counter() - start
+        return time.perf_counter() - start, time.process_time() - cpu_start
 
     finder(), plain()  # warm-up
     finder_times, plain_times = [], []
@@ -174,14 +178,25 @@ def main(argv: list[str] | None = None) -> dict:
         for function, times in order if repeat % 2 == 0 else order[::-1]:
             times.append(function())
 
+    def paired(samples, variant):
+        """Median over rounds of variant / none, timed next to each other."""
+        return statistics.median(
+            a / b for a, b in zip(samples[variant], samples["none"])
+        )
+
     medians = {variant: statistics.median(values) for variant, values in per_step.items()}
-    ratios = {variant: medians[variant] / medians["none"] for variant in variants}
+    ratios = {variant: paired(per_step, variant) for variant in variants}
     cpu_medians = {v: statistics.median(values) for v, values in cpu_per_step.items()}
-    cpu_ratios = {v: cpu_medians[v] / cpu_medians["none"] for v in variants}
-    finder_ratio = statistics.median(finder_times) / statistics.median(plain_times)
+    cpu_ratios = {v: paired(cpu_per_step, v) for v in variants}
+    finder_ratio = statistics.median(
+        f[0] / p[0] for f, p in zip(finder_times, plain_times)
+    )
+    finder_cpu_ratio = statistics.median(
+        f[1] / p[1] for f, p in zip(finder_times, plain_times)
+    )
     table = _table(
         args, keras, medians, ratios, per_step, cpu_medians, cpu_ratios, save_time,
-        finder_steps, finder_times, plain_times, finder_ratio,
+        finder_steps, finder_times, plain_times, finder_ratio, finder_cpu_ratio,
     )
     os.makedirs(os.path.dirname(os.path.abspath(args.output)), exist_ok=True)
     temporary = args.output + ".tmp"
@@ -194,11 +209,14 @@ def main(argv: list[str] | None = None) -> dict:
         f"SnapshotEnsemble / none: {ratios['SnapshotEnsemble']:.3f} "
         f"(CPU {cpu_ratios['SnapshotEnsemble']:.3f})"
     )
-    print(f"LRFinder / plain steps:  {finder_ratio:.3f}")
+    print(f"LRFinder / plain steps:  {finder_ratio:.3f} (CPU {finder_cpu_ratio:.3f})")
     return {
         "sgdr_ratio": ratios["SGDR"],
         "snapshot_ratio": ratios["SnapshotEnsemble"],
         "finder_ratio": finder_ratio,
+        "sgdr_cpu_ratio": cpu_ratios["SGDR"],
+        "snapshot_cpu_ratio": cpu_ratios["SnapshotEnsemble"],
+        "finder_cpu_ratio": finder_cpu_ratio,
     }
 
 
@@ -209,7 +227,7 @@ def _spread(values, scale=1.0):
 
 def _table(
     args, keras, medians, ratios, per_step, cpu_medians, cpu_ratios, save_time,
-    finder_steps, finder_times, plain_times, finder_ratio,
+    finder_steps, finder_times, plain_times, finder_ratio, finder_cpu_ratio,
 ):
     ms = 1000.0
     lines = [
@@ -219,15 +237,19 @@ def _table(
         f"backend `{keras.backend.backend()}`, {platform.machine()}, "
         f"{os.cpu_count()} CPU cores, Python {platform.python_version()}.",
         "",
-        f"MLP 32→128→128→10 (zoo `mlp`), SGD with momentum, {args.samples} samples, "
-        f"batch {args.batch_size} ({args.samples // args.batch_size} steps per epoch), "
-        f"{args.epochs} epochs per run, {args.repeats} runs per variant in rotating "
-        "order. Time per step of every steady-state epoch (the first epoch of a run, "
-        "which traces the train function, left out; snapshot writes subtracted): "
-        "wall-clock and this process's CPU time, medians over all such epochs.",
+        f"MLP {args.features}→128→128→10 (zoo `mlp`), SGD with momentum, "
+        f"{args.samples} samples, batch {args.batch_size} "
+        f"({args.samples // args.batch_size} steps per epoch). One warm model per "
+        f"variant; {args.repeats} rounds, each fitting every variant for "
+        f"{args.epochs} epochs in rotating order (SGDR: cycles of 1 epoch doubling; "
+        "SnapshotEnsemble: one snapshot per fit). Time per step over each fit's "
+        "epochs after the first (which traces the train function again for the "
+        "schedules), snapshot writes subtracted. Ratios are medians over rounds of "
+        "variant / none within the same round, wall-clock and this process's CPU "
+        "time.",
         "",
-        "| variant | wall ms/step (median) | wall range | wall ratio | "
-        "CPU ms/step (median) | CPU ratio |",
+        "| variant | wall ms/step (median) | wall range | wall ratio to none | "
+        "CPU ms/step (median) | CPU ratio to none |",
         "|---|---:|---:|---:|---:|---:|",
     ]
     for variant, seconds in medians.items():
@@ -238,21 +260,29 @@ def _table(
         )
     lines += [
         "",
-        f"Snapshot writes (excluded above): median {statistics.median(save_time):.2f} s "
-        "per run.",
+        f"Snapshot writes (excluded above): median {statistics.median(save_time):.3f} s "
+        "each.",
         "",
-        f"LR range test: `LRFinder(num_steps={finder_steps}).find(...)` against "
-        f"`fit` on the same {finder_steps} batches, warm model, {args.repeats} runs each "
-        "in alternating order.",
+        f"LR range test: `LRFinder(num_steps={finder_steps}).find(...)` (state "
+        f"snapshot, shuffled copy of the batches it uses, sweep, restore) against "
+        f"`fit(..., shuffle=False)` on {finder_steps} batches, warm model, "
+        f"{args.repeats} rounds in alternating order; ratio: median over rounds.",
         "",
-        "| run | median s | range s | ratio |",
-        "|---|---:|---:|---:|",
-        f"| {finder_steps} plain steps | {statistics.median(plain_times):.3f} | "
-        f"{_spread(plain_times)} | 1.000 |",
-        f"| LR range test | {statistics.median(finder_times):.3f} | "
-        f"{_spread(finder_times)} | {finder_ratio:.3f} |",
-        "",
+        "| run | wall s (median) | wall range | wall ratio to plain | CPU s (median) "
+        "| CPU ratio to plain |",
+        "|---|---:|---:|---:|---:|---:|",
     ]
+    for name, times, wall_ratio, cpu_ratio in (
+        (f"{finder_steps} plain steps", plain_times, 1.0, 1.0),
+        ("LR range test", finder_times, finder_ratio, finder_cpu_ratio),
+    ):
+        wall = [t[0] for t in times]
+        cpu = [t[1] for t in times]
+        lines.append(
+            f"| {name} | {statistics.median(wall):.3f} | {_spread(wall)} | "
+            f"{wall_ratio:.3f} | {statistics.median(cpu):.3f} | {cpu_ratio:.3f} |"
+        )
+    lines.append("")
     return "\n".join(lines)
 
 

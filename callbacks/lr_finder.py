@@ -399,6 +399,13 @@ class LRFinder(keras.callbacks.Callback):
         self._restore(model)  # a previous run that stopped on an exception
         variables = list(model.variables) + list(optimizer.variables)
         self._saved = [(v, ops.convert_to_numpy(v)) for v in variables]
+        self._rate_variable = optimizer.learning_rate
+        self._rates = [
+            schedules.exponential_sweep(
+                step, start_lr=self.start_lr, end_lr=self.end_lr, num_steps=self.num_steps
+            )
+            for step in range(self.num_steps)
+        ]
         self._records = []
         self.diverged = False
         self._step = 0
@@ -411,15 +418,11 @@ class LRFinder(keras.callbacks.Callback):
     def on_train_batch_begin(self, batch, logs=None):
         if self._step >= self.num_steps:
             return
-        self._learning_rate = schedules.exponential_sweep(
-            self._step,
-            start_lr=self.start_lr,
-            end_lr=self.end_lr,
-            num_steps=self.num_steps,
-        )
-        # On JAX, `self.model` syncs the train state to the variables first,
-        # so the next step reads the new rate.
-        self.model.optimizer.learning_rate = self._learning_rate
+        self._learning_rate = self._rates[self._step]
+        # On JAX, `self.model` first syncs the train state to the variables,
+        # so that the next step reads the new rate from them.
+        self.model  # noqa: B018
+        self._rate_variable.assign(self._learning_rate)
 
     def on_train_batch_end(self, batch, logs=None):
         if self._step >= self.num_steps:

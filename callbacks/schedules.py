@@ -207,11 +207,44 @@ def sgdr_cycle_ends(
     return ends
 
 
-def _geometric_start(cycle, first_length, cycle_mult):
-    """Step at which cycle `cycle` starts: `L0 * (m**c - 1) / (m - 1)`."""
-    dtype = keras.backend.standardize_dtype(cycle.dtype)
-    power = ops.power(ops.cast(cycle_mult, dtype), cycle)
-    return first_length * ((power - 1) // (cycle_mult - 1))
+# Steps beyond which the in-graph schedules stop tabulating cycles (int32).
+_MAX_STEP = 2**31 - 1
+
+
+def _int_step(step):
+    step = ops.convert_to_tensor(step)
+    if "int" not in str(step.dtype):
+        step = ops.cast(step, "int32")
+    return ops.maximum(step, 0)
+
+
+def sgdr_cycle_table(
+    *,
+    steps_per_epoch: int,
+    max_lr: float,
+    min_lr: float,
+    cycle_epochs: int,
+    cycle_mult: int,
+    max_lr_decay: float,
+    max_step: int = _MAX_STEP,
+) -> tuple[list[int], list[int], list[float]]:
+    """First step, length in steps and peak of every SGDR cycle up to `max_step`.
+
+    With `cycle_mult >= 2` there are at most 31 cycles below 2**31 steps,
+    so the in-graph schedule looks the cycle up in these short tables.
+    """
+    starts, lengths, peaks = [], [], []
+    start, length, peak = 0, cycle_epochs * steps_per_epoch, max_lr
+    while start <= max_step:
+        starts.append(start)
+        lengths.append(length)
+        peaks.append(max(min_lr, peak))
+        start += length
+        length *= cycle_mult
+        peak *= max_lr_decay
+        if cycle_mult == 1 and len(starts) > 1:
+            break  # equal cycles: the schedule uses arithmetic instead
+    return starts, lengths, peaks
 
 
 def sgdr_learning_rate_op(
@@ -226,10 +259,11 @@ def sgdr_learning_rate_op(
 ):
     """`sgdr_learning_rate` at `step / steps_per_epoch`, as a tensor.
 
-    The cycle and the position in it are found in integer arithmetic (the
-    float estimate of the cycle index is corrected by one integer check each
-    way), so restarts fall exactly on the step they belong to. Negative steps
-    count as 0.
+    Built for the train step, where every op costs time at every step: the
+    cycle is found in integer arithmetic (equal cycles) or by counting the
+    cycle starts already passed in a short constant table, so restarts fall
+    exactly on their step, in about a dozen scalar ops. Negative steps count
+    as 0.
 
     Args:
         step: an integer scalar tensor: optimizer steps since the schedule
@@ -241,42 +275,39 @@ def sgdr_learning_rate_op(
     Returns:
         A float32 scalar tensor.
     """
-    step = ops.convert_to_tensor(step)
-    if "int" not in str(step.dtype):
-        step = ops.cast(step, "int32")
-    step = ops.maximum(step, ops.zeros_like(step))
-    int_dtype = keras.backend.standardize_dtype(step.dtype)
+    step = _int_step(step)
     first_length = cycle_epochs * steps_per_epoch
     if cycle_mult == 1:
-        cycle = step // first_length
-        start = cycle * first_length
-        length = ops.cast(first_length, "float32")
+        position = ops.cast(step % first_length, "float32")
+        fraction = position * (1.0 / first_length)
+        if max_lr_decay == 1.0:
+            amplitude = (max_lr - min_lr) / 2.0
+        else:
+            cycle = ops.cast(step // first_length, "float32")
+            peak = ops.maximum(max_lr * ops.power(max_lr_decay, cycle), min_lr)
+            amplitude = (peak - min_lr) / 2.0
     else:
-        ratio = ops.cast(step, "float32") * ((cycle_mult - 1) / first_length)
-        estimate = ops.floor(ops.log1p(ratio) / math.log(cycle_mult))
-        cycle = ops.cast(estimate, int_dtype)
-        cycle = ops.where(
-            _geometric_start(cycle + 1, first_length, cycle_mult) <= step,
-            cycle + 1,
+        starts, lengths, peaks = sgdr_cycle_table(
+            steps_per_epoch=steps_per_epoch,
+            max_lr=max_lr,
+            min_lr=min_lr,
+            cycle_epochs=cycle_epochs,
+            cycle_mult=cycle_mult,
+            max_lr_decay=max_lr_decay,
+        )
+        int_dtype = keras.backend.standardize_dtype(step.dtype)
+        later_starts = ops.convert_to_tensor(starts[1:], dtype=int_dtype)
+        cycle = ops.sum(ops.cast(step >= later_starts, "int32"))
+        start = ops.take(ops.convert_to_tensor(starts, dtype=int_dtype), cycle)
+        inverse_length = ops.take(
+            ops.convert_to_tensor([1.0 / n for n in lengths], dtype="float32"), cycle
+        )
+        amplitude = ops.take(
+            ops.convert_to_tensor([(p - min_lr) / 2.0 for p in peaks], dtype="float32"),
             cycle,
         )
-        cycle = ops.where(
-            _geometric_start(cycle, first_length, cycle_mult) > step,
-            cycle - 1,
-            cycle,
-        )
-        start = _geometric_start(cycle, first_length, cycle_mult)
-        length = ops.cast(
-            first_length * ops.power(ops.cast(cycle_mult, int_dtype), cycle),
-            "float32",
-        )
-    position = ops.cast(step - start, "float32") / length
-    cycle_float = ops.cast(cycle, "float32")
-    peak = ops.maximum(
-        ops.cast(min_lr, "float32"), max_lr * ops.power(max_lr_decay, cycle_float)
-    )
-    cosine = (1.0 + ops.cos(math.pi * position)) / 2.0
-    return min_lr + (peak - min_lr) * cosine
+        fraction = ops.cast(step - start, "float32") * inverse_length
+    return min_lr + amplitude * (1.0 + ops.cos(math.pi * fraction))
 
 
 # Snapshot ensembles -----------------------------------------------------------
@@ -363,12 +394,8 @@ def snapshot_learning_rate_op(
 ):
     """`snapshot_learning_rate(step + 1, ...)` as a tensor, for a 0-based step."""
     length = -(-total_steps // num_snapshots)
-    step = ops.convert_to_tensor(step)
-    if "int" not in str(step.dtype):
-        step = ops.cast(step, "int32")
-    step = ops.maximum(step, ops.zeros_like(step))
-    position = ops.cast(step % length, "float32") / float(length)
-    return max_lr / 2.0 * (ops.cos(math.pi * position) + 1.0)
+    position = ops.cast(_int_step(step) % length, "float32")
+    return max_lr / 2.0 * (1.0 + ops.cos(position * (math.pi / length)))
 
 
 # Learning-rate range test -------------------------------------------------------

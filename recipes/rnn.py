@@ -32,7 +32,7 @@ from recipes import _cli
 
 def main(argv: list[str] | None = None) -> dict:
     # ## Setup
-    parser = _cli.parser(__doc__, epochs=40, batch_size=64, learning_rate=3e-3)
+    parser = _cli.parser(__doc__, epochs=40, batch_size=64, learning_rate=1e-2)
     _cli.add_data_flags(parser, ("digits",), csv=False)
     data_flags = parser.add_argument_group("forecasting")
     data_flags.add_argument("--task", choices=("classification", "forecast"), default="classification")

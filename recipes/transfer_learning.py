@@ -33,6 +33,26 @@ from __future__ import annotations
 from recipes import _cli
 
 
+def models_with_features(candidates: list[str] | None = None) -> list[str]:
+    """The zoo image classifiers (among `candidates`, default all) whose model
+    has a `"features"` sub-model; builds each builder's small example once."""
+    import zoo
+
+    names, found = [], {}  # found: builder -> has "features" (presets share one)
+    for name in zoo.list_models() if candidates is None else candidates:
+        if name not in zoo.list_models():
+            continue
+        spec = zoo.get_spec(name)
+        if (spec.input_kind, spec.task) != ("image", "classification"):
+            continue
+        if spec.builder not in found:
+            model = spec.builder(**spec.example)
+            found[spec.builder] = "features" in [layer.name for layer in model.layers]
+        if found[spec.builder]:
+            names.append(name)
+    return names
+
+
 def main(argv: list[str] | None = None) -> dict:
     # ## Setup
     parser = _cli.parser(__doc__, epochs=10, batch_size=16, learning_rate=3e-3)
@@ -40,25 +60,13 @@ def main(argv: list[str] | None = None) -> dict:
     # ## Hyperparameters
     flags = parser.add_argument_group("model")
     flags.add_argument("--model", default="cnn", help="a zoo CNN with 'features'")
-    flags.add_argument(
-        "--global-pooling",
-        choices=("flatten", "avg", "max"),
-        default="flatten",
-        help="how the cnn's feature maps become a vector (flatten keeps positions)",
-    )
+    flags.add_argument("--global-pooling", choices=("flatten", "avg", "max"),
+                       default="flatten", help="cnn features; flatten keeps positions")
     flags.add_argument("--pretrain-epochs", type=_cli.positive_int, default=10)
-    flags.add_argument(
-        "--fine-tune-epochs",
-        type=_cli.positive_int,
-        default=10,
-        help="epochs of fine-tuning after the --epochs of feature extraction",
-    )
-    flags.add_argument(
-        "--examples-per-class",
-        type=_cli.positive_int,
-        default=10,
-        help="labelled training images of each new class",
-    )
+    flags.add_argument("--fine-tune-epochs", type=_cli.positive_int, default=10,
+                       help="fine-tuning epochs, after --epochs of feature extraction")
+    flags.add_argument("--examples-per-class", type=_cli.positive_int, default=10,
+                       help="labelled training images of each new class")
     args = parser.parse_args(argv)
     _cli.setup(args)
     if args.smoke:
@@ -72,19 +80,11 @@ def main(argv: list[str] | None = None) -> dict:
 
     import zoo
 
-    def has_features(name):  # an image classifier exposing get_layer("features")
-        spec = zoo.get_spec(name)
-        if (spec.input_kind, spec.task) != ("image", "classification"):
-            return False
-        model = zoo.build(name, **spec.example)
-        return "features" in [layer.name for layer in model.layers]
-
-    if args.model not in zoo.list_models() or not has_features(args.model):
-        compatible = [name for name in zoo.list_models() if has_features(name)]
+    if models_with_features([args.model]) != [args.model]:
         raise ValueError(
             "Invalid value for argument `model`: expected a zoo image classifier with "
-            f"a 'features' sub-model for --model, one of: {', '.join(compatible)}. "
-            f"Received: model={args.model!r}"
+            "a 'features' sub-model for --model, one of: "
+            f"{', '.join(models_with_features())}. Received: model={args.model!r}"
         )
 
     # ## Data
@@ -151,10 +151,8 @@ def main(argv: list[str] | None = None) -> dict:
     # training=False, as in the Keras transfer-learning guide. In Keras 3, fit()'s
     # training=True still reaches the base (keras-team/keras#20285), so (b) also
     # freezes the BatchNormalization layers: a frozen one runs in inference mode.
-    features = base(inputs, training=False)
-    outputs = layers.Dense(len(target), activation="softmax", name="predictions")(
-        features
-    )
+    x = base(inputs, training=False)
+    outputs = layers.Dense(len(target), activation="softmax", name="predictions")(x)
     model = compiled(keras.Model(inputs, outputs, name="transfer"), args.learning_rate)
     print("Feature extraction: frozen base, new head...")
     extraction = model.fit(x_small, y_small, validation_data=(x_val, y_val),

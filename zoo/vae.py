@@ -189,9 +189,12 @@ class VAE(keras.Model):
             value = ops.convert_to_tensor(layer.last_kl_divergence)
             kl = kl + value
             weighted_kl = weighted_kl + layer.kl_weight * value
-        self.kl_tracker.update_state(kl)
+        # Weight by batch size, as Keras weights `loss`, so that on a short
+        # last batch loss == reconstruction_loss + kl_weight * kl_loss still.
+        batch_size = ops.cast(ops.shape(keras.tree.flatten(x)[0])[0], "float32")
+        self.kl_tracker.update_state(kl, sample_weight=batch_size)
         self.reconstruction_tracker.update_state(
-            ops.cast(total, "float32") - weighted_kl
+            ops.cast(total, "float32") - weighted_kl, sample_weight=batch_size
         )
         return total
 

@@ -276,3 +276,16 @@ def test_search_space_keeps_fixed_conv_filters():
     encoder = model.get_layer("encoder")
     assert encoder.get_layer("encoder_stage2_conv").filters == 8
     assert encoder.get_layer("z_mean").units == 3
+
+
+def test_reported_parts_add_up_to_the_loss_with_a_short_last_batch():
+    import zoo
+    from zoo.vae import ReconstructionLoss
+
+    model = zoo.build("vae", input_shape=(16,), latent_dim=2, hidden_units=(8,))
+    model.compile("adam", ReconstructionLoss("bernoulli"))
+    x = np.random.default_rng(0).uniform(size=(37, 16)).astype("float32")
+    result = model.evaluate(x, x, batch_size=16, return_dict=True, verbose=0)
+    assert result["loss"] == pytest.approx(
+        result["reconstruction_loss"] + result["kl_loss"], rel=1e-5
+    )
