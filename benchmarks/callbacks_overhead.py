@@ -154,13 +154,19 @@ def main(argv: list[str] | None = None) -> dict:
 
     # LR range test against the same number of plain steps, on a warm model.
     finder_steps = min(100, steps_per_epoch)
-    plain_x, plain_y = x[: finder_steps * args.batch_size], y[: finder_steps * args.batch_size]
+    used = finder_steps * args.batch_size
+    plain_x, plain_y = x[:used], y[:used]
     model = models["none"]
 
     def plain():
         start, cpu_start = time.perf_counter(), time.process_time()
         model.fit(
-            plain_x, plain_y, batch_size=args.batch_size, epochs=1, shuffle=False, verbose=0
+            plain_x,
+            plain_y,
+            batch_size=args.batch_size,
+            epochs=1,
+            shuffle=False,
+            verbose=0,
         )
         return time.perf_counter() - start, time.process_time() - cpu_start
 
@@ -184,7 +190,7 @@ def main(argv: list[str] | None = None) -> dict:
             a / b for a, b in zip(samples[variant], samples["none"])
         )
 
-    medians = {variant: statistics.median(values) for variant, values in per_step.items()}
+    medians = {v: statistics.median(values) for v, values in per_step.items()}
     ratios = {variant: paired(per_step, variant) for variant in variants}
     cpu_medians = {v: statistics.median(values) for v, values in cpu_per_step.items()}
     cpu_ratios = {v: paired(cpu_per_step, v) for v in variants}
@@ -204,7 +210,10 @@ def main(argv: list[str] | None = None) -> dict:
         handle.write(table)
     os.replace(temporary, args.output)
     print(table)
-    print(f"SGDR / none:             {ratios['SGDR']:.3f} (CPU {cpu_ratios['SGDR']:.3f})")
+    print(
+        f"SGDR / none:             {ratios['SGDR']:.3f} "
+        f"(CPU {cpu_ratios['SGDR']:.3f})"
+    )
     print(
         f"SnapshotEnsemble / none: {ratios['SnapshotEnsemble']:.3f} "
         f"(CPU {cpu_ratios['SnapshotEnsemble']:.3f})"
@@ -260,8 +269,8 @@ def _table(
         )
     lines += [
         "",
-        f"Snapshot writes (excluded above): median {statistics.median(save_time):.3f} s "
-        "each.",
+        "Snapshot writes (excluded above): median "
+        f"{statistics.median(save_time):.3f} s each.",
         "",
         f"LR range test: `LRFinder(num_steps={finder_steps}).find(...)` (state "
         f"snapshot, shuffled copy of the batches it uses, sweep, restore) against "

@@ -115,7 +115,10 @@ def slide(
     right = -1
     left = right - lr_diff
     local_min_lr = lrs_array[left]
-    while left >= -len(losses_array) and abs(gradient[right] - gradient[left]) > threshold:
+    while (
+        left >= -len(losses_array)
+        and abs(gradient[right] - gradient[left]) > threshold
+    ):
         local_min_lr = lrs_array[left]
         right -= 1
         left -= 1
@@ -244,7 +247,9 @@ class LRFinder(keras.callbacks.Callback):
         lrs, losses = self._suggestion_data()
         return _SUGGESTERS[method](lrs, losses)[0]
 
-    def plot(self, path: str | os.PathLike | None = None, *, method: str | None = "valley"):
+    def plot(
+        self, path: str | os.PathLike | None = None, *, method: str | None = "valley"
+    ):
         """Loss against learning rate (log scale), the suggestion marked.
 
         Draws the batch losses faintly and the smoothed loss on top, leaving
@@ -268,7 +273,9 @@ class LRFinder(keras.callbacks.Callback):
         records = self.results
         if records.empty:
             self._suggestion_data()  # raises the "run it first" error
-        shown = records.iloc[: max(len(records) - 5, 2)]
+        shown = records.iloc[: max(len(records) - 5, 2)].replace(
+            [np.inf, -np.inf], np.nan
+        )
         figure = Figure(figsize=(6.4, 4.0), layout="constrained")
         axes = figure.subplots()
         axes.plot(
@@ -359,7 +366,9 @@ class LRFinder(keras.callbacks.Callback):
                 shuffle=False,
             )
         else:
-            fit_kwargs = dict(x=x, y=y, sample_weight=sample_weight, batch_size=batch_size)
+            fit_kwargs = dict(
+                x=x, y=y, sample_weight=sample_weight, batch_size=batch_size
+            )
             try:
                 batches = len(x)
             except TypeError:  # unknown or infinite length
@@ -402,7 +411,10 @@ class LRFinder(keras.callbacks.Callback):
         self._rate_variable = optimizer.learning_rate
         self._rates = [
             schedules.exponential_sweep(
-                step, start_lr=self.start_lr, end_lr=self.end_lr, num_steps=self.num_steps
+                step,
+                start_lr=self.start_lr,
+                end_lr=self.end_lr,
+                num_steps=self.num_steps,
             )
             for step in range(self.num_steps)
         ]
@@ -419,18 +431,16 @@ class LRFinder(keras.callbacks.Callback):
         if self._step >= self.num_steps:
             return
         self._learning_rate = self._rates[self._step]
-        # On JAX, `self.model` first syncs the train state to the variables,
-        # so that the next step reads the new rate from them.
-        self.model  # noqa: B018
+        # On JAX, reading `self.model` first syncs the train state into the
+        # variables, so that the next step reads the new rate from them.
+        _ = self.model
         self._rate_variable.assign(self._learning_rate)
 
     def on_train_batch_end(self, batch, logs=None):
         if self._step >= self.num_steps:
             return
-        if not logs or "loss" not in logs:
-            raise ValueError("LRFinder needs `loss` in the training logs.")
-        mean = float(logs["loss"])
         # logs["loss"] is the mean over the epoch's batches so far.
+        mean = float(logs["loss"])
         loss = (batch + 1) * mean - batch * self._previous_mean
         self._previous_mean = mean
         beta = self.smoothing
@@ -440,7 +450,8 @@ class LRFinder(keras.callbacks.Callback):
         self._step += 1
         if math.isfinite(smoothed) and smoothed < self._best:
             self._best = smoothed
-        if not math.isfinite(loss) or not smoothed <= self.divergence_factor * self._best:
+        limit = self.divergence_factor * self._best
+        if not math.isfinite(loss) or not smoothed <= limit:
             self.diverged = True
             self._model.stop_training = True
         elif self._step >= self.num_steps:
@@ -503,7 +514,9 @@ def _save_figure(figure, path: str) -> None:
     directory = os.path.dirname(os.path.abspath(path))
     os.makedirs(directory, exist_ok=True)
     suffix = os.path.splitext(path)[1] or ".png"
-    handle, temporary = tempfile.mkstemp(prefix=".lr_find-", suffix=suffix, dir=directory)
+    handle, temporary = tempfile.mkstemp(
+        prefix=".lr_find-", suffix=suffix, dir=directory
+    )
     os.close(handle)
     try:
         figure.savefig(temporary, format=suffix.lstrip(".") or "png")

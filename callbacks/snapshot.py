@@ -56,7 +56,12 @@ class SnapshotSchedule(keras.optimizers.schedules.LearningRateSchedule):
     """
 
     def __init__(
-        self, max_lr: float, *, total_steps: int, num_snapshots: int, step_offset: int = 0
+        self,
+        max_lr: float,
+        *,
+        total_steps: int,
+        num_snapshots: int,
+        step_offset: int = 0,
     ):
         self.max_lr = _common.check_positive_float("max_lr", max_lr)
         self.total_steps = _common.check_positive_int("total_steps", total_steps)
@@ -151,14 +156,18 @@ class SnapshotEnsemble(keras.callbacks.Callback):
             raise _common.invalid("max_lr", "a positive number (no sgdr given)", max_lr)
         if sgdr is not None and max_lr is not None and max_lr != sgdr.max_lr:
             raise _common.invalid(
-                "max_lr", f"None or sgdr.max_lr={sgdr.max_lr!r} when sgdr is given", max_lr
+                "max_lr",
+                f"None or sgdr.max_lr={sgdr.max_lr!r} when sgdr is given",
+                max_lr,
             )
         if not isinstance(directory, (str, os.PathLike)) or not os.fspath(directory):
             raise _common.invalid("directory", "a folder path", directory)
         if keep is not None:
             keep = _common.check_positive_int("keep", keep)
         if steps_per_epoch is not None:
-            steps_per_epoch = _common.check_positive_int("steps_per_epoch", steps_per_epoch)
+            steps_per_epoch = _common.check_positive_int(
+                "steps_per_epoch", steps_per_epoch
+            )
         self.max_lr = sgdr.max_lr if sgdr is not None else max_lr
         self.directory = os.fspath(directory)
         self.keep = keep
@@ -184,7 +193,9 @@ class SnapshotEnsemble(keras.callbacks.Callback):
         self._steps = _fit_steps_per_epoch(self, self.steps_per_epoch)
         if self.sgdr is not None:
             ends = schedules.sgdr_cycle_ends(
-                epochs, cycle_epochs=self.sgdr.cycle_epochs, cycle_mult=self.sgdr.cycle_mult
+                epochs,
+                cycle_epochs=self.sgdr.cycle_epochs,
+                cycle_mult=self.sgdr.cycle_mult,
             )
             if len(ends) < self.num_snapshots:
                 raise _common.invalid(
@@ -198,7 +209,9 @@ class SnapshotEnsemble(keras.callbacks.Callback):
             total_steps = epochs * self._steps
             ends = schedules.snapshot_cycle_ends(total_steps, self.num_snapshots)
             if any(end % self._steps for end in ends):
-                length = schedules.snapshot_cycle_length(total_steps, self.num_snapshots)
+                length = schedules.snapshot_cycle_length(
+                    total_steps, self.num_snapshots
+                )
                 raise _common.invalid(
                     "num_snapshots",
                     f"cycles of ceil(T/M) = {length} steps that end at epoch ends "
@@ -287,7 +300,7 @@ class WeightedAverage(keras.layers.Layer):
 
     def __init__(self, member_weights: Sequence[float], **kwargs):
         super().__init__(**kwargs)
-        self.member_weights = _check_weights(member_weights, None)
+        self.member_weights = _check_weights(member_weights, None, "member_weights")
         total = sum(self.member_weights)
         self._fractions = [weight / total for weight in self.member_weights]
 
@@ -312,21 +325,24 @@ class WeightedAverage(keras.layers.Layer):
         return config
 
 
-def _check_weights(weights: Any, count: int | None) -> list[float]:
+def _check_weights(
+    weights: Any, count: int | None, name: str = "weights"
+) -> list[float]:
+    expected = "a list of non-negative numbers"
     if isinstance(weights, (str, bytes)) or not isinstance(weights, Sequence):
-        raise _common.invalid("weights", "a list of non-negative numbers", weights)
+        raise _common.invalid(name, expected, weights)
     values = list(weights)
     if count is not None and len(values) != count:
-        raise _common.invalid("weights", f"{count} numbers, one per member", weights)
+        raise _common.invalid(name, f"{count} numbers, one per member", weights)
     for value in values:
         if (
             isinstance(value, bool)
             or not isinstance(value, numbers.Real)
             or not 0 <= value < float("inf")
         ):
-            raise _common.invalid("weights", "a list of non-negative numbers", weights)
+            raise _common.invalid(name, expected, weights)
     if not values or sum(values) <= 0:
-        raise _common.invalid("weights", "numbers that are not all zero", weights)
+        raise _common.invalid(name, "numbers that are not all zero", weights)
     return [float(value) for value in values]
 
 
@@ -361,7 +377,10 @@ def _load_members(models_or_paths: Any) -> list[keras.Model]:
 
 
 def _signature(tensors) -> list[tuple]:
-    return [(tuple(t.shape[1:]), keras.backend.standardize_dtype(t.dtype)) for t in tensors]
+    return [
+        (tuple(t.shape[1:]), keras.backend.standardize_dtype(t.dtype))
+        for t in tensors
+    ]
 
 
 def _rename(model: keras.Model, name: str) -> keras.Model:
@@ -524,5 +543,6 @@ def evaluate_snapshot_ensembles(
         scores = passthrough.evaluate(
             averaged, y, batch_size=batch_size, verbose=0, return_dict=True
         )
-        rows.append({"num_snapshots": count, **{k: float(v) for k, v in scores.items()}})
+        scores = {name: float(value) for name, value in scores.items()}
+        rows.append({"num_snapshots": count, **scores})
     return pd.DataFrame(rows)

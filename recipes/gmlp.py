@@ -27,18 +27,20 @@ from recipes import _cli
 
 def main(argv: list[str] | None = None) -> dict:
     # ## Setup
-    parser = _cli.parser(__doc__, epochs=60, batch_size=64, learning_rate=3e-3)
+    parser = _cli.parser(__doc__, epochs=30, batch_size=64, learning_rate=3e-3)
     _cli.add_data_flags(parser, ("digits",), csv=False, images=True)
     # ## Hyperparameters
     model_flags = parser.add_argument_group("model")
-    model_flags.add_argument("--model", default="gmlp", help="gmlp, a gmlp preset, or any zoo image classifier")
+    model_flags.add_argument(
+        "--model", default="gmlp", help="gmlp, a preset (gmlp_tiny...) or a zoo image classifier"
+    )
     model_flags.add_argument("--patch-size", type=_cli.positive_int, default=2)
     model_flags.add_argument("--d-model", type=_cli.positive_int, default=64)
     model_flags.add_argument("--d-ffn", type=_cli.positive_int, default=128, help="even")
     model_flags.add_argument("--num-blocks", type=_cli.positive_int, default=4)
     model_flags.add_argument("--dropout-rate", type=_cli.rate, default=0.1)
     model_flags.add_argument("--drop-path-rate", type=_cli.rate, default=0.1)
-    model_flags.add_argument("--weight-decay", type=float, default=1e-4)
+    model_flags.add_argument("--weight-decay", type=_cli.rate, default=0.05)
     model_flags.add_argument("--patience", type=_cli.positive_int, default=15)
     args = parser.parse_args(argv)
     _cli.setup(args)

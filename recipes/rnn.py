@@ -16,7 +16,10 @@ Run:
     python -m recipes.rnn --task forecast --cell gru --dropout 0.1 --recurrent-dropout 0.1
     python -m recipes.rnn --task forecast --csv my_series.csv --column sales --window 24
 
-Expected (default flags, 2 CPU cores): MEASURE.
+Expected (default flags, 2 CPU cores): digit rows, test accuracy 0.959
+(seeds 0-2: 0.959, 0.959, 0.956; `--cell gru` 0.963), TIME; sunspots,
+test MAE 13.9 and RMSE 16.5 sunspots against 22.5 and 29.3 for the naive
+forecast (`--cell gru`: 12.8 and 16.2), TIME.
 
 Next steps: `python -m recipes.tune --model lstm` searches depth, width,
 dropout and bidirectionality; stack layers with `--units 64 32`.
@@ -34,22 +37,31 @@ def main(argv: list[str] | None = None) -> dict:
     # ## Setup
     parser = _cli.parser(__doc__, epochs=40, batch_size=64, learning_rate=1e-2)
     _cli.add_data_flags(parser, ("digits",), csv=False)
-    data_flags = parser.add_argument_group("forecasting")
-    data_flags.add_argument("--task", choices=("classification", "forecast"), default="classification")
-    data_flags.add_argument("--csv", type=Path, help="your own series (forecast; default: sunspots)")
-    data_flags.add_argument("--column", help="series column of --csv (default: the last one)")
-    data_flags.add_argument("--window", type=_cli.positive_int, default=12, help="past values per input")
+    task_flags = parser.add_argument_group("task")
+    task_flags.add_argument(
+        "--task", choices=("classification", "forecast"), default="classification"
+    )
+    task_flags.add_argument("--csv", type=Path, help="your series to forecast (default: sunspots)")
+    task_flags.add_argument("--column", help="series column of --csv (default: the last)")
+    task_flags.add_argument("--window", type=_cli.positive_int, default=12, help="past values seen")
     # ## Hyperparameters
     model_flags = parser.add_argument_group("model")
     model_flags.add_argument(
-        "--cell", "--model", dest="model", default="lstm", help="lstm or gru (any zoo sequence model)"
+        "--cell",
+        "--model",
+        dest="model",
+        metavar="NAME",
+        default="lstm",
+        help="lstm or gru (a zoo sequence model)",
     )
     model_flags.add_argument("--units", type=_cli.positive_int, nargs="+", default=[64])
-    model_flags.add_argument("--dropout", type=_cli.rate, default=0.0, help="on each layer's inputs")
+    model_flags.add_argument("--dropout", type=_cli.rate, default=0.0, help="of layer inputs")
     model_flags.add_argument(
-        "--recurrent-dropout", type=_cli.rate, default=0.0, help="on the recurrent state"
+        "--recurrent-dropout", type=_cli.rate, default=0.0, help="of the recurrent state"
     )
-    model_flags.add_argument("--bidirectional", action=argparse.BooleanOptionalAction, default=False)
+    model_flags.add_argument(
+        "--bidirectional", action=argparse.BooleanOptionalAction, default=False
+    )
     model_flags.add_argument("--patience", type=_cli.positive_int, default=15)
     args = parser.parse_args(argv)
     if args.task == "classification" and (args.csv or args.column):

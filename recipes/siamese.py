@@ -18,7 +18,11 @@ Run:
     python -m recipes.siamese --csv my_table.csv --target label
     python -m recipes.siamese --images my_photos/ --image-size 32 32
 
-Expected on the bundled digits (default flags, 2 CPU cores): MEASURE.
+Expected on the bundled digits (default flags, 2 CPU cores, a shared and
+loaded machine): test pair accuracy 0.974 and ROC AUC 0.997 (seeds 0-2:
+0.968-0.974 and 0.995-0.997), early stopping near epoch 25, about 25 s in
+all. `--distance cosine --margin 0.5`: 0.976 and 0.996; `--view image`:
+0.986 and 0.999 in about 95 s.
 
 Next steps: `python -m recipes.tune --model siamese` searches the embedding
 width and depth and the distance; load embedding.keras and classify new

@@ -22,7 +22,11 @@ Run:
     python -m recipes.transfer_learning --images my_photos/ --image-size 32 32
         # the first half of the class folders pretrains, the second half is new
 
-Expected on the bundled digits (default flags, 2 CPU cores): MEASURE.
+Expected on the bundled digits (default flags: 10 examples per class, 2 CPU
+cores, a shared and loaded machine), test accuracy on 5-9 (134 images):
+feature extraction 0.933, fine-tuning 0.933, from scratch 0.881; over seeds
+0-2 fine-tuning 0.933-0.955 against 0.881-0.940 from scratch. About 40-60 s
+in all.
 
 Next steps: raise `--examples-per-class` to see where training from scratch
 catches up; `python -m recipes.cnn` trains the same network on all ten digits.

@@ -46,9 +46,9 @@ def test_least_squares_diverges_just_past_two_over_lambda_max():
     finder.find(model, x, y, batch_size=32, shuffle=False)
     results = finder.results
 
+    sweep = dict(start_lr=0.6 * critical, end_lr=5.0 * critical, num_steps=40)
     expected_lrs = [
-        schedules.exponential_sweep(k, start_lr=0.6 * critical, end_lr=5.0 * critical, num_steps=40)
-        for k in range(len(results))
+        schedules.exponential_sweep(k, **sweep) for k in range(len(results))
     ]
     np.testing.assert_allclose(results["learning_rate"], expected_lrs, rtol=1e-12)
     lrs, losses = results["learning_rate"].to_numpy(), results["loss"].to_numpy()
@@ -82,9 +82,29 @@ def test_sweep_stops_after_num_steps_inside_fit_and_restores_rate():
     assert len(finder.results) == 6
     assert not finder.diverged
     assert len(history.history["loss"]) == 2  # 4 batches per epoch
-    assert float(keras.ops.convert_to_numpy(model.optimizer.learning_rate)) == pytest.approx(0.01)
+    rate = keras.ops.convert_to_numpy(model.optimizer.learning_rate)
+    assert float(rate) == pytest.approx(0.01)
     assert int(keras.ops.convert_to_numpy(model.optimizer.iterations)) == 0
-    assert list(finder.results.columns) == ["step", "learning_rate", "loss", "smoothed_loss"]
+    columns = ["step", "learning_rate", "loss", "smoothed_loss"]
+    assert list(finder.results.columns) == columns
+
+
+class _FailAtBatch(keras.callbacks.Callback):
+    def on_train_batch_end(self, batch, logs=None):
+        if batch == 2:
+            raise RuntimeError("interrupted")
+
+
+def test_an_interrupted_sweep_is_undone_by_the_next_one():
+    model, x, y, _ = least_squares()
+    weights = model.get_weights()[0]
+    finder = LRFinder(1e-3, 1e-1, 6)
+    with pytest.raises(RuntimeError, match="interrupted"):
+        model.fit(x, y, batch_size=32, verbose=0, callbacks=[finder, _FailAtBatch()])
+    assert not np.array_equal(model.get_weights()[0], weights)
+    finder.find(model, x, y, batch_size=32)
+    np.testing.assert_array_equal(model.get_weights()[0], weights)
+    assert len(finder.results) == 6
 
 
 class _Batches(keras.utils.PyDataset):
@@ -127,7 +147,9 @@ def _train(run_finder):
         batch_norm="after",
     )
     model.compile(
-        keras.optimizers.Adam(1e-3), "sparse_categorical_crossentropy", metrics=["accuracy"]
+        keras.optimizers.Adam(1e-3),
+        "sparse_categorical_crossentropy",
+        metrics=["accuracy"],
     )
     model.fit(x, y, batch_size=16, epochs=1, verbose=0)  # non-trivial optimizer state
     if run_finder:
@@ -205,7 +227,7 @@ def test_invalid_find_arguments():
             call()
 
 
-# Suggestions (fastai's definitions) ----------------------------------------------------
+# Suggestions (fastai's definitions) ------------------------------------------
 
 LRS = [10.0**e for e in range(-5, 0)]  # 1e-5 ... 1e-1
 
@@ -273,7 +295,8 @@ def test_suggestions_stop_at_the_first_nan_and_need_two_points():
 
 
 def test_plot_marks_the_suggestion_and_saves_a_png(tmp_path):
-    finder, _ = _with_records(np.concatenate([np.linspace(5, 1, 25), [2, 4, 8, 16, 32]]), 30)
+    losses = np.concatenate([np.linspace(5, 1, 25), [2, 4, 8, 16, 32]])
+    finder, _ = _with_records(losses, 30)
     path = tmp_path / "plots" / "lr_find.png"
     figure = finder.plot(path)
     assert figure.axes[0].get_xscale() == "log"

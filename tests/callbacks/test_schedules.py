@@ -106,7 +106,9 @@ SGDR_STEP_TABLE = [
 def test_sgdr_restart_steps_table(step, expected):
     kwargs = dict(max_lr=0.1, cycle_epochs=1, cycle_mult=2)
     assert schedules.sgdr_learning_rate(step / 4, **kwargs) == pytest.approx(expected)
-    in_graph = schedules.sgdr_learning_rate_op(_int_step(step), steps_per_epoch=4, **kwargs)
+    in_graph = schedules.sgdr_learning_rate_op(
+        _int_step(step), steps_per_epoch=4, **kwargs
+    )
     assert float(keras.ops.convert_to_numpy(in_graph)) == pytest.approx(
         expected, rel=1e-6, abs=1e-8
     )
@@ -140,12 +142,34 @@ def test_sgdr_op_matches_python_at_every_step(kwargs):
 
 def test_sgdr_op_clamps_negative_steps_and_casts_floats():
     kwargs = dict(steps_per_epoch=2, max_lr=0.1, cycle_epochs=1, cycle_mult=2)
-    assert float(
-        keras.ops.convert_to_numpy(schedules.sgdr_learning_rate_op(_int_step(-3), **kwargs))
-    ) == pytest.approx(0.1)
-    assert float(
-        keras.ops.convert_to_numpy(schedules.sgdr_learning_rate_op(1.0, **kwargs))
-    ) == pytest.approx(0.05)
+    negative = schedules.sgdr_learning_rate_op(_int_step(-3), **kwargs)
+    assert float(keras.ops.convert_to_numpy(negative)) == pytest.approx(0.1)
+    from_float = schedules.sgdr_learning_rate_op(1.0, **kwargs)
+    assert float(keras.ops.convert_to_numpy(from_float)) == pytest.approx(0.05)
+
+
+def test_sgdr_cycle_starts_lengths_and_peaks():
+    starts, lengths, peaks = schedules.sgdr_cycle_table(
+        steps_per_epoch=3,
+        max_lr=0.1,
+        min_lr=0.02,
+        cycle_epochs=2,
+        cycle_mult=2,
+        max_lr_decay=0.5,
+        max_step=100,
+    )
+    assert starts == [0, 6, 18, 42, 90]
+    assert lengths == [6, 12, 24, 48, 96]
+    assert peaks == pytest.approx([0.1, 0.05, 0.025, 0.02, 0.02])
+    full = schedules.sgdr_cycle_table(
+        steps_per_epoch=1000,
+        max_lr=0.1,
+        min_lr=0.0,
+        cycle_epochs=1,
+        cycle_mult=2,
+        max_lr_decay=1.0,
+    )
+    assert full[0][-1] <= 2**31 - 1 < full[0][-1] + full[1][-1]
 
 
 @pytest.mark.parametrize(
@@ -160,10 +184,10 @@ def test_sgdr_op_clamps_negative_steps_and_casts_floats():
     ],
 )
 def test_sgdr_cycle_ends_table(epochs, cycle_epochs, cycle_mult, expected):
-    assert (
-        schedules.sgdr_cycle_ends(epochs, cycle_epochs=cycle_epochs, cycle_mult=cycle_mult)
-        == expected
+    ends = schedules.sgdr_cycle_ends(
+        epochs, cycle_epochs=cycle_epochs, cycle_mult=cycle_mult
     )
+    assert ends == expected
 
 
 # Snapshot ensembles -------------------------------------------------------------
@@ -192,9 +216,11 @@ def test_snapshot_cycle_length_table(total_steps, num_snapshots, expected):
 )
 def test_snapshot_learning_rate_table(iteration, expected):
     kwargs = dict(max_lr=0.2, total_steps=12, num_snapshots=3)
-    assert schedules.snapshot_learning_rate(iteration, **kwargs) == pytest.approx(expected)
+    python = schedules.snapshot_learning_rate(iteration, **kwargs)
+    assert python == pytest.approx(expected)
     in_graph = schedules.snapshot_learning_rate_op(_int_step(iteration - 1), **kwargs)
-    assert float(keras.ops.convert_to_numpy(in_graph)) == pytest.approx(expected, rel=1e-6)
+    in_graph = float(keras.ops.convert_to_numpy(in_graph))
+    assert in_graph == pytest.approx(expected, rel=1e-6)
 
 
 def test_snapshot_op_matches_python_with_ragged_cycles():
@@ -254,43 +280,46 @@ def test_exponential_sweep_table(step, start_lr, end_lr, num_steps, expected):
 # Validation ---------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(
-    "call, match",
-    [
-        (lambda: schedules.cosine_annealing(1.5, max_lr=0.1), "progress"),
-        (lambda: schedules.cosine_annealing(True, max_lr=0.1), "progress"),
-        (lambda: schedules.cosine_annealing(0.5, max_lr=0.0), "max_lr"),
-        (lambda: schedules.cosine_annealing(0.5, max_lr=0.1, min_lr=-1), "min_lr"),
-        (lambda: schedules.cosine_annealing(0.5, max_lr=0.1, min_lr=0.2), "min_lr"),
-        (lambda: schedules.sgdr_cycle(-1.0), "epoch"),
-        (lambda: schedules.sgdr_cycle(float("inf")), "epoch"),
-        (lambda: schedules.sgdr_cycle("1"), "epoch"),
-        (lambda: schedules.sgdr_cycle(1.0, cycle_epochs=0), "cycle_epochs"),
-        (lambda: schedules.sgdr_cycle(1.0, cycle_mult=0), "cycle_mult"),
-        (lambda: schedules.sgdr_cycle(1.0, cycle_mult=1.5), "cycle_mult"),
-        (lambda: schedules.sgdr_cycle(1.0, cycle_mult=True), "cycle_mult"),
-        (lambda: schedules.sgdr_learning_rate(1.0, max_lr=-0.1), "max_lr"),
-        (lambda: schedules.sgdr_learning_rate(1.0, max_lr=0.1, min_lr=0.5), "min_lr"),
-        (lambda: schedules.sgdr_learning_rate(1.0, max_lr=0.1, max_lr_decay=0), "max_lr_decay"),
-        (lambda: schedules.sgdr_learning_rate(1.0, max_lr=0.1, max_lr_decay=1.5), "max_lr_decay"),
-        (lambda: schedules.sgdr_learning_rate(1.0, max_lr=0.1, max_lr_decay="1"), "max_lr_decay"),
-        (lambda: schedules.sgdr_cycle_ends(-1), "epochs"),
-        (lambda: schedules.sgdr_cycle_ends(5, cycle_epochs=0), "cycle_epochs"),
-        (lambda: schedules.sgdr_cycle_ends(5, cycle_mult=0), "cycle_mult"),
-        (lambda: schedules.snapshot_cycle_length(0, 1), "total_steps"),
-        (lambda: schedules.snapshot_cycle_length(10, 0), "num_snapshots"),
-        (lambda: schedules.snapshot_cycle_length(3, 4), "num_snapshots"),
-        (lambda: schedules.snapshot_learning_rate(0, max_lr=0.1, total_steps=4, num_snapshots=2), "iteration"),
-        (lambda: schedules.snapshot_learning_rate(1, max_lr=0, total_steps=4, num_snapshots=2), "max_lr"),
-        (lambda: schedules.exponential_sweep(0, start_lr=0, end_lr=1, num_steps=3), "start_lr"),
-        (lambda: schedules.exponential_sweep(0, start_lr=1, end_lr=-1, num_steps=3), "end_lr"),
-        (lambda: schedules.exponential_sweep(0, start_lr=1, end_lr=1, num_steps=3), "end_lr"),
-        (lambda: schedules.exponential_sweep(0, start_lr=1, end_lr=2, num_steps=1), "num_steps"),
-        (lambda: schedules.exponential_sweep(0, start_lr=1, end_lr=2, num_steps=2.0), "num_steps"),
-        (lambda: schedules.exponential_sweep(-1, start_lr=1, end_lr=2, num_steps=3), "step"),
-        (lambda: schedules.exponential_sweep(3, start_lr=1, end_lr=2, num_steps=3), "step"),
-    ],
-)
-def test_invalid_arguments_name_the_argument(call, match):
+SWEEP = dict(start_lr=1, end_lr=2, num_steps=3)
+PLAN = dict(total_steps=4, num_snapshots=2)
+LR = dict(max_lr=0.1)
+INVALID = [
+    (schedules.cosine_annealing, (1.5,), dict(max_lr=0.1), "progress"),
+    (schedules.cosine_annealing, (True,), dict(max_lr=0.1), "progress"),
+    (schedules.cosine_annealing, (0.5,), dict(max_lr=0.0), "max_lr"),
+    (schedules.cosine_annealing, (0.5,), dict(max_lr=0.1, min_lr=-1), "min_lr"),
+    (schedules.cosine_annealing, (0.5,), dict(max_lr=0.1, min_lr=0.2), "min_lr"),
+    (schedules.sgdr_cycle, (-1.0,), {}, "epoch"),
+    (schedules.sgdr_cycle, (float("inf"),), {}, "epoch"),
+    (schedules.sgdr_cycle, ("1",), {}, "epoch"),
+    (schedules.sgdr_cycle, (1.0,), dict(cycle_epochs=0), "cycle_epochs"),
+    (schedules.sgdr_cycle, (1.0,), dict(cycle_mult=0), "cycle_mult"),
+    (schedules.sgdr_cycle, (1.0,), dict(cycle_mult=1.5), "cycle_mult"),
+    (schedules.sgdr_cycle, (1.0,), dict(cycle_mult=True), "cycle_mult"),
+    (schedules.sgdr_learning_rate, (1.0,), dict(max_lr=-0.1), "max_lr"),
+    (schedules.sgdr_learning_rate, (1.0,), dict(max_lr=0.1, min_lr=0.5), "min_lr"),
+    (schedules.sgdr_learning_rate, (1.0,), {**LR, "max_lr_decay": 0}, "max_lr_decay"),
+    (schedules.sgdr_learning_rate, (1.0,), {**LR, "max_lr_decay": 1.5}, "max_lr_decay"),
+    (schedules.sgdr_learning_rate, (1.0,), {**LR, "max_lr_decay": "1"}, "max_lr_decay"),
+    (schedules.sgdr_cycle_ends, (-1,), {}, "epochs"),
+    (schedules.sgdr_cycle_ends, (5,), dict(cycle_epochs=0), "cycle_epochs"),
+    (schedules.sgdr_cycle_ends, (5,), dict(cycle_mult=0), "cycle_mult"),
+    (schedules.snapshot_cycle_length, (0, 1), {}, "total_steps"),
+    (schedules.snapshot_cycle_length, (10, 0), {}, "num_snapshots"),
+    (schedules.snapshot_cycle_length, (3, 4), {}, "num_snapshots"),
+    (schedules.snapshot_learning_rate, (0,), dict(max_lr=0.1, **PLAN), "iteration"),
+    (schedules.snapshot_learning_rate, (1,), dict(max_lr=0, **PLAN), "max_lr"),
+    (schedules.exponential_sweep, (0,), {**SWEEP, "start_lr": 0}, "start_lr"),
+    (schedules.exponential_sweep, (0,), {**SWEEP, "end_lr": -1}, "end_lr"),
+    (schedules.exponential_sweep, (0,), {**SWEEP, "end_lr": 1}, "end_lr"),
+    (schedules.exponential_sweep, (0,), {**SWEEP, "num_steps": 1}, "num_steps"),
+    (schedules.exponential_sweep, (0,), {**SWEEP, "num_steps": 2.0}, "num_steps"),
+    (schedules.exponential_sweep, (-1,), SWEEP, "step"),
+    (schedules.exponential_sweep, (3,), SWEEP, "step"),
+]
+
+
+@pytest.mark.parametrize("function, args, kwargs, match", INVALID)
+def test_invalid_arguments_name_the_argument(function, args, kwargs, match):
     with pytest.raises(ValueError, match=f"`{match}`"):
-        call()
+        function(*args, **kwargs)

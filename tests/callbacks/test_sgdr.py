@@ -73,6 +73,41 @@ def test_initial_epoch_on_a_fresh_optimizer_starts_mid_schedule():
     np.testing.assert_allclose(rates, expected_rates(2, 5), rtol=1e-5, atol=1e-7)
 
 
+def test_a_schedule_compiled_in_is_put_back():
+    model = probe_model(STEPS)
+    decay = keras.optimizers.schedules.ExponentialDecay(0.5, 1000, 0.5)
+    model.compile(keras.optimizers.SGD(decay), loss="mae")
+    rates, _ = fit_probe(model, 2, [SGDR(0.1, **SGDR_KWARGS)])
+    np.testing.assert_allclose(rates, expected_rates(0, 2), rtol=1e-5, atol=1e-7)
+    config = model.optimizer.get_config()["learning_rate"]
+    assert config["class_name"] == "ExponentialDecay"
+
+
+class _FailOnce(keras.callbacks.Callback):
+    def __init__(self):
+        super().__init__()
+        self.failed = False
+
+    def on_epoch_end(self, epoch, logs=None):
+        if not self.failed:
+            self.failed = True
+            raise RuntimeError("interrupted")
+
+
+def test_fit_after_an_interrupted_fit_restores_the_rate():
+    model = probe_model(STEPS)
+    names = [v.name for v in model.optimizer.variables]
+    sgdr, failing = SGDR(0.1, **SGDR_KWARGS), _FailOnce()
+    with pytest.raises(RuntimeError, match="interrupted"):
+        fit_probe(model, 2, [sgdr, failing])
+    assert sgdr.active  # on_train_end never ran
+    rates, _ = fit_probe(model, 3, [sgdr, failing], initial_epoch=1)
+    np.testing.assert_allclose(rates, expected_rates(1, 3), rtol=1e-5, atol=1e-7)
+    assert not sgdr.active
+    assert [v.name for v in model.optimizer.variables] == names
+    assert float(keras.ops.convert_to_numpy(model.optimizer.learning_rate)) == 0.5
+
+
 def test_checkpoint_written_during_training_loads_with_its_schedule(tmp_path):
     path = os.fspath(tmp_path / "checkpoint.keras")
 

@@ -72,12 +72,14 @@ def test_with_sgdr_snapshots_at_its_last_cycle_ends(tmp_path):
     np.testing.assert_allclose(rates, expected, rtol=1e-5, atol=1e-7)
     assert len(snapshots.snapshot_paths) == 2
     for path, epoch in zip(snapshots.snapshot_paths, [3, 7]):
-        assert _kernel_sum(path) == pytest.approx(sum(expected[: epoch * STEPS]), rel=1e-5)
+        expected_sum = sum(expected[: epoch * STEPS])
+        assert _kernel_sum(path) == pytest.approx(expected_sum, rel=1e-5)
 
 
 def test_with_sgdr_missing_from_fit_raises(tmp_path):
     model = probe_model(STEPS)
-    snapshots = SnapshotEnsemble(1, 0.1, directory=tmp_path, sgdr=SGDR(0.1, cycle_epochs=1))
+    sgdr = SGDR(0.1, cycle_epochs=1)
+    snapshots = SnapshotEnsemble(1, 0.1, directory=tmp_path, sgdr=sgdr)
     with pytest.raises(ValueError, match="`sgdr`.*callbacks=\\[sgdr, snapshots\\]"):
         fit_probe(model, 2, [snapshots])
 
@@ -122,9 +124,15 @@ def test_crash_while_writing_leaves_earlier_snapshots_intact(tmp_path, monkeypat
         fit_probe(model, 3, [snapshots])
     assert os.path.dirname(calls[1]) == os.fspath(tmp_path)  # same folder
     assert os.listdir(tmp_path) == ["snapshot_01.keras"]
-    assert snapshots.snapshot_paths == [os.path.join(os.fspath(tmp_path), "snapshot_01.keras")]
+    first = os.path.join(os.fspath(tmp_path), "snapshot_01.keras")
+    assert snapshots.snapshot_paths == [first]
     loaded = keras.saving.load_model(snapshots.snapshot_paths[0], safe_mode=True)
     assert loaded.get_weights()[0].shape == (STEPS, 1)
+    # The interrupted fit left its schedule on the optimizer; the next fit
+    # with the same callback puts the optimizer's own rate back at its end.
+    fit_probe(model, 3, [snapshots], initial_epoch=2)
+    assert len(snapshots.snapshot_paths) == 2
+    assert float(keras.ops.convert_to_numpy(model.optimizer.learning_rate)) == 0.5
 
 
 @pytest.mark.parametrize(
@@ -151,7 +159,9 @@ def test_invalid_arguments(kwargs, match):
     [
         (lambda d: SnapshotEnsemble(4, 0.1, directory=d), 3, 1, "num_snapshots"),
         (
-            lambda d: SnapshotEnsemble(3, None, directory=d, sgdr=SGDR(0.1, cycle_epochs=1)),
+            lambda d: SnapshotEnsemble(
+                3, None, directory=d, sgdr=SGDR(0.1, cycle_epochs=1)
+            ),
             6,
             1,
             "num_snapshots",  # cycles end at 1 and 3 only
@@ -162,7 +172,9 @@ def test_invalid_arguments(kwargs, match):
         (lambda d: SnapshotEnsemble(4, 0.1, directory=d), 9, 2, "num_snapshots"),
     ],
 )
-def test_invalid_plans_raise_before_training(tmp_path, make, epochs, steps_per_execution, match):
+def test_invalid_plans_raise_before_training(
+    tmp_path, make, epochs, steps_per_execution, match
+):
     model = probe_model(STEPS, steps_per_execution=steps_per_execution)
     callbacks = [make(tmp_path)]
     if callbacks[0].sgdr is not None:
@@ -237,7 +249,8 @@ def test_ensemble_of_one_and_of_multi_output_members():
     def two_headed(seed):
         keras.utils.set_random_seed(seed)
         inputs = keras.Input((5,))
-        return keras.Model(inputs, [keras.layers.Dense(2)(inputs), keras.layers.Dense(1)(inputs)])
+        heads = [keras.layers.Dense(2)(inputs), keras.layers.Dense(1)(inputs)]
+        return keras.Model(inputs, heads)
 
     a, b = two_headed(1), two_headed(2)
     outputs = _predict(build_ensemble([a, b], weights=[1, 1]), x)
@@ -253,8 +266,8 @@ def test_invalid_ensembles(tmp_path):
         (lambda: build_ensemble("model.keras"), "models_or_paths"),
         (lambda: build_ensemble(member), "models_or_paths"),
         (lambda: build_ensemble([member, 3]), "models_or_paths"),
-        (lambda: build_ensemble([os.fspath(tmp_path / "missing.keras")]), "models_or_paths"),
-        (lambda: build_ensemble([member, _classifier(2, outputs=4)]), "models_or_paths"),
+        (lambda: build_ensemble([tmp_path / "nothing.keras"]), "models_or_paths"),
+        (lambda: build_ensemble([member, _classifier(2, 4)]), "models_or_paths"),
         (lambda: build_ensemble([member, member], weights=[1.0]), "weights"),
         (lambda: build_ensemble([member, member], weights=[1.0, -1.0]), "weights"),
         (lambda: build_ensemble([member, member], weights=[0, 0]), "weights"),
@@ -264,6 +277,16 @@ def test_invalid_ensembles(tmp_path):
     for call, match in cases:
         with pytest.raises(ValueError, match=f"`{match}`"):
             call()
+
+
+def test_weighted_average_layer_checks_its_inputs():
+    with pytest.raises(ValueError, match="`member_weights`"):
+        WeightedAverage([-1.0, 1.0])
+    layer = WeightedAverage([1.0, 1.0])
+    one = np.ones((2, 3), dtype="float32")
+    with pytest.raises(ValueError, match="expected 2 inputs"):
+        layer([one, one, one])
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(layer([one, 3 * one])), 2.0)
 
 
 def test_evaluate_snapshot_ensembles_per_k():
@@ -287,7 +310,8 @@ def test_evaluate_snapshot_ensembles_validation():
     x, y = _data()
     member = _classifier(1)
     inputs = keras.Input((5,))
-    two_outputs = keras.Model(inputs, [keras.layers.Dense(3)(inputs), keras.layers.Dense(3)(inputs)])
+    heads = [keras.layers.Dense(3)(inputs), keras.layers.Dense(3)(inputs)]
+    two_outputs = keras.Model(inputs, heads)
     cases = [
         (dict(models_or_paths=[member], batch_size=0), "batch_size"),
         (dict(models_or_paths=[member], metrics="accuracy"), "metrics"),
@@ -296,4 +320,6 @@ def test_evaluate_snapshot_ensembles_validation():
     ]
     for kwargs, match in cases:
         with pytest.raises(ValueError, match=f"`{match}`"):
-            evaluate_snapshot_ensembles(x=x, y=y, loss="sparse_categorical_crossentropy", **kwargs)
+            evaluate_snapshot_ensembles(
+                x=x, y=y, loss="sparse_categorical_crossentropy", **kwargs
+            )

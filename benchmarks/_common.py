@@ -1,0 +1,409 @@
+"""Plumbing shared by the benchmarks: machine description, workers, results files.
+
+Nothing here imports Keras. A process has one Keras backend for life, so each
+benchmark measures a backend in a worker: a fresh `python -m benchmarks.<name>
+--worker --backend B` process, or this process when Keras is already imported
+with backend B (as under pytest). Workers hand back JSON; the parent writes
+`benchmarks/results/<name>.md` and `<name>.json`, then `benchmarks/RESULTS.md`
+from every results file present.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import importlib.metadata
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+RESULTS_DIR = HERE / "results"
+RESULTS_FILE = HERE / "RESULTS.md"
+BACKENDS = ("tensorflow", "jax")
+# Order of the sections in RESULTS.md.
+SECTIONS = ("startup", "throughput", "time_to_accuracy", "callbacks_overhead")
+
+
+# ## Machine and versions
+
+
+def cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def memory_gib() -> float | None:
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal:"):
+                return int(line.split()[1]) / 2**20
+    except OSError:
+        pass
+    return None
+
+
+def cpu_count() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
+def load_average() -> float | None:
+    try:
+        return os.getloadavg()[0]
+    except OSError:
+        return None
+
+
+def versions() -> dict[str, str]:
+    """Versions of Python and the installed packages, without importing them."""
+    found = {"python": platform.python_version()}
+    for package in ("keras", "tensorflow", "jax", "jaxlib", "numpy"):
+        try:
+            found[package] = importlib.metadata.version(package)
+        except importlib.metadata.PackageNotFoundError:
+            found[package] = "not installed"
+    return found
+
+
+def machine() -> dict[str, Any]:
+    """What a figure was measured on: processors, memory, versions, date, load."""
+    memory = memory_gib()
+    return {
+        "cpus": cpu_count(),
+        "cpu_model": cpu_model(),
+        "memory_gib": round(memory, 1) if memory else None,
+        "platform": f"{platform.system()} {platform.machine()}",
+        "versions": versions(),
+        "date": datetime.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z"),
+        "load_average": load_average(),
+    }
+
+
+def describe(info: dict[str, Any], backends: list[str] | None = None) -> str:
+    """One Markdown paragraph with the machine, versions, date and load."""
+    v = info["versions"]
+    memory = f"{info['memory_gib']:.0f} GiB memory" if info.get("memory_gib") else "memory ?"
+    load = info.get("load_average")
+    load_end = info.get("load_average_end")
+    load_text = f"1-min load average {load:.2f} at the start" if load is not None else ""
+    if load_end is not None:
+        load_text += f", {load_end:.2f} at the end"
+    parts = [
+        f"Measured {info['date']} on {info['cpus']} CPU cores ({info['cpu_model']}), "
+        f"{memory}, {info['platform']}",
+        f"Python {v['python']}, Keras {v['keras']}, TensorFlow {v['tensorflow']}, "
+        f"JAX {v['jax']}",
+    ]
+    if backends:
+        parts.append("backends: " + ", ".join(f"`{b}`" for b in backends))
+    if load_text:
+        parts.append(load_text)
+    return "; ".join(parts) + "."
+
+
+# ## Statistics
+
+
+def median(values) -> float:
+    values = [v for v in values if v is not None]
+    return statistics.median(values) if values else float("nan")
+
+
+def timer() -> Callable[[], float]:
+    """Returns a function that gives the seconds since `timer()` was called."""
+    start = time.perf_counter()
+    return lambda: time.perf_counter() - start
+
+
+# ## Command line and workers
+
+
+def parser(doc: str) -> argparse.ArgumentParser:
+    """Flags every benchmark takes: --quick, --backends, --output-dir, and the
+    worker's --worker/--backend/--json (internal)."""
+    summary, _, rest = doc.strip().partition("\n")
+    result = argparse.ArgumentParser(
+        description=summary,
+        epilog=rest.strip() or None,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    result.add_argument(
+        "--quick", action="store_true", help="tiny settings: checks that it runs (seconds)"
+    )
+    result.add_argument("--backends", nargs="+", choices=BACKENDS, default=list(BACKENDS))
+    result.add_argument(
+        "--output-dir",
+        type=Path,
+        default=RESULTS_DIR,
+        help="where <name>.md and <name>.json go (default: benchmarks/results); "
+        "RESULTS.md is rewritten only for the default",
+    )
+    result.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
+    result.add_argument("--backend", choices=BACKENDS, help=argparse.SUPPRESS)
+    result.add_argument("--json", type=Path, help=argparse.SUPPRESS)
+    return result
+
+
+def worker_environment(backend: str) -> dict[str, str]:
+    env = dict(os.environ)
+    env["KERAS_BACKEND"] = backend
+    env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
+    return env
+
+
+def keras_backend_in_process() -> str | None:
+    """The backend of the Keras this process already imported, if any."""
+    if "keras" not in sys.modules:
+        return None
+    return sys.modules["keras"].backend.backend()
+
+
+def run_workers(
+    module: str,
+    argv: list[str],
+    backends: list[str],
+    work: Callable[[argparse.Namespace], dict],
+    parse: Callable[[list[str]], argparse.Namespace],
+) -> dict[str, dict]:
+    """Runs `work` once per backend: in this process when Keras is already
+    imported with that backend, otherwise in a fresh worker process."""
+    results = {}
+    for backend in backends:
+        print(f"[{module}] backend {backend} ...", flush=True)
+        if keras_backend_in_process() == backend:
+            args = parse([*argv, "--worker", "--backend", backend])
+            results[backend] = work(args)
+            continue
+        with tempfile.TemporaryDirectory(prefix="benchmark-") as folder:
+            path = Path(folder) / "result.json"
+            command = [
+                sys.executable, "-m", f"benchmarks.{module}", *argv,
+                "--worker", "--backend", backend, "--json", str(path),
+            ]
+            completed = subprocess.run(command, cwd=ROOT, env=worker_environment(backend))
+            if completed.returncode != 0:
+                raise RuntimeError(
+                    f"benchmarks.{module} worker for backend {backend} failed "
+                    f"(exit status {completed.returncode})"
+                )
+            results[backend] = json.loads(path.read_text())
+    return results
+
+
+def worker_main(args: argparse.Namespace, work: Callable[[argparse.Namespace], dict]) -> None:
+    """Body of `--worker`: measure with this process's backend, write JSON."""
+    if args.backend:
+        os.environ["KERAS_BACKEND"] = args.backend
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    result = work(args)
+    if args.json:
+        args.json.write_text(json.dumps(result))
+
+
+def quiet_keras() -> None:
+    """Silences TensorFlow's Python warnings and Keras' progress output."""
+    import logging
+    import warnings
+
+    logging.getLogger("tensorflow").setLevel(logging.ERROR)
+    warnings.filterwarnings("ignore", category=UserWarning, module="keras")
+
+
+# ## Results files
+
+
+def write_atomic(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(path.name + ".tmp")
+    temporary.write_text(text)
+    os.replace(temporary, path)
+
+
+def save(name: str, output_dir: Path, data: dict, markdown: str) -> None:
+    """Writes `<name>.json` and `<name>.md`; RESULTS.md too for the default folder."""
+    output_dir = Path(output_dir)
+    write_atomic(output_dir / f"{name}.json", json.dumps(data, indent=1) + "\n")
+    write_atomic(output_dir / f"{name}.md", markdown.rstrip() + "\n")
+    print(markdown)
+    if output_dir.resolve() == RESULTS_DIR.resolve():
+        write_summary()
+        print(f"Wrote {output_dir / (name + '.md')} and {RESULTS_FILE}")
+    else:
+        print(f"Wrote {output_dir / (name + '.md')}")
+
+
+def table(header: list[str], rows: list[list[Any]], align: str | None = None) -> str:
+    """A Markdown table; `align` is one character per column, l or r."""
+    align = align or "l" + "r" * (len(header) - 1)
+    lines = [
+        "| " + " | ".join(header) + " |",
+        "|" + "|".join("---:" if a == "r" else "---" for a in align) + "|",
+    ]
+    lines += ["| " + " | ".join(str(cell) for cell in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def load_json(name: str) -> dict | None:
+    path = RESULTS_DIR / f"{name}.json"
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def _demoted(markdown: str) -> str:
+    """Headings one level down, so a results file becomes a RESULTS.md section."""
+    lines = []
+    for line in markdown.splitlines():
+        lines.append("#" + line if line.startswith("#") else line)
+    return "\n".join(lines)
+
+
+def _callbacks_sections() -> list[str]:
+    """The callback-overhead benchmark's own results files (written by its script)."""
+    sections = []
+    for backend, path in (
+        ("tensorflow", RESULTS_DIR / "callbacks_overhead.md"),
+        ("jax", RESULTS_DIR / "callbacks_overhead_jax.md"),
+    ):
+        if not path.exists():
+            continue
+        text = path.read_text().strip()
+        when = datetime.datetime.fromtimestamp(path.stat().st_mtime).astimezone()
+        provenance = load_json("callbacks_overhead_runs") or {}
+        note = provenance.get(backend)
+        header = f"{when:%Y-%m-%d %H:%M %Z}"
+        if note:
+            header = describe(note)
+        else:
+            header = (
+                f"File written {header} by `python -m benchmarks.callbacks_overhead` "
+                f"({cpu_count()} CPU cores, {cpu_model()}, {memory_gib() or 0:.0f} GiB "
+                "memory)."
+            )
+        sections.append(_demoted(text) + "\n\n" + header)
+    return sections
+
+
+def headline() -> list[str]:
+    """The summary table for README: one line per headline figure."""
+    rows = []
+    startup = load_json("startup")
+    if startup:
+        figures = startup["figures"]
+        for key, label in (
+            ("listing", "`python -m recipes` (listing), wall s"),
+            ("help", "`python -m recipes.mlp --help`, wall s"),
+            ("import tensorflow", "`import tensorflow`, s"),
+            ("import keras (tensorflow)", "`import keras` (TensorFlow backend), s"),
+            ("import jax", "`import jax`, s"),
+        ):
+            if key in figures:
+                rows.append([label, f"{figures[key]['median']:.2f}", "", ""])
+    tta = load_json("time_to_accuracy")
+    if tta:
+        for backend, result in tta["backends"].items():
+            for name, entry in result["recipes"].items():
+                recipe, naive = entry["recipe"], entry["naive"]
+                rows.append([
+                    f"time to val. accuracy {entry['target']:.2f}, {name} recipe vs naive "
+                    f"({backend}), s",
+                    _seconds(recipe["median_seconds"]),
+                    _seconds(naive["median_seconds"]),
+                    _ratio(entry.get("speedup")),
+                ])
+    throughput = load_json("throughput")
+    if throughput:
+        for backend, result in throughput["backends"].items():
+            rows.append([
+                f"dense matmul {result['matmul']['size']}² float32 ({backend}), GFLOP/s",
+                f"{result['matmul']['gflops']:.1f}", "", "",
+            ])
+            for model in ("mlp", "cnn"):
+                best = max(
+                    (row for row in result["batch"] if row["model"] == model),
+                    key=lambda row: row["samples_per_second"],
+                    default=None,
+                )
+                small = [
+                    row for row in result["batch"]
+                    if row["model"] == model and row["batch_size"] == 64
+                    and row["steps_per_execution"] == 8
+                ]
+                if best and small:
+                    rows.append([
+                        f"{model} training samples/s, batch 64 vs best (batch "
+                        f"{best['batch_size']}, {backend}); best as % of matmul",
+                        f"{small[0]['samples_per_second']:,.0f}",
+                        f"{best['samples_per_second']:,.0f}",
+                        f"{100 * best['fraction_of_matmul']:.0f}%",
+                    ])
+    if not rows:
+        return []
+    return [
+        "## Headline",
+        "",
+        table(["figure", "value", "compared with", "ratio"], rows, "lrrr"),
+        "",
+        "Time to accuracy: the recipe's default configuration against the naive "
+        "baseline (same model, `fit` defaults); ratio = naive / recipe (higher: "
+        "recipe faster). Throughput: batch 64 with `steps_per_execution=8` against "
+        "the fastest batch size; the last column is that best rate's training "
+        "GFLOP/s as a share of the matmul's.",
+    ]
+
+
+def _seconds(value: float | None) -> str:
+    if value is None or value != value or value == float("inf"):
+        return "not reached"
+    return f"{value:.1f}"
+
+
+def _ratio(value: float | None) -> str:
+    if value is None or value != value:
+        return "–"
+    return f"{value:.1f}×"
+
+
+def write_summary() -> Path:
+    """Rewrites RESULTS.md from every results file present."""
+    parts = [
+        "# Benchmark results",
+        "",
+        "Written by `python -m benchmarks` (every benchmark) or `python -m "
+        "benchmarks.<name>` (one; the others' last results are kept). Each section "
+        "says what it measured on, with which versions, when, and how loaded the "
+        "machine was: these are 2-core CPU figures, noisy when other processes run, "
+        "so compare ratios measured side by side rather than absolute times.",
+        "",
+    ]
+    top = headline()
+    if top:
+        parts += top + [""]
+    for name in SECTIONS:
+        if name == "callbacks_overhead":
+            parts += [s + "\n" for s in _callbacks_sections()]
+            continue
+        path = RESULTS_DIR / f"{name}.md"
+        if path.exists():
+            parts += [_demoted(path.read_text().strip()), ""]
+    write_atomic(RESULTS_FILE, "\n".join(parts).rstrip() + "\n")
+    return RESULTS_FILE
