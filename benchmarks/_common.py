@@ -326,9 +326,9 @@ def headline() -> list[str]:
                 rows.append([
                     f"time to val. accuracy {entry['target']:.2f}, {name} recipe vs naive "
                     f"({backend}), s",
-                    _seconds(recipe["median_seconds"]),
-                    _seconds(naive["median_seconds"]),
-                    _ratio(entry.get("speedup")),
+                    _seconds(recipe),
+                    _seconds(naive),
+                    _ratio(entry.get("speedup"), entry.get("speedup_lower_bound")),
                 ])
     throughput = load_json("throughput")
     if throughput:
@@ -337,17 +337,14 @@ def headline() -> list[str]:
                 f"dense matmul {result['matmul']['size']}² float32 ({backend}), GFLOP/s",
                 f"{result['matmul']['gflops']:.1f}", "", "",
             ])
-            for model in ("mlp", "cnn"):
-                best = max(
-                    (row for row in result["batch"] if row["model"] == model),
-                    key=lambda row: row["samples_per_second"],
-                    default=None,
-                )
-                small = [
-                    row for row in result["batch"]
-                    if row["model"] == model and row["batch_size"] == 64
+            for model, width in (("mlp", [512, 256]), ("cnn", [32, 64])):
+                scan = [
+                    row for row in result["rows"]
+                    if row["model"] == model and row["width"] == width
                     and row["steps_per_execution"] == 8
                 ]
+                best = max(scan, key=lambda row: row["samples_per_second"], default=None)
+                small = [row for row in scan if row["batch_size"] == 64]
                 if best and small:
                     rows.append([
                         f"{model} training samples/s, batch 64 vs best (batch "
@@ -371,16 +368,17 @@ def headline() -> list[str]:
     ]
 
 
-def _seconds(value: float | None) -> str:
-    if value is None or value != value or value == float("inf"):
+def _seconds(entry: dict) -> str:
+    if not entry.get("reached"):
         return "not reached"
-    return f"{value:.1f}"
+    bound = "≥ " if entry.get("seconds_lower_bound") else ""
+    return f"{bound}{entry['median_seconds']:.1f}"
 
 
-def _ratio(value: float | None) -> str:
+def _ratio(value: float | None, lower_bound: bool = False) -> str:
     if value is None or value != value:
         return "–"
-    return f"{value:.1f}×"
+    return f"{'≥ ' if lower_bound else ''}{value:.1f}×"
 
 
 def write_summary() -> Path:

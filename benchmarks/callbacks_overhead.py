@@ -2,21 +2,23 @@
 
 Times the same model and data trained with no callback, with `SGDR` and with
 `SnapshotEnsemble`: one warm model per variant, rounds of short fits in
-rotating order, steady-state epochs only (a fit's first epoch, which traces
-the train function, is left out) and without the time spent writing
+rotating order. The per-step time of a fit is the median over its epochs
+after the first (the first epoch of a fit with a schedule compiles the
+train step again: reported apart), without the time spent writing
 snapshots. Then times a 100-step LR range test (`LRFinder.find`, including
 its state snapshot and restore) against 100 plain training steps (`fit` on
 100 batches) on a warm model. Ratios are medians over rounds of the ratio
-within a round, wall-clock and CPU time of this process (steadier when
-other processes share the machine). Prints them and writes a Markdown table.
+within a round, for wall-clock time and for this process's CPU time (the
+steadier of the two when other jobs share the machine). Prints the table
+and writes it to `benchmarks/results/callbacks_overhead.md`.
 
-Goals (issue 4): SGDR and SnapshotEnsemble at most 3% slower than no
-callback, the finder at most 15% slower than plain training.
+Goals (issue 4): SGDR and SnapshotEnsemble at most 3% slower per step than
+no callback, the finder at most 15% slower than plain training.
 
 Run:
     python -m benchmarks.callbacks_overhead
-    python -m benchmarks.callbacks_overhead --repeats 31 --epochs 4
-    KERAS_BACKEND=jax python -m benchmarks.callbacks_overhead
+    python -m benchmarks.callbacks_overhead --repeats 31 --epochs 6
+    KERAS_BACKEND=jax python -m benchmarks.callbacks_overhead --output /tmp/jax.md
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ import tempfile
 import time
 
 RESULTS = os.path.join(os.path.dirname(__file__), "results", "callbacks_overhead.md")
+VARIANTS = ("none", "SGDR", "SnapshotEnsemble")
 
 
 def _parse(argv):
@@ -37,12 +40,19 @@ def _parse(argv):
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--repeats", type=int, default=15, help="rounds of runs")
-    parser.add_argument("--epochs", type=int, default=3, help="epochs per run")
+    parser.add_argument("--epochs", type=int, default=5, help="epochs per fit (>= 2)")
     parser.add_argument("--samples", type=int, default=8192)
     parser.add_argument("--features", type=int, default=32)
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--output", default=RESULTS, help="Markdown results file")
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    if args.epochs < 2 or args.repeats < 1:
+        parser.error("--epochs must be at least 2 and --repeats at least 1")
+    return args
+
+
+def _median_ratio(pairs) -> float:
+    return statistics.median(a / b for a, b in pairs)
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -55,6 +65,7 @@ def main(argv: list[str] | None = None) -> dict:
     import callbacks
     import zoo
 
+    load_before = os.getloadavg()[0]
     rng = np.random.default_rng(0)
     x = rng.normal(size=(args.samples, args.features)).astype("float32")
     y = rng.integers(0, 10, size=args.samples)
@@ -73,109 +84,92 @@ def main(argv: list[str] | None = None) -> dict:
         return model
 
     class EpochTimer(keras.callbacks.Callback):
+        """Wall and CPU seconds of every epoch (epoch-level hooks only)."""
+
         def __init__(self):
             super().__init__()
-            self.seconds = []
-
-            self.cpu_seconds = []
+            self.wall, self.cpu = [], []
 
         def on_epoch_begin(self, epoch, logs=None):
-            self._start = time.perf_counter()
-            self._cpu_start = time.process_time()
+            self._wall, self._cpu = time.perf_counter(), time.process_time()
 
         def on_epoch_end(self, epoch, logs=None):
-            self.seconds.append(time.perf_counter() - self._start)
-            self.cpu_seconds.append(time.process_time() - self._cpu_start)
+            self.wall.append(time.perf_counter() - self._wall)
+            self.cpu.append(time.process_time() - self._cpu)
 
     class TimedSnapshots(callbacks.SnapshotEnsemble):
-        """Records the seconds spent writing each snapshot, per epoch."""
+        """Records the wall and CPU seconds spent writing snapshots, per epoch."""
 
-        def __init__(self, *a, **kw):
-            super().__init__(*a, **kw)
-            self.save_seconds = {}
+        def __init__(self, *positional, **keywords):
+            super().__init__(*positional, **keywords)
+            self.saves = {}
 
-        def on_epoch_begin(self, epoch, logs=None):
-            self._timed_epoch = epoch
-            super().on_epoch_begin(epoch, logs)
-
-        def _save_snapshot(self, index):
-            start, cpu_start = time.perf_counter(), time.process_time()
-            path = super()._save_snapshot(index)
-            wall, cpu = self.save_seconds.get(self._timed_epoch, (0.0, 0.0))
-            self.save_seconds[self._timed_epoch] = (
-                wall + time.perf_counter() - start,
-                cpu + time.process_time() - cpu_start,
-            )
-            return path
+        def on_epoch_end(self, epoch, logs=None):
+            wall, cpu = time.perf_counter(), time.process_time()
+            super().on_epoch_end(epoch, logs)
+            self.saves[epoch] = (time.perf_counter() - wall, time.process_time() - cpu)
 
     folder = tempfile.mkdtemp(prefix="snapshots-")
-    variants = ["none", "SGDR", "SnapshotEnsemble"]
-    models = {variant: build() for variant in variants}
-    for model in models.values():  # warm-up: imports, first traces
+    models = {variant: build() for variant in VARIANTS}
+    for model in models.values():  # warm-up: imports, first compilation
         model.fit(x, y, batch_size=args.batch_size, epochs=1, verbose=0)
 
-    def run(variant):
-        """One fit of `epochs` epochs; per-step seconds of the later epochs."""
-        timer = EpochTimer()
+    def fit(variant):
+        """One fit: (wall s/step, CPU s/step, first epoch s, snapshot writes s)."""
         extra = []
         if variant == "SGDR":
             extra = [callbacks.SGDR(0.05, cycle_epochs=1, cycle_mult=2)]
         elif variant == "SnapshotEnsemble":
             extra = [TimedSnapshots(1, 0.05, directory=folder, keep=1)]
+        timer = EpochTimer()  # last, so that it times the others' epoch hooks
         models[variant].fit(
-            x, y, batch_size=args.batch_size, epochs=args.epochs, verbose=0,
+            x,
+            y,
+            batch_size=args.batch_size,
+            epochs=args.epochs,
+            verbose=0,
             callbacks=extra + [timer],
         )
-        saves = extra[0].save_seconds if variant == "SnapshotEnsemble" else {}
-        wall = sum(
-            seconds - saves.get(epoch, (0.0, 0.0))[0]
-            for epoch, seconds in enumerate(timer.seconds)
-            if epoch > 0
+        saves = extra[0].saves if variant == "SnapshotEnsemble" else {}
+        later = range(1, args.epochs)
+        wall = [timer.wall[e] - saves.get(e, (0.0, 0.0))[0] for e in later]
+        cpu = [timer.cpu[e] - saves.get(e, (0.0, 0.0))[1] for e in later]
+        return (
+            statistics.median(wall) / steps_per_epoch,
+            statistics.median(cpu) / steps_per_epoch,
+            timer.wall[0],
+            sum(save[0] for save in saves.values()),
         )
-        cpu = sum(
-            seconds - saves.get(epoch, (0.0, 0.0))[1]
-            for epoch, seconds in enumerate(timer.cpu_seconds)
-            if epoch > 0
-        )
-        steps = (args.epochs - 1) * steps_per_epoch
-        return wall / steps, cpu / steps, sum(w for w, _ in saves.values())
 
-    per_step = {variant: [] for variant in variants}
-    cpu_per_step = {variant: [] for variant in variants}
-    save_time = []
+    samples = {variant: [] for variant in VARIANTS}
     for repeat in range(args.repeats):
-        shift = repeat % len(variants)
-        for variant in variants[shift:] + variants[:shift]:
-            wall, cpu, saves = run(variant)
-            per_step[variant].append(wall)
-            cpu_per_step[variant].append(cpu)
-            if variant == "SnapshotEnsemble":
-                save_time.append(saves)
+        shift = repeat % len(VARIANTS)
+        for variant in VARIANTS[shift:] + VARIANTS[:shift]:
+            samples[variant].append(fit(variant))
 
     # LR range test against the same number of plain steps, on a warm model.
     finder_steps = min(100, steps_per_epoch)
     used = finder_steps * args.batch_size
-    plain_x, plain_y = x[:used], y[:used]
     model = models["none"]
 
     def plain():
-        start, cpu_start = time.perf_counter(), time.process_time()
+        wall, cpu = time.perf_counter(), time.process_time()
         model.fit(
-            plain_x,
-            plain_y,
+            x[:used],
+            y[:used],
             batch_size=args.batch_size,
             epochs=1,
             shuffle=False,
             verbose=0,
         )
-        return time.perf_counter() - start, time.process_time() - cpu_start
+        return time.perf_counter() - wall, time.process_time() - cpu
 
     def finder():
-        start, cpu_start = time.perf_counter(), time.process_time()
+        wall, cpu = time.perf_counter(), time.process_time()
         callbacks.LRFinder(1e-6, 10.0, finder_steps).find(
             model, x, y, batch_size=args.batch_size, seed=0
         )
-        return time.perf_counter() - start, time.process_time() - cpu_start
+        return time.perf_counter() - wall, time.process_time() - cpu
 
     finder(), plain()  # warm-up
     finder_times, plain_times = [], []
@@ -184,25 +178,27 @@ def main(argv: list[str] | None = None) -> dict:
         for function, times in order if repeat % 2 == 0 else order[::-1]:
             times.append(function())
 
-    def paired(samples, variant):
-        """Median over rounds of variant / none, timed next to each other."""
-        return statistics.median(
-            a / b for a, b in zip(samples[variant], samples["none"])
+    ratios = {}
+    for variant in VARIANTS:
+        pairs = list(zip(samples[variant], samples["none"]))
+        ratios[variant] = (
+            _median_ratio((run[0], none[0]) for run, none in pairs),
+            _median_ratio((run[1], none[1]) for run, none in pairs),
         )
-
-    medians = {v: statistics.median(values) for v, values in per_step.items()}
-    ratios = {variant: paired(per_step, variant) for variant in variants}
-    cpu_medians = {v: statistics.median(values) for v, values in cpu_per_step.items()}
-    cpu_ratios = {v: paired(cpu_per_step, v) for v in variants}
-    finder_ratio = statistics.median(
-        f[0] / p[0] for f, p in zip(finder_times, plain_times)
-    )
-    finder_cpu_ratio = statistics.median(
-        f[1] / p[1] for f, p in zip(finder_times, plain_times)
+    finder_ratios = (
+        _median_ratio((f[0], p[0]) for f, p in zip(finder_times, plain_times)),
+        _median_ratio((f[1], p[1]) for f, p in zip(finder_times, plain_times)),
     )
     table = _table(
-        args, keras, medians, ratios, per_step, cpu_medians, cpu_ratios, save_time,
-        finder_steps, finder_times, plain_times, finder_ratio, finder_cpu_ratio,
+        args,
+        keras,
+        samples,
+        ratios,
+        finder_steps,
+        finder_times,
+        plain_times,
+        finder_ratios,
+        (load_before, os.getloadavg()[0]),
     )
     os.makedirs(os.path.dirname(os.path.abspath(args.output)), exist_ok=True)
     temporary = args.output + ".tmp"
@@ -210,88 +206,86 @@ def main(argv: list[str] | None = None) -> dict:
         handle.write(table)
     os.replace(temporary, args.output)
     print(table)
+    for variant in VARIANTS[1:]:
+        wall, cpu = ratios[variant]
+        print(f"{variant + ' / none:':25} {wall:.3f} wall, {cpu:.3f} CPU")
     print(
-        f"SGDR / none:             {ratios['SGDR']:.3f} "
-        f"(CPU {cpu_ratios['SGDR']:.3f})"
+        f"{'LRFinder / plain steps:':25} {finder_ratios[0]:.3f} wall, "
+        f"{finder_ratios[1]:.3f} CPU"
     )
-    print(
-        f"SnapshotEnsemble / none: {ratios['SnapshotEnsemble']:.3f} "
-        f"(CPU {cpu_ratios['SnapshotEnsemble']:.3f})"
-    )
-    print(f"LRFinder / plain steps:  {finder_ratio:.3f} (CPU {finder_cpu_ratio:.3f})")
     return {
-        "sgdr_ratio": ratios["SGDR"],
-        "snapshot_ratio": ratios["SnapshotEnsemble"],
-        "finder_ratio": finder_ratio,
-        "sgdr_cpu_ratio": cpu_ratios["SGDR"],
-        "snapshot_cpu_ratio": cpu_ratios["SnapshotEnsemble"],
-        "finder_cpu_ratio": finder_cpu_ratio,
+        "sgdr_ratio": ratios["SGDR"][0],
+        "sgdr_cpu_ratio": ratios["SGDR"][1],
+        "snapshot_ratio": ratios["SnapshotEnsemble"][0],
+        "snapshot_cpu_ratio": ratios["SnapshotEnsemble"][1],
+        "finder_ratio": finder_ratios[0],
+        "finder_cpu_ratio": finder_ratios[1],
     }
 
 
-def _spread(values, scale=1.0):
-    low, high = min(values) * scale, max(values) * scale
-    return f"{low:.3f}–{high:.3f}"
-
-
 def _table(
-    args, keras, medians, ratios, per_step, cpu_medians, cpu_ratios, save_time,
-    finder_steps, finder_times, plain_times, finder_ratio, finder_cpu_ratio,
-):
-    ms = 1000.0
+    args,
+    keras,
+    samples,
+    ratios,
+    finder_steps,
+    finder_times,
+    plain_times,
+    finder_ratios,
+    load,
+) -> str:
+    def median(values, scale=1.0, digits=3):
+        return f"{statistics.median(values) * scale:.{digits}f}"
+
     lines = [
         "# Callback overhead",
         "",
-        f"`python -m benchmarks.callbacks_overhead` — Keras {keras.__version__}, "
+        f"`python -m benchmarks.callbacks_overhead` with Keras {keras.__version__}, "
         f"backend `{keras.backend.backend()}`, {platform.machine()}, "
-        f"{os.cpu_count()} CPU cores, Python {platform.python_version()}.",
+        f"{os.cpu_count()} CPU cores, Python {platform.python_version()}; load "
+        f"average {load[0]:.1f} at the start, {load[1]:.1f} at the end.",
         "",
-        f"MLP {args.features}→128→128→10 (zoo `mlp`), SGD with momentum, "
+        f"MLP {args.features}-128-128-10 (zoo `mlp`), SGD with momentum, "
         f"{args.samples} samples, batch {args.batch_size} "
         f"({args.samples // args.batch_size} steps per epoch). One warm model per "
         f"variant; {args.repeats} rounds, each fitting every variant for "
-        f"{args.epochs} epochs in rotating order (SGDR: cycles of 1 epoch doubling; "
-        "SnapshotEnsemble: one snapshot per fit). Time per step over each fit's "
-        "epochs after the first (which traces the train function again for the "
-        "schedules), snapshot writes subtracted. Ratios are medians over rounds of "
-        "variant / none within the same round, wall-clock and this process's CPU "
-        "time.",
+        f"{args.epochs} epochs in rotating order (SGDR: first cycle 1 epoch, "
+        "doubling; SnapshotEnsemble: one snapshot per fit). Per step: the median "
+        "over a fit's epochs after the first, snapshot writes subtracted. Ratios: "
+        "median over rounds of variant / none in the same round.",
         "",
-        "| variant | wall ms/step (median) | wall range | wall ratio to none | "
-        "CPU ms/step (median) | CPU ratio to none |",
+        "| variant | wall ms/step | wall ratio | CPU ms/step | CPU ratio "
+        "| first epoch s |",
         "|---|---:|---:|---:|---:|---:|",
     ]
-    for variant, seconds in medians.items():
+    for variant, runs in samples.items():
+        wall_ratio, cpu_ratio = ratios[variant]
         lines.append(
-            f"| {variant} | {seconds * ms:.3f} | {_spread(per_step[variant], ms)} | "
-            f"{ratios[variant]:.3f} | {cpu_medians[variant] * ms:.3f} | "
-            f"{cpu_ratios[variant]:.3f} |"
+            f"| {variant} | {median([r[0] for r in runs], 1000)} | {wall_ratio:.3f} "
+            f"| {median([r[1] for r in runs], 1000)} | {cpu_ratio:.3f} "
+            f"| {median([r[2] for r in runs], digits=2)} |"
         )
+    snapshot_writes = [r[3] for r in samples["SnapshotEnsemble"]]
     lines += [
         "",
-        "Snapshot writes (excluded above): median "
-        f"{statistics.median(save_time):.3f} s each.",
+        f"Snapshot writes (left out above): median {median(snapshot_writes)} s each. "
+        "The first epoch of a fit with SGDR or SnapshotEnsemble includes compiling "
+        "the train step again, since the schedule becomes part of it.",
         "",
         f"LR range test: `LRFinder(num_steps={finder_steps}).find(...)` (state "
-        f"snapshot, shuffled copy of the batches it uses, sweep, restore) against "
-        f"`fit(..., shuffle=False)` on {finder_steps} batches, warm model, "
-        f"{args.repeats} rounds in alternating order; ratio: median over rounds.",
+        "snapshot, shuffled copy of the batches it uses, sweep, restore) against "
+        f"`fit(..., shuffle=False)` on {finder_steps} batches, on a warm model, "
+        f"{args.repeats} rounds in alternating order.",
         "",
-        "| run | wall s (median) | wall range | wall ratio to plain | CPU s (median) "
-        "| CPU ratio to plain |",
-        "|---|---:|---:|---:|---:|---:|",
+        "| run | wall s | wall ratio | CPU s | CPU ratio |",
+        "|---|---:|---:|---:|---:|",
+        f"| {finder_steps} plain steps | {median([t[0] for t in plain_times])} | 1.000 "
+        f"| {median([t[1] for t in plain_times])} | 1.000 |",
+        f"| LR range test | {median([t[0] for t in finder_times])} "
+        f"| {finder_ratios[0]:.3f} | {median([t[1] for t in finder_times])} "
+        f"| {finder_ratios[1]:.3f} |",
+        "",
     ]
-    for name, times, wall_ratio, cpu_ratio in (
-        (f"{finder_steps} plain steps", plain_times, 1.0, 1.0),
-        ("LR range test", finder_times, finder_ratio, finder_cpu_ratio),
-    ):
-        wall = [t[0] for t in times]
-        cpu = [t[1] for t in times]
-        lines.append(
-            f"| {name} | {statistics.median(wall):.3f} | {_spread(wall)} | "
-            f"{wall_ratio:.3f} | {statistics.median(cpu):.3f} | {cpu_ratio:.3f} |"
-        )
-    lines.append("")
     return "\n".join(lines)
 
 

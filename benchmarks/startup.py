@@ -62,7 +62,7 @@ _PROBE = (
 
 def _parse(argv):
     parser = _common.parser(__doc__)
-    parser.add_argument("--repeats", type=int, default=7, help="timed rounds (>= 5 for the results)")
+    parser.add_argument("--repeats", type=int, default=5, help="timed rounds (>= 5 for the results)")
     args = parser.parse_args(argv)
     if args.quick:
         args.repeats = 1

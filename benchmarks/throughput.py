@@ -31,14 +31,15 @@ from benchmarks import _common
 
 NAME = "throughput"
 BATCH_SIZES = (32, 64, 128, 256, 512, 1024)
-STEPS_PER_EXECUTION = (1, 8)
-MLP_WIDTHS = (64, 256, 1024, 2048)  # hidden_units=(w, w)
-CNN_WIDTHS = (8, 16, 32, 64)  # filters=(w, 2w)
+SPE_BATCH = 64  # steps_per_execution 1 against 8 at the recipes' batch size
+MLP_WIDTHS = ((32, 16), (128, 64), (512, 256), (2048, 1024))  # hidden_units
+CNN_WIDTHS = ((8, 16), (16, 32), (32, 64), (64, 128))  # filters
+DEFAULT_WIDTH = {"mlp": (512, 256), "cnn": (32, 64)}  # the recipes' architectures
 WIDTH_BATCH = 128
-# One epoch does about this many training FLOPs (at least `MIN_STEPS` steps),
-# so each timed epoch lasts about a tenth of a second or more.
+# Each timed epoch does about this many training FLOPs, and at least
+# `MIN_STEPS` steps (rounded up to whole executions when longer than one).
 EPOCH_FLOPS = 4e9
-MIN_STEPS = 8
+MIN_STEPS = 2
 MATMUL_SIZE = 2048
 
 
@@ -51,17 +52,15 @@ def _parse(argv):
     return args
 
 
-def _build(model: str, width: int | None = None):
+def _build(model: str, width: tuple[int, int]):
     import zoo
 
-    if model == "mlp":  # recipes/mlp.py's architecture
-        hidden = (512, 256) if width is None else (width, width)
+    if model == "mlp":  # recipes/mlp.py's architecture at the default width
         return zoo.build(
-            "mlp", input_shape=(64,), num_outputs=10, hidden_units=hidden, dropout_rate=0.3
+            "mlp", input_shape=(64,), num_outputs=10, hidden_units=width, dropout_rate=0.3
         )
-    filters = (32, 64) if width is None else (width, 2 * width)
-    return zoo.build(  # recipes/cnn.py's architecture
-        "cnn", input_shape=(8, 8, 1), num_classes=10, filters=filters, residual=True,
+    return zoo.build(  # recipes/cnn.py's architecture at the default width
+        "cnn", input_shape=(8, 8, 1), num_classes=10, filters=width, residual=True,
         batch_norm="before", dropout_rate=0.2,
     )
 
@@ -112,56 +111,69 @@ def _matmul(size: int, repeats: int) -> dict:
     }
 
 
-def _measure(model_name, batch_size, spe, repeats, width=None, quick=False):
-    import keras
-    import numpy as np
+class _Bench:
+    """One compiled model, timed at several batch sizes."""
 
-    keras.utils.set_random_seed(0)
-    model = _build(model_name, width)
-    model.compile(
-        optimizer=keras.optimizers.Adam(1e-3),
-        loss="sparse_categorical_crossentropy",
-        metrics=["accuracy"],
-        steps_per_execution=spe,
-    )
-    flops = training_flops_per_sample(model)
-    steps = max(MIN_STEPS, math.ceil(EPOCH_FLOPS / flops / batch_size))
-    steps = MIN_STEPS if quick else math.ceil(steps / 8) * 8  # whole executions
-    samples = steps * batch_size
-    rng = np.random.default_rng(0)
-    shape = (64,) if model_name == "mlp" else (8, 8, 1)
-    x = rng.random((samples, *shape), dtype="float32")
-    y = rng.integers(0, 10, samples)
+    def __init__(self, model_name: str, width: tuple[int, int], spe: int):
+        import keras
 
-    times = []
+        keras.utils.set_random_seed(0)
+        self.name, self.width, self.spe = model_name, width, spe
+        self.model = _build(model_name, width)
+        self.model.compile(
+            optimizer=keras.optimizers.Adam(1e-3),
+            loss="sparse_categorical_crossentropy",
+            metrics=["accuracy"],
+            steps_per_execution=spe,
+        )
+        self.flops = training_flops_per_sample(self.model)
+        self.shape = (64,) if model_name == "mlp" else (8, 8, 1)
 
-    class EpochTimer(keras.callbacks.Callback):
-        def on_epoch_begin(self, epoch, logs=None):
-            self.elapsed = _common.timer()
+    def measure(self, batch_size: int, repeats: int, quick: bool = False) -> dict:
+        import keras
+        import numpy as np
 
-        def on_epoch_end(self, epoch, logs=None):
-            times.append(self.elapsed())
+        steps = max(MIN_STEPS, math.ceil(EPOCH_FLOPS / self.flops / batch_size))
+        if quick:
+            steps = MIN_STEPS
+        elif steps > self.spe:
+            steps = math.ceil(steps / self.spe) * self.spe  # whole executions
+        samples = steps * batch_size
+        rng = np.random.default_rng(0)
+        x = rng.random((samples, *self.shape), dtype="float32")
+        y = rng.integers(0, 10, samples)
+        times = []
 
-    # Warm-up: traces (TensorFlow) or compiles (JAX) the train step.
-    model.fit(x[: spe * batch_size * 2], y[: spe * batch_size * 2], batch_size=batch_size,
-              epochs=1, verbose=0)
-    times.clear()
-    model.fit(x, y, batch_size=batch_size, epochs=repeats, verbose=0, callbacks=[EpochTimer()])
-    per_second = [samples / t for t in times]
-    rate = _common.median(per_second)
-    return {
-        "model": model_name,
-        "width": width,
-        "batch_size": batch_size,
-        "steps_per_execution": spe,
-        "steps_per_epoch": steps,
-        "params": int(model.count_params()),
-        "flops_per_sample": flops,
-        "samples_per_second": rate,
-        "ms_per_step": 1000.0 * batch_size / rate,
-        "gflops": rate * flops / 1e9,
-        "runs": per_second,
-    }
+        class EpochTimer(keras.callbacks.Callback):
+            def on_epoch_begin(self, epoch, logs=None):
+                self.elapsed = _common.timer()
+
+            def on_epoch_end(self, epoch, logs=None):
+                times.append(self.elapsed())
+
+        # Warm-up at this batch size: traces (TensorFlow) or compiles (JAX).
+        warm = min(samples, 2 * self.spe * batch_size)
+        compile_time = _common.timer()
+        self.model.fit(x[:warm], y[:warm], batch_size=batch_size, epochs=1, verbose=0)
+        compile_time = compile_time()
+        self.model.fit(x, y, batch_size=batch_size, epochs=repeats, verbose=0,
+                       callbacks=[EpochTimer()])
+        per_second = [samples / t for t in times]
+        rate = _common.median(per_second)
+        return {
+            "model": self.name,
+            "width": list(self.width),
+            "batch_size": batch_size,
+            "steps_per_execution": self.spe,
+            "steps_per_epoch": steps,
+            "params": int(self.model.count_params()),
+            "flops_per_sample": self.flops,
+            "samples_per_second": rate,
+            "ms_per_step": 1000.0 * batch_size / rate,
+            "gflops": rate * self.flops / 1e9,
+            "warm_up_seconds": compile_time,
+            "runs": per_second,
+        }
 
 
 def work(args) -> dict:
@@ -171,23 +183,31 @@ def work(args) -> dict:
     info = _common.machine()
     matmul = _matmul(512 if args.quick else MATMUL_SIZE, args.repeats)
     print(f"  matmul {matmul['size']}: {matmul['gflops']:.1f} GFLOP/s", flush=True)
-    batch_sizes = BATCH_SIZES[:2] if args.quick else BATCH_SIZES
-    batch_rows, width_rows = [], []
+    batch_sizes = BATCH_SIZES
+    spe_batch = SPE_BATCH
+    rows = []
+
+    def report(row, what):
+        rows.append(row)
+        print(f"  {row['model']} {what}: {row['samples_per_second']:9.0f} samples/s "
+              f"(warm-up {row['warm_up_seconds']:.1f} s)", flush=True)
+
     for model_name in ("mlp", "cnn"):
+        default = DEFAULT_WIDTH[model_name]
+        widths = MLP_WIDTHS if model_name == "mlp" else CNN_WIDTHS
+        if args.quick:  # the narrowest model, one batch size: checks that it runs
+            default, widths, batch_sizes, spe_batch = widths[0], [], (32,), 32
+        bench = _Bench(model_name, default, 8)
         for batch_size in batch_sizes:
-            for spe in STEPS_PER_EXECUTION:
-                row = _measure(model_name, batch_size, spe, args.repeats, quick=args.quick)
-                batch_rows.append(row)
-                print(f"  {model_name} batch {batch_size:4d} spe {spe}: "
-                      f"{row['samples_per_second']:9.0f} samples/s", flush=True)
-    for model_name, widths in (("mlp", MLP_WIDTHS), ("cnn", CNN_WIDTHS)):
-        for width in widths[:2] if args.quick else widths:
-            row = _measure(model_name, WIDTH_BATCH, 8, args.repeats, width=width,
-                           quick=args.quick)
-            width_rows.append(row)
-            print(f"  {model_name} width {width:4d}: {row['samples_per_second']:9.0f} "
-                  f"samples/s", flush=True)
-    for row in batch_rows + width_rows:
+            report(bench.measure(batch_size, args.repeats, args.quick), f"batch {batch_size}")
+        report(_Bench(model_name, default, 1).measure(spe_batch, args.repeats, args.quick),
+               f"batch {spe_batch} spe 1")
+        for width in widths:
+            if tuple(width) == default and WIDTH_BATCH in batch_sizes:
+                continue  # measured above
+            row = _Bench(model_name, width, 8).measure(WIDTH_BATCH, args.repeats, args.quick)
+            report(row, f"width {width}")
+    for row in rows:
         row["fraction_of_matmul"] = row["gflops"] / matmul["gflops"]
     info["load_average_end"] = _common.load_average()
     return {
@@ -195,8 +215,7 @@ def work(args) -> dict:
         "machine": info,
         "repeats": args.repeats,
         "matmul": matmul,
-        "batch": batch_rows,
-        "width": width_rows,
+        "rows": rows,
     }
 
 
@@ -211,91 +230,122 @@ def main(argv: list[str] | None = None) -> dict:
     return data
 
 
-def _architecture(model, width=None):
+def _architecture(model: str, width) -> str:
     if model == "mlp":
-        hidden = "512→256" if width is None else f"{width}→{width}"
-        return f"MLP 64→{hidden}→10"
-    filters = "32, 64" if width is None else f"{width}, {2 * width}"
-    return f"CNN filters ({filters})"
+        return f"MLP 64→{width[0]}→{width[1]}→10"
+    return f"CNN filters ({width[0]}, {width[1]})"
+
+
+def _find(rows, model, width, batch, spe):
+    for row in rows:
+        if (row["model"], tuple(row["width"]), row["batch_size"],
+                row["steps_per_execution"]) == (model, tuple(width), batch, spe):
+            return row
+    return None
+
+
+def _cells(row, matmul_gflops=None):
+    if row is None:
+        return ["–", "–", "–"]
+    return [f"{row['samples_per_second']:,.0f}", f"{row['ms_per_step']:.2f}",
+            f"{100 * row['fraction_of_matmul']:.0f}%"]
 
 
 def _markdown(data: dict) -> str:
+    results = data["backends"]
+    backends = list(results)
     lines = [
         "# Throughput scaling",
         "",
         "`python -m benchmarks.throughput`. Training steps of the zoo MLP (the mlp "
         "recipe's 64→512→256→10, dropout 0.3) and CNN (the cnn recipe's residual "
-        "network on 8×8×1, filters 32 and 64, batch norm, dropout 0.2) on random data, "
-        "Adam, sparse categorical cross-entropy and accuracy. Samples/s: median over "
-        "the timed epochs of one `fit` on a warm model (each epoch at least "
-        f"{MIN_STEPS} steps and about {EPOCH_FLOPS / 1e9:.0f} GFLOP of work). "
-        "GFLOP/s counts 6 × the multiply-adds of the Dense and Conv2D layers per "
-        "sample; \"% of matmul\" compares it with a "
+        "network on 8×8×1 images: filters 32 and 64, batch norm, dropout 0.2) on "
+        "random data: Adam, sparse categorical cross-entropy and accuracy, as the "
+        "recipes compile. Samples/s: median over the timed epochs of one `fit` on a "
+        "warm model (a short `fit` first traces or compiles the step at that batch "
+        f"size; each epoch about {EPOCH_FLOPS / 1e9:.0f} GFLOP of work, at least "
+        f"{MIN_STEPS} steps). \"% of matmul\": the training FLOP rate (6 × the "
+        "multiply-adds of the Dense and Conv2D layers per sample) as a share of a "
         f"{MATMUL_SIZE}×{MATMUL_SIZE} float32 `keras.ops.matmul` timed in the same "
-        "process (median of at least 5 after warm-up), this machine's attainable "
-        "rate for dense compute.",
+        "process after warm-up (median of at least 5): what this machine attains "
+        "on dense compute. Low at small batches and rising with the batch: "
+        "per-step overhead; where it levels off, the model is compute-bound.",
+        "",
     ]
-    for backend, result in data["backends"].items():
+    for backend, result in results.items():
         matmul = result["matmul"]
+        lines.append(
+            f"- `{backend}`: " + _common.describe(result["machine"])
+            + f" {result['repeats']} timed epochs per configuration. Matmul "
+            f"{matmul['size']}² float32: **{matmul['gflops']:.1f} GFLOP/s** "
+            f"(median; best {matmul['gflops_best']:.1f})."
+        )
+    for model in ("mlp", "cnn"):
+        default = DEFAULT_WIDTH[model]
+        any_row = next(
+            (r for res in results.values() for r in res["rows"]
+             if r["model"] == model and tuple(r["width"]) == default), None)
+        if any_row is None:
+            continue
+        header = ["batch"]
+        for backend in backends:
+            header += [f"{backend} samples/s", "ms/step", "% of matmul"]
+        batches = sorted({
+            r["batch_size"] for res in results.values() for r in res["rows"]
+            if r["model"] == model and tuple(r["width"]) == default
+            and r["steps_per_execution"] == 8
+        })
+        rows = []
+        for batch in batches:
+            row = [batch]
+            for backend in backends:
+                row += _cells(_find(results[backend]["rows"], model, default, batch, 8))
+            rows.append(row)
+        spe_row = [f"{SPE_BATCH}, spe 1"]
+        for backend in backends:
+            spe_row += _cells(_find(results[backend]["rows"], model, default, SPE_BATCH, 1))
+        rows.append(spe_row)
         lines += [
             "",
-            f"## {backend}",
+            f"## {_architecture(model, default)} against batch size",
             "",
-            _common.describe(result["machine"], [backend]) + f" {result['repeats']} "
-            "timed epochs per configuration.",
+            f"{any_row['params']:,} parameters, {any_row['flops_per_sample'] / 1e6:.2f} "
+            "MFLOP per training sample; `steps_per_execution=8` except the last row.",
             "",
-            f"Dense matmul {matmul['size']}×{matmul['size']} float32: "
-            f"**{matmul['gflops']:.1f} GFLOP/s** (median; best {matmul['gflops_best']:.1f}).",
-            "",
+            _common.table(header, rows),
         ]
-        for model in ("mlp", "cnn"):
-            rows = [r for r in result["batch"] if r["model"] == model]
-            if not rows:
+        gains = []
+        for backend in backends:
+            eight = _find(results[backend]["rows"], model, default, SPE_BATCH, 8)
+            one = _find(results[backend]["rows"], model, default, SPE_BATCH, 1)
+            if eight and one:
+                gains.append(f"{backend} {eight['samples_per_second'] / one['samples_per_second']:.2f}×")
+        if gains:
+            lines += ["", f"`steps_per_execution` 8 against 1 at batch {SPE_BATCH}: "
+                      + ", ".join(gains) + "."]
+    header = ["model", "parameters", "MFLOP/sample"]
+    for backend in backends:
+        header += [f"{backend} samples/s", "ms/step", "% of matmul"]
+    rows = []
+    for model, widths in (("mlp", MLP_WIDTHS), ("cnn", CNN_WIDTHS)):
+        for width in widths:
+            found = {b: _find(results[b]["rows"], model, width, WIDTH_BATCH, 8)
+                     for b in backends}
+            some = next((r for r in found.values() if r), None)
+            if some is None:
                 continue
-            spes = sorted({r["steps_per_execution"] for r in rows})
-            header = ["batch"]
-            for spe in spes:
-                header += [f"samples/s (spe {spe})", f"ms/step (spe {spe})"]
-            header += ["GFLOP/s (spe 8)", "% of matmul", "spe 8 / spe 1"]
-            table_rows = []
-            for batch in sorted({r["batch_size"] for r in rows}):
-                by_spe = {
-                    r["steps_per_execution"]: r for r in rows if r["batch_size"] == batch
-                }
-                row = [batch]
-                for spe in spes:
-                    row += [f"{by_spe[spe]['samples_per_second']:,.0f}",
-                            f"{by_spe[spe]['ms_per_step']:.2f}"]
-                last = by_spe[spes[-1]]
-                gain = (last["samples_per_second"] / by_spe[spes[0]]["samples_per_second"])
-                row += [f"{last['gflops']:.1f}", f"{100 * last['fraction_of_matmul']:.0f}%",
-                        f"{gain:.2f}×"]
-                table_rows.append(row)
-            first = rows[0]
-            lines += [
-                f"{_architecture(model)}: {first['params']:,} parameters, "
-                f"{first['flops_per_sample'] / 1e6:.2f} MFLOP per training sample.",
-                "",
-                _common.table(header, table_rows),
-                "",
-            ]
-        width_rows = result["width"]
-        if width_rows:
-            lines += [
-                f"Against width, batch {WIDTH_BATCH}, `steps_per_execution=8`:",
-                "",
-                _common.table(
-                    ["model", "parameters", "MFLOP/sample", "samples/s", "ms/step",
-                     "GFLOP/s", "% of matmul"],
-                    [
-                        [_architecture(r["model"], r["width"]), f"{r['params']:,}",
-                         f"{r['flops_per_sample'] / 1e6:.2f}",
-                         f"{r['samples_per_second']:,.0f}", f"{r['ms_per_step']:.2f}",
-                         f"{r['gflops']:.1f}", f"{100 * r['fraction_of_matmul']:.0f}%"]
-                        for r in width_rows
-                    ],
-                ),
-            ]
+            row = [_architecture(model, width), f"{some['params']:,}",
+                   f"{some['flops_per_sample'] / 1e6:.2f}"]
+            for backend in backends:
+                row += _cells(found[backend])
+            rows.append(row)
+    if rows:
+        lines += [
+            "",
+            f"## Against width (batch {WIDTH_BATCH}, `steps_per_execution=8`)",
+            "",
+            _common.table(header, rows),
+        ]
     return "\n".join(lines)
 
 

@@ -8,8 +8,9 @@ iteration counter, so that the rate is exact at every step on any backend
 and with any `steps_per_execution`. The tests check that both agree.
 
 - `cosine_annealing`: half a cosine from `max_lr` down to `min_lr`.
-- `sgdr_cycle`, `sgdr_learning_rate`, `sgdr_cycle_ends`: cosine annealing
-  with warm restarts (Loshchilov & Hutter, 2017).
+- `sgdr_cycle`, `sgdr_learning_rate`, `sgdr_cycle_ends`,
+  `sgdr_cycle_table`: cosine annealing with warm restarts (Loshchilov &
+  Hutter, 2017).
 - `snapshot_cycle_length`, `snapshot_learning_rate`, `snapshot_cycle_ends`:
   the cyclic cosine schedule of snapshot ensembles (Huang et al., 2017).
 - `exponential_sweep`: the learning-rate range test's sweep (Smith, 2017).
@@ -55,16 +56,6 @@ def _check_lr_range(max_lr: Any, min_lr: Any) -> tuple[float, float]:
     if min_lr > max_lr:
         raise _common.invalid("min_lr", f"a rate <= max_lr={max_lr!r}", min_lr)
     return max_lr, min_lr
-
-
-def _check_position(name: str, value: Any) -> float:
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, numbers.Real)
-        or not 0 <= value < float("inf")
-    ):
-        raise _common.invalid(name, "a non-negative finite number", value)
-    return value
 
 
 def check_sgdr_arguments(
@@ -130,7 +121,7 @@ def sgdr_cycle(
     >>> sgdr_cycle(3.5, cycle_epochs=2, cycle_mult=2)
     (1, 1.5, 4)
     """
-    epoch = _check_position("epoch", epoch)
+    epoch = _common.check_non_negative_float("epoch", epoch)
     cycle_epochs = _common.check_positive_int("cycle_epochs", cycle_epochs)
     cycle_mult = _check_cycle_mult(cycle_mult)
     if cycle_mult == 1:

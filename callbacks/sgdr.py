@@ -257,11 +257,11 @@ class SGDR(keras.callbacks.Callback):
         )
 
     def on_train_begin(self, logs=None):
-        self._steps = _fit_steps_per_epoch(self, self.steps_per_epoch)
         if self._token is not None:
             # The last fit stopped on an exception, before on_train_end.
             restore_learning_rate(self.model, self._token)
             self._token = None
+        self._steps = fit_steps_per_epoch(self, self.steps_per_epoch)
 
     def on_epoch_begin(self, epoch, logs=None):
         if self._token is not None:
@@ -280,7 +280,7 @@ class SGDR(keras.callbacks.Callback):
         self._token = install_schedule(self.model, self.schedule)
 
     def on_epoch_end(self, epoch, logs=None):
-        if logs is None or self.schedule is None:
+        if logs is None or self._token is None:
             return
         last_step = max(optimizer_step(self.model) - 1, 0)
         logs["learning_rate"] = float(ops.convert_to_numpy(self.schedule(last_step)))
@@ -291,7 +291,7 @@ class SGDR(keras.callbacks.Callback):
             self._token = None
 
 
-def _fit_steps_per_epoch(callback, steps_per_epoch: int | None) -> int:
+def fit_steps_per_epoch(callback, steps_per_epoch: int | None) -> int:
     """`steps_per_epoch` if given, else the batches per epoch `fit` reports."""
     if steps_per_epoch is not None:
         return steps_per_epoch

@@ -33,7 +33,7 @@ from keras import ops
 from callbacks import schedules
 from callbacks.sgdr import (
     SGDR,
-    _fit_steps_per_epoch,
+    fit_steps_per_epoch,
     install_schedule,
     optimizer_step,
     restore_learning_rate,
@@ -190,7 +190,7 @@ class SnapshotEnsemble(keras.callbacks.Callback):
                 "num_snapshots", f"at most the number of epochs ({epochs})",
                 self.num_snapshots,
             )
-        self._steps = _fit_steps_per_epoch(self, self.steps_per_epoch)
+        self._steps = fit_steps_per_epoch(self, self.steps_per_epoch)
         if self.sgdr is not None:
             ends = schedules.sgdr_cycle_ends(
                 epochs,
@@ -405,9 +405,10 @@ def build_ensemble(
     named sub-models `member_1`, `member_2`, ... sharing one set of inputs;
     their outputs (probabilities, for classifiers) are averaged with
     `keras.layers.Average`, or with the registered `WeightedAverage` layer
-    when `weights` are given. The result is uncompiled and saves to a single
-    `.keras` file that loads with `safe_mode=True` (after `import callbacks`
-    when weighted).
+    when `weights` are given (or a model is listed more than once: it joins
+    once, weighted by how often it is listed). The result is uncompiled and
+    saves to a single `.keras` file that loads with `safe_mode=True` (after
+    `import callbacks` when weighted).
 
     Args:
         models_or_paths: a list of `keras.Model`s or `.keras` file paths
@@ -442,6 +443,22 @@ def build_ensemble(
                 f"{member.name}: {_signature(member.inputs)} -> "
                 f"{_signature(member.outputs)}",
             )
+    # A model passed more than once joins once, weighted by its multiplicity
+    # (one layer under two names would not load back from the file).
+    unique, totals = [], []
+    for member, weight in zip(members, weights or [1.0] * len(members)):
+        for index, seen in enumerate(unique):
+            if seen is member:
+                totals[index] += weight
+                break
+        else:
+            unique.append(member)
+            totals.append(weight)
+    members = unique
+    if weights is None and len(set(totals)) == 1:
+        weights = None
+    else:
+        weights = totals
     inputs = [
         keras.Input(shape=t.shape[1:], dtype=t.dtype, name=f"input_{i}")
         for i, t in enumerate(reference.inputs)

@@ -158,3 +158,58 @@ def bar_chart(values: dict, *, ylabel: str, title: str | None = None):
     axis.grid(axis="y", alpha=0.3)
     figure.tight_layout()
     return figure
+
+
+def learning_rate_and_metric(
+    rate_epochs, rates, epochs, values, *, metric: str, restarts=(), log_rate: bool = False
+):
+    """A learning-rate schedule (left axis) and a metric per epoch (right axis)
+    against epochs, with restarts as dotted vertical lines.
+
+    Args:
+        rate_epochs, rates: the schedule, e.g. one point per training step at
+            fractional epochs.
+        epochs, values: the metric at the end of each epoch (epoch 1 ends at 1).
+        metric: the metric's label.
+        restarts: epochs at whose end the rate jumps back up.
+    """
+    figure, axis = plt.subplots(figsize=(8, 4))
+    axis.plot(rate_epochs, rates, color="C0", lw=1.2, label="learning rate")
+    axis.set_xlabel("epoch")
+    axis.set_ylabel("learning rate", color="C0")
+    if log_rate:
+        axis.set_yscale("log")
+    for index, epoch in enumerate(restarts):
+        axis.axvline(epoch, color="0.5", ls=":", lw=1, label="restart" if index == 0 else None)
+    other = axis.twinx()
+    other.plot(epochs, values, color="C1", marker=".", label=metric)
+    other.set_ylabel(metric, color="C1")
+    lines = axis.get_legend_handles_labels()
+    more = other.get_legend_handles_labels()
+    axis.legend(lines[0] + more[0], lines[1] + more[1], loc="center right")
+    axis.grid(alpha=0.3)
+    figure.tight_layout()
+    return figure
+
+
+def ensemble_curve(table, single: float, *, metric: str = "accuracy"):
+    """A metric of the ensemble of the last k snapshots against k, with the
+    single final model as a dashed horizontal line.
+
+    Args:
+        table: a DataFrame with `num_snapshots` and `metric` columns.
+        single: the single final model's value of `metric`.
+    """
+    figure, axis = plt.subplots(figsize=(6, 3.5))
+    axis.plot(table["num_snapshots"], table[metric], marker="o", label="ensemble of last k")
+    axis.axhline(single, color="0.4", ls="--", label=f"single final model ({single:.4f})")
+    for k, value in zip(table["num_snapshots"], table[metric]):
+        axis.annotate(f"{value:.4f}", (k, value), textcoords="offset points", xytext=(0, 6),
+                      ha="center", fontsize=8)
+    axis.set_xticks(list(table["num_snapshots"]))
+    axis.set_xlabel("k (snapshots averaged)")
+    axis.set_ylabel(f"test {metric}")
+    axis.grid(alpha=0.3)
+    axis.legend(loc="lower right")
+    figure.tight_layout()
+    return figure

@@ -64,7 +64,9 @@ def main(argv: list[str] | None = None) -> dict:
         "--hidden-units", type=_cli.positive_int, nargs="+", default=[128, 64]
     )
     flags.add_argument("--filters", type=_cli.positive_int, nargs="+", default=[32, 64])
-    flags.add_argument("--distance", choices=("euclidean", "cosine"), default="euclidean")
+    flags.add_argument(
+        "--distance", choices=("euclidean", "cosine"), default="euclidean"
+    )
     flags.add_argument("--margin", type=_cli.positive_float, default=1.0)
     flags.add_argument(
         "--pairs",
@@ -112,7 +114,7 @@ def main(argv: list[str] | None = None) -> dict:
         data.x_test, data.y_test, num_pairs=max(num_pairs // 5, 2), seed=args.seed + 2
     )
     print(f"{data.name}: {len(train_labels)} train, {len(val_labels)} validation, "
-          f"{len(test_labels)} test pairs (half same-class) of {data.input_shape} inputs")
+          f"{len(test_labels)} test pairs (half same-class), inputs {data.input_shape}")
 
     # ## Model
     options = {}

@@ -241,6 +241,20 @@ def test_weighted_ensemble_saves_and_loads_as_one_file(tmp_path):
     )
 
 
+def test_a_model_passed_twice_counts_twice_and_round_trips(tmp_path):
+    x, _ = _data()
+    first, second = _classifier(1), _classifier(2)
+    ensemble = build_ensemble([first, second, first])
+    expected = (2 * _predict(first, x) + _predict(second, x)) / 3
+    np.testing.assert_allclose(_predict(ensemble, x), expected, rtol=1e-6)
+    path = os.fspath(tmp_path / "ensemble.keras")
+    ensemble.save(path)
+    loaded = keras.saving.load_model(path, safe_mode=True)
+    np.testing.assert_allclose(_predict(loaded, x), expected, rtol=1e-6)
+    single = build_ensemble([first, first])
+    np.testing.assert_array_equal(_predict(single, x), _predict(first, x))
+
+
 def test_ensemble_of_one_and_of_multi_output_members():
     x, _ = _data()
     single = build_ensemble([_classifier(1)])

@@ -47,12 +47,15 @@ def test_cosine_image_run_saves_a_reusable_embedding(tmp_path):
 
 def test_rejects_a_model_that_is_not_a_similarity_model(tmp_path):
     with pytest.raises(ValueError, match=r"argument `model`.*one of: siamese"):
-        siamese.main(["--smoke", "--quiet", "--output-dir", str(tmp_path), "--model", "mlp"])
+        siamese.main(
+            ["--smoke", "--quiet", "--output-dir", str(tmp_path), "--model", "mlp"]
+        )
 
 
 def test_rejects_a_regression_target(tmp_path):
     path = tmp_path / "table.csv"
-    path.write_text("x,price\n" + "\n".join(f"{i},{i * 0.37}" for i in range(60)) + "\n")
+    rows = [f"{i},{i * 0.37}" for i in range(60)]
+    path.write_text("x,price\n" + "\n".join(rows) + "\n")
     with pytest.raises(ValueError, match=r"argument `target`.*class column"):
         siamese.main(["--smoke", "--quiet", "--output-dir", str(tmp_path),
                       "--csv", str(path), "--target", "price"])

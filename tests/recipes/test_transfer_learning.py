@@ -28,7 +28,8 @@ def weights_by_path(layer):
 @pytest.mark.slow
 def test_comparison_table_has_the_three_approaches(out):
     table = pd.read_csv(out / "comparison.csv")
-    assert list(table["approach"]) == ["feature extraction", "fine-tuning", "from scratch"]
+    approaches = ["feature extraction", "fine-tuning", "from scratch"]
+    assert list(table["approach"]) == approaches
     assert table["test_accuracy"].between(0, 1).all()
     assert (out / "comparison.png").is_file()
 
@@ -50,14 +51,18 @@ def test_fine_tuning_keeps_batch_norm_statistics_and_trains_the_rest(out):
              if isinstance(layer, keras.layers.BatchNormalization)]
     assert norms, "the default cnn has batch norm"
     for layer in norms:
+        twin = tuned.get_layer(layer.name)
         before = layer.moving_mean, layer.moving_variance
-        after = tuned.get_layer(layer.name).moving_mean, tuned.get_layer(layer.name).moving_variance
+        after = twin.moving_mean, twin.moving_variance
         for old, new in zip(before, after):
             np.testing.assert_array_equal(
                 keras.ops.convert_to_numpy(new), keras.ops.convert_to_numpy(old)
             )
     # Fine-tuning did update the unfrozen convolutions.
-    kernels = [layer.name for layer in pretrained.layers if isinstance(layer, keras.layers.Conv2D)]
+    kernels = [
+        layer.name for layer in pretrained.layers
+        if isinstance(layer, keras.layers.Conv2D)
+    ]
     changed = [
         name for name in kernels
         if not np.array_equal(
