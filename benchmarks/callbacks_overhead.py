@@ -1,11 +1,10 @@
 """Overhead of the training callbacks, measured side by side in one process.
 
 Times the same model and data trained with no callback, with `SGDR` and with
-`SnapshotEnsemble`: one warm model per variant, rounds of short fits in
+`SnapshotEnsemble`: rounds of fits of a freshly built model, variants in
 rotating order. The per-step time of a fit is the median over its epochs
-after the first (the first epoch of a fit with a schedule compiles the
-train step again: reported apart), without the time spent writing
-snapshots. Then times a 100-step LR range test (`LRFinder.find`, including
+after the first (which compiles the train step: reported apart), without
+the time spent writing snapshots. Then times a 100-step LR range test (`LRFinder.find`, including
 its state snapshot and restore) against 100 plain training steps (`fit` on
 100 batches) on a warm model. Ratios are medians over rounds of the ratio
 within a round, for wall-clock time and for this process's CPU time (the
@@ -24,6 +23,7 @@ Run:
 from __future__ import annotations
 
 import argparse
+import gc
 import os
 import platform
 import statistics
@@ -110,9 +110,7 @@ def main(argv: list[str] | None = None) -> dict:
             self.saves[epoch] = (time.perf_counter() - wall, time.process_time() - cpu)
 
     folder = tempfile.mkdtemp(prefix="snapshots-")
-    models = {variant: build() for variant in VARIANTS}
-    for model in models.values():  # warm-up: imports, first compilation
-        model.fit(x, y, batch_size=args.batch_size, epochs=1, verbose=0)
+    build().fit(x, y, batch_size=args.batch_size, epochs=1, verbose=0)  # warm-up
 
     def fit(variant):
         """One fit: (wall s/step, CPU s/step, first epoch s, snapshot writes s)."""
@@ -122,7 +120,9 @@ def main(argv: list[str] | None = None) -> dict:
         elif variant == "SnapshotEnsemble":
             extra = [TimedSnapshots(1, 0.05, directory=folder, keep=1)]
         timer = EpochTimer()  # last, so that it times the others' epoch hooks
-        models[variant].fit(
+        model = build()  # fresh: every variant compiles its train step once
+        gc.collect()
+        model.fit(
             x,
             y,
             batch_size=args.batch_size,
@@ -150,7 +150,7 @@ def main(argv: list[str] | None = None) -> dict:
     # LR range test against the same number of plain steps, on a warm model.
     finder_steps = min(100, steps_per_epoch)
     used = finder_steps * args.batch_size
-    model = models["none"]
+    model = build()
 
     def plain():
         wall, cpu = time.perf_counter(), time.process_time()
@@ -247,8 +247,8 @@ def _table(
         "",
         f"MLP {args.features}-128-128-10 (zoo `mlp`), SGD with momentum, "
         f"{args.samples} samples, batch {args.batch_size} "
-        f"({args.samples // args.batch_size} steps per epoch). One warm model per "
-        f"variant; {args.repeats} rounds, each fitting every variant for "
+        f"({args.samples // args.batch_size} steps per epoch). {args.repeats} "
+        f"rounds, each fitting a freshly built model with every variant for "
         f"{args.epochs} epochs in rotating order (SGDR: first cycle 1 epoch, "
         "doubling; SnapshotEnsemble: one snapshot per fit). Per step: the median "
         "over a fit's epochs after the first, snapshot writes subtracted. Ratios: "
@@ -269,8 +269,9 @@ def _table(
     lines += [
         "",
         f"Snapshot writes (left out above): median {median(snapshot_writes)} s each. "
-        "The first epoch of a fit with SGDR or SnapshotEnsemble includes compiling "
-        "the train step again, since the schedule becomes part of it.",
+        "First epoch: includes compiling the train step (with SGDR or "
+        "SnapshotEnsemble, after the schedule is installed; on a model that has "
+        "trained before, this compilation comes on top of the earlier one).",
         "",
         f"LR range test: `LRFinder(num_steps={finder_steps}).find(...)` (state "
         "snapshot, shuffled copy of the batches it uses, sweep, restore) against "

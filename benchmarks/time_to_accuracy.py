@@ -300,11 +300,13 @@ def work(args) -> dict:
     restore = None
     if keras.backend.backend() == "tensorflow":
         import tensorflow as tf
+        from tensorflow.python.framework import config as tf_config
 
-        # As the recipes do (recipes/_cli.py setup): repeatable runs.
-        if not tf.config.experimental.is_op_determinism_enabled():
+        # As the recipes do (recipes/_cli.py setup): repeatable runs. Put
+        # back as found afterwards (this may be a test process).
+        if not tf_config.is_op_determinism_enabled():
             tf.config.experimental.enable_op_determinism()
-            restore = tf.config.experimental.disable_op_determinism
+            restore = tf_config.disable_op_determinism
     try:
         results = {name: _measure_recipe(name, args, keras, zoo, _data)
                    for name in args.recipes}
@@ -345,6 +347,12 @@ def _seconds(entry: dict) -> str:
 
 def _epochs(entry: dict) -> str:
     return ("≥ " if entry["epochs_lower_bound"] else "") + f"{entry['median_epochs']:g}"
+
+
+def _describe_variant(entry: dict) -> str:
+    schedule = " + cosine decay" if entry["learning_rate_schedule"] else ""
+    return (f"{entry['optimizer']}{schedule}, batch {entry['batch_size']}, "
+            f"spe {entry['steps_per_execution']}")
 
 
 def _markdown(data: dict) -> str:

@@ -48,6 +48,8 @@ def main(argv: list[str] | None = None) -> dict:
     flags.add_argument("--patience", type=_cli.positive_int, default=10)
     args = parser.parse_args(argv)
     _cli.setup(args)
+    if args.smoke:
+        args.num_steps = min(args.num_steps, 40)
 
     import keras
 
