@@ -36,11 +36,15 @@ def _parse(argv):
         epilog="\n".join(__doc__.splitlines()[1:]).strip(),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--only", nargs="+", choices=BENCHMARKS, default=list(BENCHMARKS))
+    parser.add_argument(
+        "--only", nargs="+", choices=BENCHMARKS, default=list(BENCHMARKS)
+    )
     parser.add_argument("--skip", nargs="+", choices=BENCHMARKS, default=[])
     parser.add_argument("--backends", nargs="+", choices=_common.BACKENDS,
                         default=list(_common.BACKENDS))
-    parser.add_argument("--quick", action="store_true", help="tiny settings: checks that it runs")
+    parser.add_argument(
+        "--quick", action="store_true", help="tiny settings: checks that it runs"
+    )
     parser.add_argument("--output-dir", type=Path, default=_common.RESULTS_DIR)
     return parser.parse_args(argv)
 
@@ -49,7 +53,7 @@ def callbacks_overhead(backends, output_dir: Path, quick: bool = False) -> dict:
     """Runs benchmarks/callbacks_overhead.py once per backend, in fresh processes."""
     script = _common.HERE / "callbacks_overhead.py"
     if not script.exists():
-        print("[callbacks_overhead] benchmarks/callbacks_overhead.py not found: skipped")
+        print("[callbacks_overhead] callbacks_overhead.py not found: skipped")
         return {}
     provenance = {}
     for backend in backends:
@@ -57,7 +61,8 @@ def callbacks_overhead(backends, output_dir: Path, quick: bool = False) -> dict:
         suffix = "" if backend == "tensorflow" else f"_{backend}"
         output = Path(output_dir) / f"callbacks_overhead{suffix}.md"
         info = _common.machine()
-        command = [sys.executable, "-m", "benchmarks.callbacks_overhead", "--output", str(output)]
+        command = [sys.executable, "-m", "benchmarks.callbacks_overhead"]
+        command += ["--output", str(output)]
         command += CALLBACKS_QUICK if quick else []
         completed = subprocess.run(
             command, cwd=_common.ROOT, env=_common.worker_environment(backend),
@@ -65,7 +70,8 @@ def callbacks_overhead(backends, output_dir: Path, quick: bool = False) -> dict:
         )
         if completed.returncode != 0:
             raise RuntimeError(
-                f"benchmarks.callbacks_overhead failed on {backend}:\n{completed.stderr[-3000:]}"
+                f"benchmarks.callbacks_overhead failed on {backend}:\n"
+                + completed.stderr[-3000:]
             )
         info["load_average_end"] = _common.load_average()
         provenance[backend] = info
@@ -91,8 +97,7 @@ def main(argv: list[str] | None = None) -> None:
             module = __import__(f"benchmarks.{name}", fromlist=["main"])
             module.main(common)
         print(f"[{name}] done in {elapsed() - start:.0f} s", flush=True)
-    if Path(args.output_dir).resolve() == _common.RESULTS_DIR.resolve():
-        print(f"Wrote {_common.write_summary()}")
+    print(f"Wrote {_common.write_summary(args.output_dir)}")
     print(f"All benchmarks: {elapsed():.0f} s")
 
 

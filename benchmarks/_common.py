@@ -99,10 +99,14 @@ def machine() -> dict[str, Any]:
 def describe(info: dict[str, Any], backends: list[str] | None = None) -> str:
     """One Markdown paragraph with the machine, versions, date and load."""
     v = info["versions"]
-    memory = f"{info['memory_gib']:.0f} GiB memory" if info.get("memory_gib") else "memory ?"
+    memory = "memory ?"
+    if info.get("memory_gib"):
+        memory = f"{info['memory_gib']:.0f} GiB memory"
     load = info.get("load_average")
     load_end = info.get("load_average_end")
-    load_text = f"1-min load average {load:.2f} at the start" if load is not None else ""
+    load_text = ""
+    if load is not None:
+        load_text = f"1-min load average {load:.2f} at the start"
     if load_end is not None:
         load_text += f", {load_end:.2f} at the end"
     parts = [
@@ -145,15 +149,17 @@ def parser(doc: str) -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     result.add_argument(
-        "--quick", action="store_true", help="tiny settings: checks that it runs (seconds)"
+        "--quick", action="store_true", help="tiny settings: checks that it runs"
     )
-    result.add_argument("--backends", nargs="+", choices=BACKENDS, default=list(BACKENDS))
+    result.add_argument(
+        "--backends", nargs="+", choices=BACKENDS, default=list(BACKENDS)
+    )
     result.add_argument(
         "--output-dir",
         type=Path,
         default=RESULTS_DIR,
-        help="where <name>.md and <name>.json go (default: benchmarks/results); "
-        "RESULTS.md is rewritten only for the default",
+        help="where <name>.md and <name>.json go (default: benchmarks/results, "
+        "which updates benchmarks/RESULTS.md; elsewhere a RESULTS.md goes there)",
     )
     result.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     result.add_argument("--backend", choices=BACKENDS, help=argparse.SUPPRESS)
@@ -165,7 +171,8 @@ def worker_environment(backend: str) -> dict[str, str]:
     env = dict(os.environ)
     env["KERAS_BACKEND"] = backend
     env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
+    paths = [str(ROOT), env.get("PYTHONPATH")]
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, paths))
     return env
 
 
@@ -198,7 +205,8 @@ def run_workers(
                 sys.executable, "-m", f"benchmarks.{module}", *argv,
                 "--worker", "--backend", backend, "--json", str(path),
             ]
-            completed = subprocess.run(command, cwd=ROOT, env=worker_environment(backend))
+            environment = worker_environment(backend)
+            completed = subprocess.run(command, cwd=ROOT, env=environment)
             if completed.returncode != 0:
                 raise RuntimeError(
                     f"benchmarks.{module} worker for backend {backend} failed "
@@ -208,7 +216,9 @@ def run_workers(
     return results
 
 
-def worker_main(args: argparse.Namespace, work: Callable[[argparse.Namespace], dict]) -> None:
+def worker_main(
+    args: argparse.Namespace, work: Callable[[argparse.Namespace], dict]
+) -> None:
     """Body of `--worker`: measure with this process's backend, write JSON."""
     if args.backend:
         os.environ["KERAS_BACKEND"] = args.backend
@@ -243,11 +253,8 @@ def save(name: str, output_dir: Path, data: dict, markdown: str) -> None:
     write_atomic(output_dir / f"{name}.json", json.dumps(data, indent=1) + "\n")
     write_atomic(output_dir / f"{name}.md", markdown.rstrip() + "\n")
     print(markdown)
-    if output_dir.resolve() == RESULTS_DIR.resolve():
-        write_summary()
-        print(f"Wrote {output_dir / (name + '.md')} and {RESULTS_FILE}")
-    else:
-        print(f"Wrote {output_dir / (name + '.md')}")
+    summary = write_summary(output_dir)
+    print(f"Wrote {output_dir / (name + '.md')} and {summary}")
 
 
 def table(header: list[str], rows: list[list[Any]], align: str | None = None) -> str:
@@ -261,8 +268,8 @@ def table(header: list[str], rows: list[list[Any]], align: str | None = None) ->
     return "\n".join(lines)
 
 
-def load_json(name: str) -> dict | None:
-    path = RESULTS_DIR / f"{name}.json"
+def load_json(name: str, results_dir: Path = RESULTS_DIR) -> dict | None:
+    path = Path(results_dir) / f"{name}.json"
     try:
         return json.loads(path.read_text())
     except (OSError, ValueError):
@@ -277,18 +284,18 @@ def _demoted(markdown: str) -> str:
     return "\n".join(lines)
 
 
-def _callbacks_sections() -> list[str]:
+def _callbacks_sections(results_dir: Path) -> list[str]:
     """The callback-overhead benchmark's own results files (written by its script)."""
     sections = []
     for backend, path in (
-        ("tensorflow", RESULTS_DIR / "callbacks_overhead.md"),
-        ("jax", RESULTS_DIR / "callbacks_overhead_jax.md"),
+        ("tensorflow", results_dir / "callbacks_overhead.md"),
+        ("jax", results_dir / "callbacks_overhead_jax.md"),
     ):
         if not path.exists():
             continue
         text = path.read_text().strip()
         when = datetime.datetime.fromtimestamp(path.stat().st_mtime).astimezone()
-        provenance = load_json("callbacks_overhead_runs") or {}
+        provenance = load_json("callbacks_overhead_runs", results_dir) or {}
         note = provenance.get(backend)
         header = f"{when:%Y-%m-%d %H:%M %Z}"
         if note:
@@ -299,14 +306,17 @@ def _callbacks_sections() -> list[str]:
                 f"({cpu_count()} CPU cores, {cpu_model()}, {memory_gib() or 0:.0f} GiB "
                 "memory)."
             )
+        title, _, rest = text.partition("\n")
+        if title.startswith("#") and backend not in title:
+            text = f"{title} ({backend}){chr(10)}{rest}"
         sections.append(_demoted(text) + "\n\n" + header)
     return sections
 
 
-def headline() -> list[str]:
+def headline(results_dir: Path = RESULTS_DIR) -> list[str]:
     """The summary table for README: one line per headline figure."""
     rows = []
-    startup = load_json("startup")
+    startup = load_json("startup", results_dir)
     if startup:
         figures = startup["figures"]
         for key, label in (
@@ -318,23 +328,24 @@ def headline() -> list[str]:
         ):
             if key in figures:
                 rows.append([label, f"{figures[key]['median']:.2f}", "", ""])
-    tta = load_json("time_to_accuracy")
+    tta = load_json("time_to_accuracy", results_dir)
     if tta:
         for backend, result in tta["backends"].items():
             for name, entry in result["recipes"].items():
                 recipe, naive = entry["recipe"], entry["naive"]
                 rows.append([
-                    f"time to val. accuracy {entry['target']:.2f}, {name} recipe vs naive "
-                    f"({backend}), s",
+                    f"time to val. accuracy {entry['target']:.2f}, {name} recipe "
+                    f"vs naive ({backend}), s",
                     _seconds(recipe),
                     _seconds(naive),
                     _ratio(entry.get("speedup"), entry.get("speedup_lower_bound")),
                 ])
-    throughput = load_json("throughput")
+    throughput = load_json("throughput", results_dir)
     if throughput:
         for backend, result in throughput["backends"].items():
             rows.append([
-                f"dense matmul {result['matmul']['size']}² float32 ({backend}), GFLOP/s",
+                f"dense matmul {result['matmul']['size']}² float32 ({backend}), "
+                "GFLOP/s",
                 f"{result['matmul']['gflops']:.1f}", "", "",
             ])
             for model, width in (("mlp", [512, 256]), ("cnn", [32, 64])):
@@ -343,7 +354,9 @@ def headline() -> list[str]:
                     if row["model"] == model and row["width"] == width
                     and row["steps_per_execution"] == 8
                 ]
-                best = max(scan, key=lambda row: row["samples_per_second"], default=None)
+                best = max(
+                    scan, key=lambda row: row["samples_per_second"], default=None
+                )
                 small = [row for row in scan if row["batch_size"] == 64]
                 if best and small:
                     rows.append([
@@ -381,8 +394,12 @@ def _ratio(value: float | None, lower_bound: bool = False) -> str:
     return f"{'≥ ' if lower_bound else ''}{value:.1f}×"
 
 
-def write_summary() -> Path:
-    """Rewrites RESULTS.md from every results file present."""
+def write_summary(results_dir: Path = RESULTS_DIR) -> Path:
+    """Rewrites RESULTS.md from every results file in `results_dir`:
+    benchmarks/RESULTS.md for the default folder, else `results_dir/RESULTS.md`."""
+    results_dir = Path(results_dir)
+    default = results_dir.resolve() == RESULTS_DIR.resolve()
+    path = RESULTS_FILE if default else results_dir / "RESULTS.md"
     parts = [
         "# Benchmark results",
         "",
@@ -393,15 +410,15 @@ def write_summary() -> Path:
         "so compare ratios measured side by side rather than absolute times.",
         "",
     ]
-    top = headline()
+    top = headline(results_dir)
     if top:
         parts += top + [""]
     for name in SECTIONS:
         if name == "callbacks_overhead":
-            parts += [s + "\n" for s in _callbacks_sections()]
+            parts += [s + "\n" for s in _callbacks_sections(results_dir)]
             continue
-        path = RESULTS_DIR / f"{name}.md"
-        if path.exists():
-            parts += [_demoted(path.read_text().strip()), ""]
-    write_atomic(RESULTS_FILE, "\n".join(parts).rstrip() + "\n")
-    return RESULTS_FILE
+        section = results_dir / f"{name}.md"
+        if section.exists():
+            parts += [_demoted(section.read_text().strip()), ""]
+    write_atomic(path, "\n".join(parts).rstrip() + "\n")
+    return path

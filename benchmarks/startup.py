@@ -39,7 +39,7 @@ LABELS = {
     "listing": "`python -m recipes` (the listing)",
     "help": "`python -m recipes.mlp --help`",
     "import tensorflow": "`import tensorflow`",
-    "import keras (tensorflow)": "`import keras`, TensorFlow backend (imports TensorFlow)",
+    "import keras (tensorflow)": "`import keras`, TensorFlow backend",
     "import jax": "`import jax`",
     "import keras (jax)": "`import keras`, JAX backend (imports JAX)",
 }
@@ -62,7 +62,7 @@ _PROBE = (
 
 def _parse(argv):
     parser = _common.parser(__doc__)
-    parser.add_argument("--repeats", type=int, default=5, help="timed rounds (>= 5 for the results)")
+    parser.add_argument("--repeats", type=int, default=5, help="timed rounds")
     args = parser.parse_args(argv)
     if args.quick:
         args.repeats = 1
@@ -78,7 +78,8 @@ def _run(name: str) -> float:
         argv = ["-c", _TIMED.format(argv[0])]
     elapsed = _common.timer()
     completed = subprocess.run(
-        [sys.executable, *argv], cwd=_common.ROOT, env=env, capture_output=True, text=True
+        [sys.executable, *argv], cwd=_common.ROOT, env=env,
+        capture_output=True, text=True,
     )
     wall = elapsed()
     if completed.returncode != 0:
@@ -91,7 +92,8 @@ def _heavy_imports(module: str, argv: list[str]) -> list[str]:
     env = _common.worker_environment("tensorflow")
     env.pop("KERAS_BACKEND", None)
     completed = subprocess.run(
-        [sys.executable, "-c", code], cwd=_common.ROOT, env=env, capture_output=True, text=True
+        [sys.executable, "-c", code], cwd=_common.ROOT, env=env,
+        capture_output=True, text=True,
     )
     if completed.returncode != 0:
         raise RuntimeError(f"probe of {module} failed:\n{completed.stderr[-2000:]}")
@@ -125,7 +127,12 @@ def main(argv: list[str] | None = None) -> dict:
                "runs": values}
         for name, values in times.items()
     }
-    data = {"machine": info, "repeats": args.repeats, "figures": figures, "heavy_imports": imports}
+    data = {
+        "machine": info,
+        "repeats": args.repeats,
+        "figures": figures,
+        "heavy_imports": imports,
+    }
     _common.save(NAME, args.output_dir, data, _markdown(data))
     return data
 

@@ -45,7 +45,9 @@ MATMUL_SIZE = 2048
 
 def _parse(argv):
     parser = _common.parser(__doc__)
-    parser.add_argument("--repeats", type=int, default=5, help="timed epochs per configuration")
+    parser.add_argument(
+        "--repeats", type=int, default=5, help="timed epochs per configuration"
+    )
     args = parser.parse_args(argv)
     if args.quick:
         args.repeats = 1
@@ -57,7 +59,8 @@ def _build(model: str, width: tuple[int, int]):
 
     if model == "mlp":  # recipes/mlp.py's architecture at the default width
         return zoo.build(
-            "mlp", input_shape=(64,), num_outputs=10, hidden_units=width, dropout_rate=0.3
+            "mlp", input_shape=(64,), num_outputs=10, hidden_units=width,
+            dropout_rate=0.3,
         )
     return zoo.build(  # recipes/cnn.py's architecture at the default width
         "cnn", input_shape=(8, 8, 1), num_classes=10, filters=width, residual=True,
@@ -192,20 +195,23 @@ def work(args) -> dict:
         print(f"  {row['model']} {what}: {row['samples_per_second']:9.0f} samples/s "
               f"(warm-up {row['warm_up_seconds']:.1f} s)", flush=True)
 
-    for model_name in ("mlp", "cnn"):
+    for model_name in ("mlp",) if args.quick else ("mlp", "cnn"):
         default = DEFAULT_WIDTH[model_name]
         widths = MLP_WIDTHS if model_name == "mlp" else CNN_WIDTHS
-        if args.quick:  # the narrowest model, one batch size: checks that it runs
+        if args.quick:  # the narrowest MLP, one batch size: checks that it runs
             default, widths, batch_sizes, spe_batch = widths[0], [], (32,), 32
         bench = _Bench(model_name, default, 8)
         for batch_size in batch_sizes:
-            report(bench.measure(batch_size, args.repeats, args.quick), f"batch {batch_size}")
-        report(_Bench(model_name, default, 1).measure(spe_batch, args.repeats, args.quick),
-               f"batch {spe_batch} spe 1")
+            row = bench.measure(batch_size, args.repeats, args.quick)
+            report(row, f"batch {batch_size}")
+        bench = _Bench(model_name, default, 1)
+        row = bench.measure(spe_batch, args.repeats, args.quick)
+        report(row, f"batch {spe_batch} spe 1")
         for width in widths:
             if tuple(width) == default and WIDTH_BATCH in batch_sizes:
                 continue  # measured above
-            row = _Bench(model_name, width, 8).measure(WIDTH_BATCH, args.repeats, args.quick)
+            bench = _Bench(model_name, width, 8)
+            row = bench.measure(WIDTH_BATCH, args.repeats, args.quick)
             report(row, f"width {width}")
     for row in rows:
         row["fraction_of_matmul"] = row["gflops"] / matmul["gflops"]
@@ -303,14 +309,16 @@ def _markdown(data: dict) -> str:
             rows.append(row)
         spe_row = [f"{SPE_BATCH}, spe 1"]
         for backend in backends:
-            spe_row += _cells(_find(results[backend]["rows"], model, default, SPE_BATCH, 1))
+            found = _find(results[backend]["rows"], model, default, SPE_BATCH, 1)
+            spe_row += _cells(found)
         rows.append(spe_row)
         lines += [
             "",
             f"## {_architecture(model, default)} against batch size",
             "",
-            f"{any_row['params']:,} parameters, {any_row['flops_per_sample'] / 1e6:.2f} "
-            "MFLOP per training sample; `steps_per_execution=8` except the last row.",
+            f"{any_row['params']:,} parameters, "
+            f"{any_row['flops_per_sample'] / 1e6:.2f} MFLOP per training sample; "
+            "`steps_per_execution=8` except the last row.",
             "",
             _common.table(header, rows),
         ]
@@ -319,7 +327,8 @@ def _markdown(data: dict) -> str:
             eight = _find(results[backend]["rows"], model, default, SPE_BATCH, 8)
             one = _find(results[backend]["rows"], model, default, SPE_BATCH, 1)
             if eight and one:
-                gains.append(f"{backend} {eight['samples_per_second'] / one['samples_per_second']:.2f}×")
+                gain = eight["samples_per_second"] / one["samples_per_second"]
+                gains.append(f"{backend} {gain:.2f}×")
         if gains:
             lines += ["", f"`steps_per_execution` 8 against 1 at batch {SPE_BATCH}: "
                       + ", ".join(gains) + "."]

@@ -109,8 +109,10 @@ def _model_options(name: str, flags: argparse.Namespace) -> tuple[str, dict]:
             dropout_rate=flags.dropout_rate,
             drop_path_rate=flags.drop_path_rate,
         )
-    raise ValueError(f"Invalid value for argument `recipe`: expected one of {list(RECIPES)}. "
-                     f"Received: recipe={name!r}")
+    raise ValueError(
+        f"Invalid value for argument `recipe`: expected one of {list(RECIPES)}. "
+        f"Received: recipe={name!r}"
+    )
 
 
 def _recipe_optimizer(name: str, flags: argparse.Namespace, train_samples: int):
@@ -130,8 +132,10 @@ def _recipe_optimizer(name: str, flags: argparse.Namespace, train_samples: int):
 
 def _parse(argv):
     parser = _common.parser(__doc__)
-    parser.add_argument("--recipes", nargs="+", choices=tuple(RECIPES), default=list(RECIPES))
-    parser.add_argument("--repeats", type=int, default=5, help="runs per variant (>= 5)")
+    parser.add_argument(
+        "--recipes", nargs="+", choices=tuple(RECIPES), default=list(RECIPES)
+    )
+    parser.add_argument("--repeats", type=int, default=5, help="runs per variant")
     args = parser.parse_args(argv)
     if args.quick:
         args.repeats = 1
@@ -188,7 +192,8 @@ class _Variant:
         elapsed = _common.timer()
         self.model.fit(
             data.x_train, data.y_train, batch_size=self.batch_size, epochs=self.epochs,
-            validation_data=(data.x_val, data.y_val), callbacks=[StopAtTarget()], verbose=0,
+            validation_data=(data.x_val, data.y_val), callbacks=[StopAtTarget()],
+            verbose=0,
         )
         reached = bool(accuracies) and accuracies[-1] >= target
         epoch_times = [b - a for a, b in zip([0.0] + epoch_ends, epoch_ends)]
@@ -240,7 +245,7 @@ def _measure_recipe(name: str, args, keras, zoo, _data) -> dict:
         for label in order:
             limit = math.inf
             if label == "naive":
-                done = [r["seconds"] for r in runs["recipe"] if r["seconds"] is not None]
+                done = [r["seconds"] for r in runs["recipe"] if r["seconds"]]
                 if done:
                     limit = NAIVE_TIME_LIMIT * (done[-1] if order[0] == "recipe"
                                                 else _common.median(done))
@@ -389,7 +394,8 @@ def _markdown(data: dict) -> str:
                 "–" if speedup is None else
                 f"**{'≥ ' if entry['speedup_lower_bound'] else ''}{speedup:.2f}×**",
                 f"{_epochs(recipe)} / {_epochs(naive)}",
-                f"{1000 * recipe['epoch_seconds']:.0f} / {1000 * naive['epoch_seconds']:.0f}",
+                f"{1000 * recipe['epoch_seconds']:.0f} / "
+                f"{1000 * naive['epoch_seconds']:.0f}",
                 f"{recipe['warm_up_seconds']:.1f} / {naive['warm_up_seconds']:.1f}",
                 f"{recipe['reached']}/{recipe['runs_count']} / "
                 f"{naive['reached']}/{naive['runs_count']}",

@@ -282,8 +282,10 @@ class SGDR(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         if logs is None or self._token is None:
             return
-        last_step = max(optimizer_step(self.model) - 1, 0)
-        logs["learning_rate"] = float(ops.convert_to_numpy(self.schedule(last_step)))
+        # The rate of the epoch's last step, from the same formula in Python
+        # (cheaper than running the schedule's ops eagerly).
+        last_step = optimizer_step(self.model) - 1 - self.schedule.step_offset
+        logs["learning_rate"] = self.learning_rate_at(max(last_step, 0) / self._steps)
 
     def on_train_end(self, logs=None):
         if self._token is not None:

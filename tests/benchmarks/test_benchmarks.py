@@ -1,0 +1,96 @@
+"""Every benchmark runs with --quick and writes its results; the helpers count right.
+
+The benchmarks measure this process's backend here (Keras is already
+imported), so no worker process starts; results go to a temporary folder,
+never to benchmarks/results. No timing is asserted.
+"""
+
+import json
+
+import keras
+import pytest
+
+from benchmarks import _common, startup, throughput, time_to_accuracy
+
+BACKEND = keras.backend.backend()
+
+
+def test_startup_listing_and_help_import_no_heavy_package(tmp_path):
+    data = startup.main(["--quick", "--output-dir", str(tmp_path)])
+    assert set(data["figures"]) == {"python -c pass", "listing", "help"}
+    assert all(f["median"] > 0 for f in data["figures"].values())
+    assert data["heavy_imports"] == {"listing": [], "help": []}
+    assert "# Start-up" in (tmp_path / "startup.md").read_text()
+    assert json.loads((tmp_path / "startup.json").read_text())["repeats"] == 1
+
+
+@pytest.mark.slow
+def test_throughput_quick_run(tmp_path):
+    data = throughput.main(
+        ["--quick", "--backends", BACKEND, "--output-dir", str(tmp_path)]
+    )
+    result = data["backends"][BACKEND]
+    assert result["backend"] == BACKEND
+    assert result["matmul"]["gflops"] > 0
+    assert {(r["model"], r["steps_per_execution"]) for r in result["rows"]} == {
+        ("mlp", 8), ("mlp", 1)
+    }
+    for row in result["rows"]:
+        assert row["samples_per_second"] > 0
+        assert row["fraction_of_matmul"] == pytest.approx(
+            row["gflops"] / result["matmul"]["gflops"]
+        )
+    assert "# Throughput scaling" in (tmp_path / "throughput.md").read_text()
+
+
+def test_training_flops_count_dense_and_conv_layers():
+    import zoo
+
+    mlp = zoo.build("mlp", input_shape=(64,), num_outputs=10, hidden_units=(32, 16))
+    macs = 64 * 32 + 32 * 16 + 16 * 10
+    assert throughput.training_flops_per_sample(mlp) == 6 * macs
+    cnn = zoo.build("cnn", input_shape=(8, 8, 1), num_classes=10, filters=(4,),
+                    batch_norm=None)
+    # One block of two 3x3 "same" convolutions on 8x8, then the classifier.
+    macs = 8 * 8 * 9 * (1 * 4 + 4 * 4) + 4 * 10
+    assert throughput.training_flops_per_sample(cnn) == 6 * macs
+
+
+@pytest.mark.parametrize("name", list(time_to_accuracy.RECIPES))
+def test_recipe_defaults_build_the_recipe_model(name):
+    flags = time_to_accuracy.recipe_defaults(name)
+    assert flags.batch_size > 0 and flags.steps_per_execution >= 1 and flags.epochs >= 1
+    model_name, options = time_to_accuracy._model_options(name, flags)
+    import zoo
+
+    shape = {"flat": (64,), "image": (8, 8, 1), "sequence": (8, 8)}[
+        time_to_accuracy.RECIPES[name][0]
+    ]
+    outputs = "num_outputs" if name in ("mlp", "rnn") else "num_classes"
+    model = zoo.build(model_name, input_shape=shape, **{outputs: 10}, **options)
+    assert model.output.shape == (None, 10)
+
+
+@pytest.mark.slow
+def test_time_to_accuracy_quick_run_writes_results_and_summary(tmp_path):
+    data = time_to_accuracy.main(
+        ["--quick", "--recipes", "mlp", "--backends", BACKEND,
+         "--output-dir", str(tmp_path)]
+    )
+    entry = data["backends"][BACKEND]["recipes"]["mlp"]
+    assert entry["recipe"]["runs_count"] == entry["naive"]["runs_count"] == 1
+    assert entry["naive"]["batch_size"] == 32
+    assert entry["naive"]["steps_per_execution"] == 1
+    assert entry["recipe"]["warm_up_seconds"] > 0
+    summary = (tmp_path / "RESULTS.md").read_text()
+    assert "## Time to accuracy" in summary and "## Headline" in summary
+
+
+def test_summary_orders_sections_and_demotes_headings(tmp_path):
+    (tmp_path / "startup.md").write_text("# Start-up\n\ntext\n")
+    (tmp_path / "callbacks_overhead.md").write_text("# Callback overhead\n\n| a |\n")
+    path = _common.write_summary(tmp_path)
+    text = path.read_text()
+    assert path == tmp_path / "RESULTS.md"
+    assert text.startswith("# Benchmark results")
+    assert text.index("## Start-up") < text.index("## Callback overhead")
