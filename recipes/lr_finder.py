@@ -82,7 +82,11 @@ def main(argv: list[str] | None = None) -> dict:
     # ## Model
     # cnn and gmlp call the class count `num_classes`, mlp and lstm `num_outputs`.
     size = "num_classes" if "num_classes" in spec.example else "num_outputs"
-    model = zoo.build(args.model, input_shape=data.input_shape, **{size: data.num_outputs})
+    # The mlp of recipes/mlp.py; other models keep their zoo defaults.
+    options = dict(hidden_units=(512, 256), dropout_rate=0.3) if args.model == "mlp" else {}
+    model = zoo.build(
+        args.model, input_shape=data.input_shape, **{size: data.num_outputs}, **options
+    )
     # The range test sets the rate from Python before every step, so it needs
     # one step per execution and a float learning rate.
     model.compile(

@@ -17,8 +17,9 @@ Run:
     python -m recipes.tune --model mlp --worker 127.0.0.1:8000 --worker-id 0 &
     python -m recipes.tune --model mlp --worker 127.0.0.1:8000 --worker-id 1
 
-Expected on the bundled digits (`--model mlp`, 20 trials of up to 20 epochs,
-2 CPU cores): best validation accuracy about 0.98, a few minutes in all.
+Expected on the bundled digits (`--model mlp --max-trials 20`, up to 20
+epochs a trial, 2 CPU cores): best validation accuracy 0.978 (seed 0), in
+under 4 minutes (2 CPU-minutes).
 `--batch-size` and `--learning-rate` fix what is otherwise tuned. gMLP presets
 (gmlp_tiny...) are fixed ImageNet configurations: search `--model gmlp`.
 
