@@ -207,6 +207,7 @@ def ensemble_curve(table, single: float, *, metric: str = "accuracy"):
         axis.annotate(f"{value:.4f}", (k, value), textcoords="offset points", xytext=(0, 6),
                       ha="center", fontsize=8)
     axis.set_xticks(list(table["num_snapshots"]))
+    axis.margins(y=0.2)
     axis.set_xlabel("k (snapshots averaged)")
     axis.set_ylabel(f"test {metric}")
     axis.grid(alpha=0.3)

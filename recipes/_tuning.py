@@ -515,6 +515,10 @@ class ResumableRandomSearch(keras_tuner.Tuner):
         self.trials_run.append(trial.trial_id)
         # Free this trial's graphs and models before the next one is built.
         keras.backend.clear_session()
+        if keras.backend.backend() == "jax":
+            import jax
+
+            jax.clear_caches()  # compiled steps of models that no longer exist
         gc.collect()
         super().on_trial_end(trial)
         if self.role.kind == "single":

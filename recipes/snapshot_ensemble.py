@@ -13,7 +13,11 @@ Run:
     python -m recipes.snapshot_ensemble --model cnn               # digits as 8x8 images
     python -m recipes.snapshot_ensemble --csv my_table.csv --target label
 
-Expected on the bundled digits (default flags, 2 CPU cores): MEASURED.
+Expected on the bundled digits (default flags: the mlp, 5 cycles of 10
+epochs, Adam peaking at 0.01; 2 CPU cores): test accuracy of the single final
+model 0.981, of the ensemble of all 5 snapshots 0.985 (best 0.989 with the
+last 2-4); over seeds 0-2, single 0.981, 0.974, 0.978 against 5 snapshots
+0.985, 0.981, 0.989. About 23 s in all (on a loaded machine).
 
 Artifacts: `snapshots/snapshot_01.keras`..., `ensemble.keras` (all snapshots
 in one model: `keras.saving.load_model(path, safe_mode=True)`),
@@ -129,11 +133,12 @@ def main(argv: list[str] | None = None) -> dict:
     table["accuracy_vs_single"] = table["accuracy"] - results["accuracy"]
     print(f"Test accuracy of the ensemble of the last k snapshots (single final model: "
           f"{results['accuracy']:.4f}):\n{table.to_string(index=False, float_format='%.4f')}")
-    # All M snapshots as one model that averages their probabilities.
+    # All M snapshots as one model that averages their probabilities, saved
+    # uncompiled (for inference; compile it to evaluate, as here).
     ensemble = callbacks.build_ensemble(snapshots.snapshot_paths)
+    _io.save_model(ensemble, out / "ensemble.keras")
     ensemble.compile(loss="sparse_categorical_crossentropy", metrics=["accuracy"])
     ensemble_results = ensemble.evaluate(data.x_test, data.y_test, return_dict=True, verbose=0)
-    _io.save_model(ensemble, out / "ensemble.keras")
     metrics.update({f"ensemble_test_{k}": v for k, v in ensemble_results.items()})
     metrics.update({f"ensemble_of_{row.num_snapshots}_test_accuracy": row.accuracy
                     for row in table.itertuples()})
