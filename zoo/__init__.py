@@ -6,19 +6,55 @@
 
 Every builder returns an uncompiled functional `keras.Model` with named
 layers, uses `keras.ops` only (any Keras 3 backend), and saves to a `.keras`
-file that loads with `safe_mode=True`.
+file that loads with `safe_mode=True`. Importing a family module registers
+its models.
 """
 
-# Importing a family module registers its models.
-from zoo import autoencoder, cnn, gmlp, mlp, recurrent, siamese, vae  # noqa: F401
 from zoo._registry import ModelSpec, build, get_spec, list_models, register
+from zoo.autoencoder import (
+    Corruption,
+    build_autoencoder,
+    build_conv_autoencoder,
+    build_denoising_autoencoder,
+)
+from zoo.cnn import ImageAugmentation, build_cnn
+from zoo.gmlp import SpatialGatingUnit, StochasticDepth, build_gmlp
 from zoo.mlp import build_mlp
+from zoo.recurrent import build_rnn
+from zoo.siamese import (
+    PairDistance,
+    build_siamese,
+    contrastive_loss,
+    make_pairs,
+    triplet_loss,
+)
+from zoo.vae import VAE, KLDivergence, ReconstructionLoss, Sampling, build_vae
 
 __all__ = [
+    "VAE",
+    "Corruption",
+    "ImageAugmentation",
+    "KLDivergence",
     "ModelSpec",
+    "PairDistance",
+    "ReconstructionLoss",
+    "Sampling",
+    "SpatialGatingUnit",
+    "StochasticDepth",
     "build",
+    "build_autoencoder",
+    "build_cnn",
+    "build_conv_autoencoder",
+    "build_denoising_autoencoder",
+    "build_gmlp",
     "build_mlp",
+    "build_rnn",
+    "build_siamese",
+    "build_vae",
+    "contrastive_loss",
     "get_spec",
     "list_models",
+    "make_pairs",
     "register",
+    "triplet_loss",
 ]
