@@ -38,7 +38,7 @@ DEFAULT_WIDTH = {"mlp": (512, 256), "cnn": (32, 64)}  # the recipes' architectur
 WIDTH_BATCH = 128
 # Each timed epoch does about this many training FLOPs, and at least
 # `MIN_STEPS` steps (rounded up to whole executions when longer than one).
-EPOCH_FLOPS = 4e9
+EPOCH_FLOPS = 3e9
 MIN_STEPS = 2
 MATMUL_SIZE = 2048
 
