@@ -320,7 +320,7 @@ class LRFinder(keras.callbacks.Callback):
         `min(num_steps, len(x) // batch_size)` full batches, shuffled once
         with its own generator (`seed`), for as many epochs as `num_steps`
         needs; the global random state is left alone, so training afterwards
-        is exactly what it would have been. Other data (a `tf.data.Dataset`,
+        is exactly what it would have been. Other data (a TensorFlow dataset,
         a `keras.utils.PyDataset`, a generator) is used as is, for as many
         epochs as `num_steps` needs when its length is known, else for one
         epoch of `num_steps` batches (its batches should have equal sizes).
