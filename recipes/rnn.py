@@ -149,16 +149,18 @@ def main(argv: list[str] | None = None) -> dict:
         # Back to the series' units; the naive forecast repeats the last value seen.
         mean, std = data.scale
         actual = data.y_test[:, 0] * std + mean
-        forecasts = {
-            f"{args.model} forecast": predictions[:, 0] * std + mean,
-            "naive (last value)": data.x_test[:, -1, 0] * std + mean,
-        }
-        for label, key in ((f"{args.model} forecast", "test"), ("naive (last value)", "naive")):
-            error = forecasts[label] - actual
+        model_forecast = predictions[:, 0] * std + mean
+        naive_forecast = data.x_test[:, -1, 0] * std + mean
+        for key, forecast in (("test", model_forecast), ("naive", naive_forecast)):
+            error = forecast - actual
             metrics[f"{key}_mae"] = float(np.mean(np.abs(error)))
             metrics[f"{key}_rmse"] = float(np.sqrt(np.mean(error**2)))
         figures["forecast"] = _plots.forecast(
-            times[: len(actual)], actual, forecasts, xlabel=time_label, ylabel=data.class_names[0]
+            times[: len(actual)],
+            actual,
+            {f"{args.model} forecast": model_forecast, "naive (last value)": naive_forecast},
+            xlabel=time_label,
+            ylabel=data.class_names[0],
         )
     else:
         predicted = np.argmax(predictions, axis=-1)

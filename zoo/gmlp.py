@@ -42,7 +42,9 @@ from keras import layers, ops
 from zoo import _common
 from zoo._registry import register
 
-LAYER_NORM_EPSILON = 1e-6
+# Keras' default. A smaller epsilon lets constant tokens (blank patches of a
+# digit) blow up LayerNorm gradients in deep gMLPs: NaN losses within steps.
+LAYER_NORM_EPSILON = 1e-3
 
 
 @keras.saving.register_keras_serializable(package="zoo")
