@@ -3,13 +3,15 @@
 For the zoo MLP (64 features, the mlp recipe's widths) and CNN (8x8x1 images,
 the cnn recipe's architecture), times training steps (`fit` on random data,
 Adam, sparse categorical cross-entropy with an accuracy metric, as the
-recipes compile) at batch sizes 32 to 1024, with `steps_per_execution` 1
-and 8, then against model width at one batch size. Each configuration gets a
-warm model (a first short `fit` traces/compiles the step), then one `fit` of
-several epochs whose per-epoch times a callback records: the figure is the
-median samples/s over those epochs.
+recipes compile) at batch sizes 32 to 1024 with `steps_per_execution=8`
+(and 1, at batch 64), then against model width at one batch size. Every
+configuration is first warmed up (a short `fit` traces/compiles the step at
+its batch size); then, in rounds, each configuration trains one epoch
+(`fit`, a callback timing the epoch) in rotating order, so that load from
+other processes spreads over all of them. The figure: the median over
+rounds of samples/s.
 
-In the same process, a large dense float32 matmul (`keras.ops.matmul`,
+In the same rounds, a large dense float32 matmul (`keras.ops.matmul`,
 2048x2048, after warm-up) gives the FLOP rate this machine attains; each
 configuration's training GFLOP/s (6 x multiply-adds per sample: forward,
 and twice that backward; Dense and Conv2D layers counted) is shown as a
@@ -46,7 +48,7 @@ MATMUL_SIZE = 2048
 def _parse(argv):
     parser = _common.parser(__doc__)
     parser.add_argument(
-        "--repeats", type=int, default=5, help="timed epochs per configuration"
+        "--repeats", type=int, default=5, help="timed rounds (one epoch each)"
     )
     args = parser.parse_args(argv)
     if args.quick:
@@ -88,30 +90,40 @@ def training_flops_per_sample(model) -> float:
     return 6.0 * macs
 
 
-def _matmul(size: int, repeats: int) -> dict:
-    import keras
-    import numpy as np
+class _Matmul:
+    """A large float32 matmul: this machine's attainable dense FLOP rate."""
 
-    rng = np.random.default_rng(0)
-    a = keras.ops.convert_to_tensor(rng.normal(size=(size, size)).astype("float32"))
-    b = keras.ops.convert_to_tensor(rng.normal(size=(size, size)).astype("float32"))
+    def __init__(self, size: int):
+        import keras
+        import numpy as np
 
-    def once():
+        rng = np.random.default_rng(0)
+        self.size, self.keras = size, keras
+        self.a, self.b = (
+            keras.ops.convert_to_tensor(rng.normal(size=(size, size)).astype("float32"))
+            for _ in range(2)
+        )
+        self.seconds = []
+        for _ in range(3):  # warm-up (JAX compiles the op for this shape)
+            self.once()
+
+    def once(self) -> float:
         elapsed = _common.timer()
-        product = keras.ops.matmul(a, b)
-        keras.ops.convert_to_numpy(product[0, 0])  # waits for the result
+        product = self.keras.ops.matmul(self.a, self.b)
+        self.keras.ops.convert_to_numpy(product[0, 0])  # waits for the result
         return elapsed()
 
-    for _ in range(3):
-        once()
-    seconds = [once() for _ in range(max(repeats, 5))]
-    flops = 2.0 * size**3
-    return {
-        "size": size,
-        "seconds": seconds,
-        "gflops": flops / _common.median(seconds) / 1e9,
-        "gflops_best": flops / min(seconds) / 1e9,
-    }
+    def time(self) -> None:
+        self.seconds.append(self.once())
+
+    def result(self) -> dict:
+        flops = 2.0 * self.size**3
+        return {
+            "size": self.size,
+            "seconds": self.seconds,
+            "gflops": flops / _common.median(self.seconds) / 1e9,
+            "gflops_best": flops / min(self.seconds) / 1e9,
+        }
 
 
 class _Bench:
@@ -131,90 +143,103 @@ class _Bench:
         )
         self.flops = training_flops_per_sample(self.model)
         self.shape = (64,) if model_name == "mlp" else (8, 8, 1)
+        self.keras = keras
 
-    def measure(self, batch_size: int, repeats: int, quick: bool = False) -> dict:
-        import keras
+
+class _Configuration:
+    """A warm model at one batch size; `time()` runs and times one epoch."""
+
+    def __init__(self, bench: _Bench, batch_size: int, quick: bool = False):
         import numpy as np
 
-        steps = max(MIN_STEPS, math.ceil(EPOCH_FLOPS / self.flops / batch_size))
+        self.bench, self.batch_size = bench, batch_size
+        steps = max(MIN_STEPS, math.ceil(EPOCH_FLOPS / bench.flops / batch_size))
         if quick:
             steps = MIN_STEPS
-        elif steps > self.spe:
-            steps = math.ceil(steps / self.spe) * self.spe  # whole executions
-        samples = steps * batch_size
+        elif steps > bench.spe:
+            steps = math.ceil(steps / bench.spe) * bench.spe  # whole executions
+        self.steps, self.samples = steps, steps * batch_size
         rng = np.random.default_rng(0)
-        x = rng.random((samples, *self.shape), dtype="float32")
-        y = rng.integers(0, 10, samples)
-        times = []
+        self.x = rng.random((self.samples, *bench.shape), dtype="float32")
+        self.y = rng.integers(0, 10, self.samples)
+        self.seconds = []
+        # Warm-up at this batch size: traces (TensorFlow) or compiles (JAX).
+        warm = min(self.samples, 2 * bench.spe * batch_size)
+        elapsed = _common.timer()
+        bench.model.fit(self.x[:warm], self.y[:warm], batch_size=batch_size, epochs=1,
+                        verbose=0)
+        self.warm_up_seconds = elapsed()
 
-        class EpochTimer(keras.callbacks.Callback):
+    def time(self) -> None:
+        seconds = self.seconds
+
+        class EpochTimer(self.bench.keras.callbacks.Callback):
             def on_epoch_begin(self, epoch, logs=None):
                 self.elapsed = _common.timer()
 
             def on_epoch_end(self, epoch, logs=None):
-                times.append(self.elapsed())
+                seconds.append(self.elapsed())
 
-        # Warm-up at this batch size: traces (TensorFlow) or compiles (JAX).
-        warm = min(samples, 2 * self.spe * batch_size)
-        compile_time = _common.timer()
-        self.model.fit(x[:warm], y[:warm], batch_size=batch_size, epochs=1, verbose=0)
-        compile_time = compile_time()
-        self.model.fit(x, y, batch_size=batch_size, epochs=repeats, verbose=0,
-                       callbacks=[EpochTimer()])
-        per_second = [samples / t for t in times]
+        self.bench.model.fit(self.x, self.y, batch_size=self.batch_size, epochs=1,
+                             verbose=0, callbacks=[EpochTimer()])
+
+    def result(self) -> dict:
+        bench = self.bench
+        per_second = [self.samples / t for t in self.seconds]
         rate = _common.median(per_second)
         return {
-            "model": self.name,
-            "width": list(self.width),
-            "batch_size": batch_size,
-            "steps_per_execution": self.spe,
-            "steps_per_epoch": steps,
-            "params": int(self.model.count_params()),
-            "flops_per_sample": self.flops,
+            "model": bench.name,
+            "width": list(bench.width),
+            "batch_size": self.batch_size,
+            "steps_per_execution": bench.spe,
+            "steps_per_epoch": self.steps,
+            "params": int(bench.model.count_params()),
+            "flops_per_sample": bench.flops,
             "samples_per_second": rate,
-            "ms_per_step": 1000.0 * batch_size / rate,
-            "gflops": rate * self.flops / 1e9,
-            "warm_up_seconds": compile_time,
+            "ms_per_step": 1000.0 * self.batch_size / rate,
+            "gflops": rate * bench.flops / 1e9,
+            "warm_up_seconds": self.warm_up_seconds,
             "runs": per_second,
         }
 
 
 def work(args) -> dict:
+    """Warms every configuration up, then times one epoch of each per round,
+    in rotating order, so that load from other processes spreads evenly."""
     import keras
 
     _common.quiet_keras()
     info = _common.machine()
-    matmul = _matmul(512 if args.quick else MATMUL_SIZE, args.repeats)
-    print(f"  matmul {matmul['size']}: {matmul['gflops']:.1f} GFLOP/s", flush=True)
-    batch_sizes = BATCH_SIZES
-    spe_batch = SPE_BATCH
-    rows = []
-
-    def report(row, what):
-        rows.append(row)
-        print(f"  {row['model']} {what}: {row['samples_per_second']:9.0f} samples/s "
-              f"(warm-up {row['warm_up_seconds']:.1f} s)", flush=True)
-
+    matmul = _Matmul(512 if args.quick else MATMUL_SIZE)
+    configurations = []
     for model_name in ("mlp",) if args.quick else ("mlp", "cnn"):
         default = DEFAULT_WIDTH[model_name]
         widths = MLP_WIDTHS if model_name == "mlp" else CNN_WIDTHS
+        batch_sizes, spe_batch = BATCH_SIZES, SPE_BATCH
         if args.quick:  # the narrowest MLP, one batch size: checks that it runs
             default, widths, batch_sizes, spe_batch = widths[0], [], (32,), 32
         bench = _Bench(model_name, default, 8)
-        for batch_size in batch_sizes:
-            row = bench.measure(batch_size, args.repeats, args.quick)
-            report(row, f"batch {batch_size}")
+        configurations += [_Configuration(bench, b, args.quick) for b in batch_sizes]
         bench = _Bench(model_name, default, 1)
-        row = bench.measure(spe_batch, args.repeats, args.quick)
-        report(row, f"batch {spe_batch} spe 1")
+        configurations.append(_Configuration(bench, spe_batch, args.quick))
         for width in widths:
             if tuple(width) == default and WIDTH_BATCH in batch_sizes:
                 continue  # measured above
             bench = _Bench(model_name, width, 8)
-            row = bench.measure(WIDTH_BATCH, args.repeats, args.quick)
-            report(row, f"width {width}")
+            configurations.append(_Configuration(bench, WIDTH_BATCH, args.quick))
+    timed = [matmul, *configurations]
+    for repeat in range(max(args.repeats, 1)):
+        shift = repeat % len(timed)
+        for item in timed[shift:] + timed[:shift]:
+            item.time()
+    matmul = matmul.result()
+    print(f"  matmul {matmul['size']}: {matmul['gflops']:.1f} GFLOP/s", flush=True)
+    rows = [configuration.result() for configuration in configurations]
     for row in rows:
         row["fraction_of_matmul"] = row["gflops"] / matmul["gflops"]
+        print(f"  {row['model']} {tuple(row['width'])} batch {row['batch_size']} "
+              f"spe {row['steps_per_execution']}: {row['samples_per_second']:9.0f} "
+              f"samples/s (warm-up {row['warm_up_seconds']:.1f} s)", flush=True)
     info["load_average_end"] = _common.load_average()
     return {
         "backend": keras.backend.backend(),
@@ -267,13 +292,14 @@ def _markdown(data: dict) -> str:
         "recipe's 64→512→256→10, dropout 0.3) and CNN (the cnn recipe's residual "
         "network on 8×8×1 images: filters 32 and 64, batch norm, dropout 0.2) on "
         "random data: Adam, sparse categorical cross-entropy and accuracy, as the "
-        "recipes compile. Samples/s: median over the timed epochs of one `fit` on a "
-        "warm model (a short `fit` first traces or compiles the step at that batch "
-        f"size; each epoch about {EPOCH_FLOPS / 1e9:.0f} GFLOP of work, at least "
-        f"{MIN_STEPS} steps). \"% of matmul\": the training FLOP rate (6 × the "
-        "multiply-adds of the Dense and Conv2D layers per sample) as a share of a "
-        f"{MATMUL_SIZE}×{MATMUL_SIZE} float32 `keras.ops.matmul` timed in the same "
-        "process after warm-up (median of at least 5): what this machine attains "
+        "recipes compile. Every configuration is warmed up first (a short `fit` "
+        "traces or compiles the step at its batch size); then, in rounds, each "
+        "trains one epoch in rotating order (about "
+        f"{EPOCH_FLOPS / 1e9:.0f} GFLOP of work, at least {MIN_STEPS} steps). "
+        "Samples/s: median over rounds. \"% of matmul\": the training FLOP rate "
+        "(6 × the multiply-adds of the Dense and Conv2D layers per sample) as a "
+        f"share of a {MATMUL_SIZE}×{MATMUL_SIZE} float32 `keras.ops.matmul` timed "
+        "once per round in the same process (median): what this machine attains "
         "on dense compute. Low at small batches and rising with the batch: "
         "per-step overhead; where it levels off, the model is compute-bound.",
         "",
@@ -282,7 +308,7 @@ def _markdown(data: dict) -> str:
         matmul = result["matmul"]
         lines.append(
             f"- `{backend}`: " + _common.describe(result["machine"])
-            + f" {result['repeats']} timed epochs per configuration. Matmul "
+            + f" {result['repeats']} rounds. Matmul "
             f"{matmul['size']}² float32: **{matmul['gflops']:.1f} GFLOP/s** "
             f"(median; best {matmul['gflops_best']:.1f})."
         )
