@@ -66,7 +66,9 @@ def parser(
         default=steps_per_execution,
         help="training steps run per call into the compiled graph (fewer Python round trips)",
     )
-    group.add_argument("--seed", type=int, default=0, help="seeds data split, weights and shuffling")
+    group.add_argument(
+        "--seed", type=int, default=0, help="seeds data split, weights and shuffling"
+    )
     group.add_argument(
         "--backend",
         choices=BACKENDS,
@@ -137,6 +139,48 @@ def setup(args: argparse.Namespace) -> None:
         args.epochs = min(args.epochs, 2)
 
 
+VIEWS = {"vector": "flat", "image": "image", "sequence": "sequence"}
+
+
+def model_spec(
+    args: argparse.Namespace,
+    *,
+    task: str | None = None,
+    input_kind: str | None = None,
+    kind: str = "model",
+    flag: str = "--model",
+    data_flags: bool = True,
+):
+    """The zoo spec of `args.model`, checked before any data is loaded.
+
+    `--model` must name a zoo model of `task` and `input_kind` (either left
+    out: any), described as `kind` in the error. With `data_flags`, `--csv`
+    needs a vector model and `--images` an image model.
+    """
+    import zoo
+
+    fits = [
+        name
+        for name in zoo.list_models()
+        if task in (None, zoo.get_spec(name).task)
+        and input_kind in (None, zoo.get_spec(name).input_kind)
+    ]
+    if args.model not in fits:
+        raise ValueError(
+            f"Invalid value for argument `model`: expected a zoo {kind} for {flag}, "
+            f"one of: {', '.join(fits)}. Received: model={args.model!r}"
+        )
+    spec = zoo.get_spec(args.model)
+    csv, images = getattr(args, "csv", None), getattr(args, "images", None)
+    wrong_csv = csv and spec.input_kind != "vector"
+    if data_flags and (wrong_csv or (images and spec.input_kind != "image")):
+        raise ValueError(
+            "Invalid value for argument `model`: --csv needs a vector model (mlp) and "
+            f"--images an image model (cnn, gmlp). Received: model={args.model!r}"
+        )
+    return spec
+
+
 def load_data(args: argparse.Namespace, *, view: str = "flat"):
     """The bundled `--dataset`, `--images`, or `--csv` with `--target`; smaller with --smoke."""
     from recipes import _data
@@ -197,7 +241,9 @@ def save_artifacts(
 ) -> dict[str, Any]:
     """Writes `model.keras`, `history.csv`, `metrics.json` and PNGs, atomically.
 
-    The training-curves plot is drawn from the history. Returns `metrics`.
+    The training-curves plot is drawn from the history. PNGs in `out` that
+    this run did not draw (an earlier run's, with other flags) are removed,
+    so the folder describes one run. Returns `metrics`.
     """
     from recipes import _io, _plots
 
@@ -210,6 +256,9 @@ def save_artifacts(
         _io.save_model(model, out / "model.keras")
     for name, figure in figures.items():
         _io.save_figure(figure, out / f"{name}.png")
+    for stale in out.glob("*.png"):  # drawn by an earlier run with other flags
+        if stale.stem not in figures:
+            stale.unlink()
     metrics = {key: _plain(value) for key, value in metrics.items()}
     _io.write_json(out / "metrics.json", metrics)
     written = sorted(p.name for p in out.iterdir() if not p.name.startswith("."))

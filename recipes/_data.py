@@ -430,7 +430,9 @@ def load_image_folder(
         images.append(image)
         labels.append(label)
     if len(images) < 10:
-        raise ValueError(f"Image folder {str(path)!r} has only {len(images)} images; need 10 or more.")
+        raise ValueError(
+            f"Image folder {str(path)!r} has only {len(images)} images; need 10 or more."
+        )
     x = np.stack(images).astype("float32") / 255.0
     y = np.asarray(labels, dtype="int64")
     x_train, y_train, x_val, y_val, x_test, y_test = split(x, y, seed=seed)

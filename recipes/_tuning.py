@@ -557,7 +557,7 @@ def results_table(project_dir: Path, objective) -> Any:
             "tuner_id": run.get("tuner_id"),
         }
         values = state["hyperparameters"]["values"]
-        for name, value in values.items():
+        for name in values:
             if name not in hp_names:
                 hp_names.append(name)
         metrics = {}

@@ -66,17 +66,7 @@ def main(argv: list[str] | None = None) -> dict:
 
     import zoo
 
-    image_models = [
-        name
-        for name in zoo.list_models()
-        if zoo.get_spec(name).input_kind == "image"
-        and zoo.get_spec(name).task == "classification"
-    ]
-    if args.model not in image_models:
-        raise ValueError(
-            "Invalid value for argument `model`: expected a zoo image classifier "
-            f"for --model, one of: {', '.join(image_models)}. Received: model={args.model!r}"
-        )
+    _cli.model_spec(args, task="classification", input_kind="image", kind="image classifier")
 
     # ## Data
     data = _cli.load_data(args, view="image")

@@ -39,7 +39,9 @@ def main(argv: list[str] | None = None) -> dict:
     _cli.add_data_flags(parser, ("digits", "wine", "breast_cancer"))
     # ## Hyperparameters
     model_flags = parser.add_argument_group("model")
-    model_flags.add_argument("--hidden-units", type=_cli.positive_int, nargs="+", default=[512, 256])
+    model_flags.add_argument(
+        "--hidden-units", type=_cli.positive_int, nargs="+", default=[512, 256]
+    )
     model_flags.add_argument(
         "--activation",
         default="relu",

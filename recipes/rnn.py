@@ -77,12 +77,8 @@ def main(argv: list[str] | None = None) -> dict:
     import zoo
     from recipes import _data, _plots
 
-    sequence_models = [n for n in zoo.list_models() if zoo.get_spec(n).input_kind == "sequence"]
-    if args.model not in sequence_models:
-        raise ValueError(
-            "Invalid value for argument `model`: expected a zoo sequence model for "
-            f"--cell/--model, one of: {', '.join(sequence_models)}. Received: model={args.model!r}"
-        )
+    _cli.model_spec(args, input_kind="sequence", kind="sequence model", flag="--cell/--model",
+                    data_flags=False)  # --csv here is a series to forecast
 
     # ## Data
     if args.task == "forecast":

@@ -31,7 +31,6 @@ from __future__ import annotations
 from recipes import _cli
 
 # How each zoo input kind sees the digits.
-VIEWS = {"vector": "flat", "image": "image", "sequence": "sequence"}
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -60,21 +59,10 @@ def main(argv: list[str] | None = None) -> dict:
     import zoo
     from recipes import _plots
 
-    classifiers = [n for n in zoo.list_models() if zoo.get_spec(n).task == "classification"]
-    if args.model not in classifiers:
-        raise ValueError(
-            "Invalid value for argument `model`: expected a zoo classifier for --model, "
-            f"one of: {', '.join(classifiers)}. Received: model={args.model!r}"
-        )
-    spec = zoo.get_spec(args.model)
-    if (args.csv and spec.input_kind != "vector") or (args.images and spec.input_kind != "image"):
-        raise ValueError(
-            "Invalid value for argument `model`: --csv needs a vector model (mlp) and "
-            f"--images an image model (cnn, gmlp). Received: model={args.model!r}"
-        )
+    spec = _cli.model_spec(args, task="classification", kind="classifier")
 
     # ## Data
-    data = _cli.load_data(args, view=VIEWS[spec.input_kind])
+    data = _cli.load_data(args, view=_cli.VIEWS[spec.input_kind])
     if data.task != "classification":
         raise ValueError("Invalid value for argument `task`: expected a classification "
                          f"target. Received: task={data.task!r}")

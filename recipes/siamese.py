@@ -85,15 +85,7 @@ def main(argv: list[str] | None = None) -> dict:
     import zoo
     from zoo.siamese import contrastive_loss, make_pairs
 
-    similarity_models = [
-        name for name in zoo.list_models() if zoo.get_spec(name).task == "similarity"
-    ]
-    if args.model not in similarity_models:
-        raise ValueError(
-            "Invalid value for argument `model`: expected a zoo similarity model for "
-            f"--model, one of: {', '.join(similarity_models)}. "
-            f"Received: model={args.model!r}"
-        )
+    _cli.model_spec(args, task="similarity", kind="similarity model", data_flags=False)
 
     # ## Data
     data = _cli.load_data(args, view="image" if args.images else args.view)

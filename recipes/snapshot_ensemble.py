@@ -33,7 +33,6 @@ from __future__ import annotations
 from recipes import _cli
 
 # How each zoo input kind sees the digits.
-VIEWS = {"vector": "flat", "image": "image", "sequence": "sequence"}
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -56,18 +55,7 @@ def main(argv: list[str] | None = None) -> dict:
     import zoo
     from recipes import _io, _plots
 
-    classifiers = [n for n in zoo.list_models() if zoo.get_spec(n).task == "classification"]
-    if args.model not in classifiers:
-        raise ValueError(
-            "Invalid value for argument `model`: expected a zoo classifier for --model, "
-            f"one of: {', '.join(classifiers)}. Received: model={args.model!r}"
-        )
-    spec = zoo.get_spec(args.model)
-    if (args.csv and spec.input_kind != "vector") or (args.images and spec.input_kind != "image"):
-        raise ValueError(
-            "Invalid value for argument `model`: --csv needs a vector model (mlp) and "
-            f"--images an image model (cnn, gmlp). Received: model={args.model!r}"
-        )
+    spec = _cli.model_spec(args, task="classification", kind="classifier")
     if args.epochs % args.num_snapshots:
         raise ValueError(
             "Invalid value for argument `epochs`: expected a multiple of --num-snapshots "
@@ -76,7 +64,7 @@ def main(argv: list[str] | None = None) -> dict:
         )
 
     # ## Data
-    data = _cli.load_data(args, view=VIEWS[spec.input_kind])
+    data = _cli.load_data(args, view=_cli.VIEWS[spec.input_kind])
     if data.task != "classification":
         raise ValueError("Invalid value for argument `task`: expected a classification "
                          f"target. Received: task={data.task!r}")

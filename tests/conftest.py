@@ -5,6 +5,7 @@ starts from the same random seed.
 """
 
 import os
+import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
@@ -19,3 +20,17 @@ def _seed():
 
     keras.utils.set_random_seed(1234)
     yield
+
+
+def pytest_collection_modifyitems(config, items):
+    """Starts the JAX subprocess run of tests/test_backends.py as soon as it is
+    collected, so that it overlaps the TensorFlow tests instead of following them."""
+    for item in items:
+        if item.name == "test_models_callbacks_and_recipes_under_jax":
+            item.module.start_jax_run()
+
+
+def pytest_sessionfinish(session, exitstatus):
+    module = sys.modules.get("tests.test_backends")
+    if module is not None:
+        module.stop_jax_run()

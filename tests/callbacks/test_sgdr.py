@@ -147,7 +147,7 @@ def test_schedule_serializes_and_matches_the_formula():
 
 def test_cycle_ends_before_fit_raise():
     with pytest.raises(RuntimeError, match="sgdr_cycle_ends"):
-        SGDR(0.1).cycle_ends
+        _ = SGDR(0.1).cycle_ends
 
 
 def test_data_of_unknown_length_needs_steps_per_epoch():

@@ -97,7 +97,10 @@ def test_csv_multilabel(tmp_path):
         (table(), "price", "Target column 'price' not found.*Columns: size, colour, label"),
         ("label\n1\n2\n", "label", "no feature columns"),
         ("size,label\n1,a\n,b\n3,a\n", "label", "column 'size': missing value at line 3"),
-        ("size,label\n1,a\nbig,b\n3,a\n", "label", "column 'size': non-numeric value 'big' at line 3"),
+        (
+            "size,label\n1,a\nbig,b\n3,a\n", "label",
+            "column 'size': non-numeric value 'big' at line 3",
+        ),
         ("size,label\n1,a\n2,a\n", "label", "at least 2 classes"),
         ("size,a,b\n1,0,1\n2,2,0\n", "a,b", "column 'a': multi-label.*line 3"),
     ],

@@ -1,7 +1,8 @@
 """Every recipe runs with --smoke and leaves loadable artifacts.
 
 Parametrized over the recipe listing, so a new recipe is tested by existing.
-Recipes run in this process (one TensorFlow import for the whole suite).
+Recipes run in this process (one TensorFlow import for the whole suite);
+tests/test_backends.py runs the smoke tests again under JAX.
 """
 
 import importlib
@@ -36,6 +37,22 @@ def test_recipe_smoke_run_leaves_artifacts(name, tmp_path):
     model = keras.saving.load_model(out / "model.keras", safe_mode=True)
     assert isinstance(model, keras.Model)
     assert not list(out.glob(".*")), "temporary files left behind"
+
+
+@pytest.mark.slow
+def test_tune_smoke_search_retrains_and_saves_the_best(tmp_path):
+    from recipes import tune
+
+    summary = tune.main([
+        "--model", "mlp", "--smoke", "--quiet", "--epochs", "1", "--max-trials", "2",
+        "--directory", str(tmp_path), "--retrain-best",
+    ])
+    project = tmp_path / "mlp"
+    assert summary["completed_trials"] == 2
+    assert len(pd.read_csv(project / "results.csv")) == 2
+    assert 0.0 <= summary["test_accuracy"] <= 1.0
+    model = keras.saving.load_model(project / "best_model.keras", safe_mode=True)
+    assert model.output_shape == (None, 10)
 
 
 def test_listing_shows_every_recipe_without_tensorflow():

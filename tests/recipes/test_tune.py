@@ -329,7 +329,8 @@ def test_a_model_family_that_needs_other_data_says_so(tmp_path):
 
 def test_an_unreachable_chief_times_out_with_a_clear_message(tmp_path):
     flags = ["--worker", f"127.0.0.1:{free_port()}", "--worker-id", "0", "--chief-timeout", "1"]
-    with pytest.raises(ValueError, match=r"Could not reach the chief at 127\.0\.0\.1:\d+ within 1 s"):
+    message = r"Could not reach the chief at 127\.0\.0\.1:\d+ within 1 s"
+    with pytest.raises(ValueError, match=message):
         tune.main([*FLAGS, *flags, "--directory", str(tmp_path)])
     assert not list(tmp_path.iterdir())
     assert not [name for name in os.environ if name.startswith("KERASTUNER_")]

@@ -165,7 +165,7 @@ def test_presets_match_the_papers_parameter_counts(preset):
     assert tuple(model.input.shape) == (None, 224, 224, 3)
     assert tuple(model.output.shape) == (None, 1000)
     assert model.get_layer("patch_embedding").kernel_size == (16, 16)
-    assert sum(name.endswith("_sgu") for name in (l.name for l in model.layers)) == 30
+    assert sum(name.endswith("_sgu") for name in (layer.name for layer in model.layers)) == 30
     assert model.count_params() == pytest.approx(PAPER_PARAMETERS[preset], rel=0.05)
 
 
