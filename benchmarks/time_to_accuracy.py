@@ -90,6 +90,7 @@ def _model_options(name: str, flags: argparse.Namespace) -> tuple[str, dict]:
             blocks_per_stage=flags.blocks_per_stage,
             residual=flags.residual,
             batch_norm=None if flags.batch_norm == "none" else flags.batch_norm,
+            batch_norm_momentum=flags.batch_norm_momentum,
             dropout_rate=flags.dropout_rate,
             augmentation={a: module.AUGMENTATIONS[a] for a in augmentation} or None,
         )
@@ -151,8 +152,13 @@ def _parse(argv):
 class _Variant:
     """A compiled, warmed-up model and how `fit` is called for one variant."""
 
-    def __init__(self, label, build, optimizer, batch_size, spe, epochs, data):
+    def __init__(self, label, build, optimizer, batch_size, spe, epochs, data,
+                 pipeline=False):
+        import dataclasses
+
         import keras
+
+        from recipes import _data
 
         self.label, self.batch_size, self.epochs = label, batch_size, epochs
         self.model = build()
@@ -166,11 +172,20 @@ class _Variant:
         # validation alike, so every step shape is traced/compiled now.
         train = batch_size + len(data.x_train) % batch_size
         val = batch_size + len(data.x_val) % batch_size
-        elapsed = _common.timer()
-        self.model.fit(
-            data.x_train[:train], data.y_train[:train], batch_size=batch_size, epochs=1,
-            validation_data=(data.x_val[:val], data.y_val[:val]), verbose=0,
+        # The recipe's input pipeline (recipes._data.fit_inputs) or fit's defaults.
+        def inputs(data) -> dict:
+            if pipeline:
+                return _data.fit_inputs(data, batch_size=batch_size, seed=0)
+            return {"x": data.x_train, "y": data.y_train, "batch_size": batch_size,
+                    "validation_data": (data.x_val, data.y_val)}
+
+        self.inputs = inputs
+        few = dataclasses.replace(
+            data, x_train=data.x_train[:train], y_train=data.y_train[:train],
+            x_val=data.x_val[:val], y_val=data.y_val[:val],
         )
+        elapsed = _common.timer()
+        self.model.fit(**self.inputs(few), epochs=1, verbose=0)
         self.warm_up_seconds = elapsed()
         self.keras = keras
 
@@ -197,9 +212,7 @@ class _Variant:
 
         elapsed = _common.timer()
         self.model.fit(
-            data.x_train, data.y_train, batch_size=self.batch_size, epochs=self.epochs,
-            validation_data=(data.x_val, data.y_val), callbacks=[StopAtTarget()],
-            verbose=0,
+            **self.inputs(data), epochs=self.epochs, callbacks=[StopAtTarget()], verbose=0
         )
         reached = bool(accuracies) and accuracies[-1] >= target
         epoch_times = [b - a for a, b in zip([0.0] + epoch_ends, epoch_ends)]
@@ -259,6 +272,7 @@ def _measure_recipe(name: str, args, keras, zoo, _data) -> dict:
         "recipe": _Variant(
             "recipe", build, _recipe_optimizer(name, flags, len(data.x_train)),
             flags.batch_size, flags.steps_per_execution, flags.epochs, data,
+            pipeline=True,
         ),
         "naive": _Variant("naive", build, "adam", 32, 1, flags.epochs, data),
     }

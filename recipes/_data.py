@@ -145,6 +145,46 @@ def load_dataset(name: str = "digits", *, view: str = "flat", seed: int = 0) -> 
     )
 
 
+def fit_inputs(data: Dataset, *, batch_size: int, seed: int = 0) -> dict:
+    """`fit`'s data arguments for `data`'s train and validation splits, the fast way.
+
+    Under TensorFlow: `tf.data` pipelines, cached in memory, the training one
+    reshuffled every epoch (seeded) and both batched and prefetched. Keras
+    would otherwise rebuild a pipeline from the arrays each epoch: for the
+    mlp recipe that is about 40% of an epoch's time (see
+    benchmarks/RESULTS.md). Under JAX: the arrays themselves, which Keras
+    iterates faster there than a `tf.data` pipeline.
+
+    Use as `model.fit(**fit_inputs(data, batch_size=64), epochs=10)`.
+    """
+    import keras
+
+    if keras.backend.backend() != "tensorflow":
+        return {
+            "x": data.x_train,
+            "y": data.y_train,
+            "batch_size": batch_size,
+            "validation_data": (data.x_val, data.y_val),
+        }
+    import tensorflow as tf
+
+    train = (
+        tf.data.Dataset.from_tensor_slices((data.x_train, data.y_train))
+        .cache()
+        .shuffle(len(data.x_train), seed=seed, reshuffle_each_iteration=True)
+        .batch(batch_size)
+        .prefetch(tf.data.AUTOTUNE)
+    )
+    validation = (
+        tf.data.Dataset.from_tensor_slices((data.x_val, data.y_val))
+        .batch(batch_size)
+        .cache()
+        .prefetch(tf.data.AUTOTUNE)
+    )
+    # shuffle=False: the pipeline shuffles (fit's own flag would only warn).
+    return {"x": train, "validation_data": validation, "shuffle": False}
+
+
 def standardize(x_train, *others):
     """Zero mean, unit variance with statistics of `x_train` only."""
     mean = x_train.mean(axis=0)

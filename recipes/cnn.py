@@ -49,6 +49,10 @@ def main(argv: list[str] | None = None) -> dict:
         "--residual", action=argparse.BooleanOptionalAction, default=True, help="skip connections"
     )
     model_flags.add_argument("--batch-norm", choices=("none", "before", "after"), default="before")
+    model_flags.add_argument(
+        "--batch-norm-momentum", type=_cli.rate, default=0.9,
+        help="of batch norm's moving statistics; 0.9 suits few steps per epoch",
+    )
     model_flags.add_argument("--dropout-rate", type=_cli.rate, default=0.2)
     model_flags.add_argument(
         "--augmentation",
@@ -65,6 +69,7 @@ def main(argv: list[str] | None = None) -> dict:
     import numpy as np
 
     import zoo
+    from recipes import _data
 
     _cli.model_spec(args, task="classification", input_kind="image", kind="image classifier")
 
@@ -82,6 +87,7 @@ def main(argv: list[str] | None = None) -> dict:
             blocks_per_stage=args.blocks_per_stage,
             residual=args.residual,
             batch_norm=None if args.batch_norm == "none" else args.batch_norm,
+            batch_norm_momentum=args.batch_norm_momentum,
             dropout_rate=args.dropout_rate,
             augmentation={name: AUGMENTATIONS[name] for name in augmentation} or None,
         )
@@ -112,11 +118,8 @@ def main(argv: list[str] | None = None) -> dict:
         ),
     ]
     history = model.fit(
-        data.x_train,
-        data.y_train,
-        validation_data=(data.x_val, data.y_val),
+        **_data.fit_inputs(data, batch_size=args.batch_size, seed=args.seed),
         epochs=args.epochs,
-        batch_size=args.batch_size,
         callbacks=callbacks,
         verbose=_cli.verbose(args),
     )

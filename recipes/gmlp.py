@@ -50,7 +50,7 @@ def main(argv: list[str] | None = None) -> dict:
     import numpy as np
 
     import zoo
-    from recipes import _plots
+    from recipes import _data, _plots
 
     _cli.model_spec(args, task="classification", input_kind="image", kind="image classifier")
 
@@ -99,11 +99,8 @@ def main(argv: list[str] | None = None) -> dict:
         ),
     ]
     history = model.fit(
-        data.x_train,
-        data.y_train,
-        validation_data=(data.x_val, data.y_val),
+        **_data.fit_inputs(data, batch_size=args.batch_size, seed=args.seed),
         epochs=args.epochs,
-        batch_size=args.batch_size,
         callbacks=callbacks,
         verbose=_cli.verbose(args),
     )

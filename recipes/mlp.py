@@ -35,7 +35,7 @@ TASKS = {
 
 def main(argv: list[str] | None = None) -> dict:
     # ## Setup
-    parser = _cli.parser(__doc__, epochs=200, batch_size=64, learning_rate=1e-3)
+    parser = _cli.parser(__doc__, epochs=200, batch_size=64, learning_rate=2e-3)
     _cli.add_data_flags(parser, ("digits", "wine", "breast_cancer"))
     # ## Hyperparameters
     model_flags = parser.add_argument_group("model")
@@ -58,6 +58,7 @@ def main(argv: list[str] | None = None) -> dict:
     import numpy as np
 
     import zoo
+    from recipes import _data
 
     # ## Data
     data = _cli.load_data(args)
@@ -93,11 +94,8 @@ def main(argv: list[str] | None = None) -> dict:
         ),
     ]
     history = model.fit(
-        data.x_train,
-        data.y_train,
-        validation_data=(data.x_val, data.y_val),
+        **_data.fit_inputs(data, batch_size=args.batch_size, seed=args.seed),
         epochs=args.epochs,
-        batch_size=args.batch_size,
         callbacks=callbacks,
         verbose=_cli.verbose(args),
     )

@@ -128,11 +128,8 @@ def main(argv: list[str] | None = None) -> dict:
         ),
     ]
     history = model.fit(
-        data.x_train,
-        data.y_train,
-        validation_data=(data.x_val, data.y_val),
+        **_data.fit_inputs(data, batch_size=args.batch_size, seed=args.seed),
         epochs=args.epochs,
-        batch_size=args.batch_size,
         callbacks=callbacks,
         verbose=_cli.verbose(args),
     )

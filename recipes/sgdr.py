@@ -57,7 +57,7 @@ def main(argv: list[str] | None = None) -> dict:
 
     import callbacks
     import zoo
-    from recipes import _plots
+    from recipes import _data, _plots
 
     spec = _cli.model_spec(args, task="classification", kind="classifier")
 
@@ -98,11 +98,8 @@ def main(argv: list[str] | None = None) -> dict:
         max_lr_decay=args.max_lr_decay,
     )
     history = model.fit(
-        data.x_train,
-        data.y_train,
-        validation_data=(data.x_val, data.y_val),
+        **_data.fit_inputs(data, batch_size=args.batch_size, seed=args.seed),
         epochs=args.epochs,
-        batch_size=args.batch_size,
         callbacks=[sgdr],
         verbose=_cli.verbose(args),
     )

@@ -53,7 +53,7 @@ def main(argv: list[str] | None = None) -> dict:
 
     import callbacks
     import zoo
-    from recipes import _io, _plots
+    from recipes import _data, _io, _plots
 
     spec = _cli.model_spec(args, task="classification", kind="classifier")
     if args.epochs % args.num_snapshots:
@@ -101,11 +101,8 @@ def main(argv: list[str] | None = None) -> dict:
         args.num_snapshots, args.learning_rate, directory=out / "snapshots"
     )
     history = model.fit(
-        data.x_train,
-        data.y_train,
-        validation_data=(data.x_val, data.y_val),
+        **_data.fit_inputs(data, batch_size=args.batch_size, seed=args.seed),
         epochs=args.epochs,
-        batch_size=args.batch_size,
         callbacks=[snapshots],
         verbose=_cli.verbose(args),
     )

@@ -117,6 +117,17 @@ def test_batch_norm_placements():
     assert none.get_layer("stage1_block1_unit1_conv").use_bias is True
 
 
+def test_batch_norm_momentum_reaches_every_batch_norm_layer():
+    model = build_cnn((8, 8, 1), 10, filters=(4, 8), residual=True, downsample="strided",
+                      batch_norm_momentum=0.9)
+    norms = [layer for layer in model.get_layer("features").layers
+             if isinstance(layer, keras.layers.BatchNormalization)]
+    assert len(norms) == 6  # per block: two units and a projection shortcut
+    assert {layer.momentum for layer in norms} == {0.9}
+    default = build_cnn((8, 8, 1), 10, filters=(4,))
+    assert default.get_layer("features").get_layer("stage1_block1_unit1_bn").momentum == 0.99
+
+
 def test_augmentation_is_identity_at_inference_and_random_in_training():
     augment = {"rotation": 0.2, "translation": 0.3, "zoom": 0.3, "flip": "horizontal"}
     model = build_cnn(SHAPE, 3, filters=(4,), augmentation=augment)
@@ -232,6 +243,7 @@ def test_search_space_respects_image_size_and_fixed_arguments():
         ({"residual": 1}, r"`residual`: expected True or False"),
         ({"downsample": "avg"}, "`downsample`"),
         ({"dropout_rate": 1.0}, "`dropout_rate`"),
+        ({"batch_norm_momentum": 1.0}, "`batch_norm_momentum`"),
         ({"dropout_rate": -0.1}, "`dropout_rate`"),
         ({"global_pooling": "sum"}, "`global_pooling`"),
         ({"augmentation": "flip"}, "`augmentation`"),
