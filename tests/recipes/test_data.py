@@ -175,3 +175,32 @@ def test_bad_image_folder(tmp_path):
         _data.load_image_folder(tmp_path / "nope")
     with pytest.raises(ValueError, match="no class sub-folders"):
         _data.load_image_folder(tmp_path)
+
+
+def _epochs(dataset, count):
+    """`count` passes over a (x, y) dataset: the y of each, in order, as lists."""
+    return [
+        [int(label) for _, labels in dataset for label in np.asarray(labels)]
+        for _ in range(count)
+    ]
+
+
+def test_fit_inputs_pipeline_reshuffles_every_epoch_and_repeats_with_the_seed():
+    import keras
+
+    data = _data.load_dataset("digits", seed=0).subsample(train=50, evaluation=20)
+    data.y_train = np.arange(len(data.x_train))  # to tell the samples apart
+    inputs = _data.fit_inputs(data, batch_size=16, seed=7)
+    if keras.backend.backend() != "tensorflow":
+        assert inputs["x"] is data.x_train and inputs["batch_size"] == 16
+        return
+    assert inputs["shuffle"] is False  # the pipeline shuffles
+    first, second = _epochs(inputs["x"], 2)
+    assert sorted(first) == sorted(second) == list(range(50))  # each sample once
+    assert first != second  # reshuffled between epochs
+    again = _epochs(_data.fit_inputs(data, batch_size=16, seed=7)["x"], 2)
+    assert again == [first, second]  # same seed, same order
+    batches = [len(labels) for _, labels in inputs["x"]]
+    assert batches == [16, 16, 16, 2]
+    validation = _epochs(inputs["validation_data"], 1)[0]
+    assert validation == [int(label) for label in data.y_val]  # in order
