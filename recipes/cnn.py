@@ -19,7 +19,7 @@ Run:
     python -m recipes.cnn --model gmlp                             # another zoo image model
 
 Expected on the bundled digits (default flags, 2 CPU cores): test accuracy
-1.000 (measured 1.000, 0.993, 0.996 over seeds 0-2), 30 epochs, about 30 s in all.
+1.000 (seed 0), early stopping at epoch 26, about 22 s in all.
 
 Next steps: `python -m recipes.tune --model cnn` searches depth, width,
 residual and batch-norm placement; `python -m recipes.transfer_learning`

@@ -13,8 +13,7 @@ Run:
     python -m recipes.mlp --csv my_table.csv --target a,b   # multi-label
 
 Expected on the bundled digits (default flags, 2 CPU cores): test accuracy
-0.985 (measured 0.981-0.985 over seeds 0-2), early stopping near epoch 70,
-about 20 s in all.
+0.985 (seed 0), early stopping at epoch 58, about 12 s in all.
 
 Next steps: `python -m recipes.tune --model mlp` searches depth, width,
 activation, dropout and batch-norm placement; `--activation selu` shows a
