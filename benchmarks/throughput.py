@@ -65,7 +65,7 @@ def _build(model: str, width: tuple[int, int]):
             dropout_rate=0.3,
         )
     return zoo.build(  # recipes/cnn.py's architecture at the default width
-        "cnn", input_shape=(8, 8, 1), num_classes=10, filters=width, residual=True,
+        "cnn", input_shape=(8, 8, 1), num_outputs=10, filters=width, residual=True,
         batch_norm="before", dropout_rate=0.2,
     )
 

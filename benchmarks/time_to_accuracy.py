@@ -4,7 +4,7 @@ For the mlp (digits as 64 features), cnn (8x8x1 images), rnn (an LSTM on 8
 rows of 8 pixels) and gmlp (2x2 patches) recipes: the recipe's default
 configuration (model, optimizer, learning-rate schedule, batch size,
 `steps_per_execution`), read from the recipe's own flags, and its input
-pipeline (`recipes._data.fit_inputs`), against the same architecture (the
+pipeline (`recipes.common.datasets.fit_inputs`), against the same architecture (the
 same builder options) trained the way most tutorials do it:
 `compile(optimizer="adam")` and `fit` on the arrays with its defaults (batch
 32, `steps_per_execution=1`). Same data (the
@@ -160,7 +160,7 @@ class _Variant:
 
         import keras
 
-        from recipes import _data
+        from recipes.common import datasets
 
         self.label, self.batch_size, self.epochs = label, batch_size, epochs
         self.model = build()
@@ -174,10 +174,10 @@ class _Variant:
         # validation alike, so every step shape is traced/compiled now.
         train = batch_size + len(data.x_train) % batch_size
         val = batch_size + len(data.x_val) % batch_size
-        # The recipe's input pipeline (recipes._data.fit_inputs) or fit's defaults.
+        # The recipe's input pipeline (recipes.common.datasets.fit_inputs) or fit's defaults.
         def inputs(data) -> dict:
             if pipeline:
-                return _data.fit_inputs(data, batch_size=batch_size, seed=0)
+                return datasets.fit_inputs(data, batch_size=batch_size, seed=0)
             return {"x": data.x_train, "y": data.y_train, "batch_size": batch_size,
                     "validation_data": (data.x_val, data.y_val)}
 
@@ -252,22 +252,20 @@ def _lower_median(runs: list[dict], key: str) -> tuple[float | None, bool]:
     return _common.median(values), any(r[key] is None for r in runs)
 
 
-def _measure_recipe(name: str, args, keras, zoo, _data) -> dict:
+def _measure_recipe(name: str, args, keras, zoo, datasets) -> dict:
     view, target = RECIPES[name]
     flags = recipe_defaults(name)
     overrides = _overrides(args.overrides, flags)
     vars(flags).update(overrides)
-    data = _data.load_dataset("digits", view=view, seed=0)
+    data = datasets.load_dataset("digits", view=view, seed=0)
     if args.quick:
         data = data.subsample(train=200, evaluation=64)
         flags.epochs = 2
     model_name, options = _model_options(name, flags)
-    # The builders name their output size as the recipes pass it.
-    outputs = "num_outputs" if name in ("mlp", "rnn") else "num_classes"
 
     def build():
         return zoo.build(model_name, input_shape=data.input_shape,
-                         **{outputs: data.num_outputs}, **options)
+                         num_outputs=data.num_outputs, **options)
 
     keras.utils.set_random_seed(0)
     variants = {
@@ -340,7 +338,7 @@ def work(args) -> dict:
     import keras
 
     import zoo
-    from recipes import _data
+    from recipes.common import datasets
 
     _common.quiet_keras()
     info = _common.machine()
@@ -349,13 +347,13 @@ def work(args) -> dict:
         import tensorflow as tf
         from tensorflow.python.framework import config as tf_config
 
-        # As the recipes do (recipes/_cli.py setup): repeatable runs. Put
+        # As the recipes do (recipes.common.cli.setup): repeatable runs. Put
         # back as found afterwards (this may be a test process).
         if not tf_config.is_op_determinism_enabled():
             tf.config.experimental.enable_op_determinism()
             restore = tf_config.disable_op_determinism
     try:
-        results = {name: _measure_recipe(name, args, keras, zoo, _data)
+        results = {name: _measure_recipe(name, args, keras, zoo, datasets)
                    for name in args.recipes}
     finally:
         if restore:
@@ -413,7 +411,7 @@ def _markdown(data: dict) -> str:
         "`python -m benchmarks.time_to_accuracy`. Each classification recipe's "
         "default configuration (read from its flags: model, optimizer and schedule, "
         "batch size, `steps_per_execution`) and input pipeline "
-        "(`recipes._data.fit_inputs`: cached, prefetched `tf.data` under TensorFlow, "
+        "(`recipes.common.datasets.fit_inputs`: cached, prefetched `tf.data` under TensorFlow, "
         "the arrays under JAX) against a naive baseline written the way "
         "tutorials do it: the same model (same builder options), "
         "`compile(optimizer=\"adam\")`, `fit` on the arrays with its "

@@ -29,39 +29,39 @@ digits; `python -m recipes.conv_autoencoder` uses convolutions;
 
 from __future__ import annotations
 
-from recipes import _cli
+from recipes.common import cli
 
 MODELS = ("autoencoder", "denoising_autoencoder")
 
 
 def main(argv: list[str] | None = None) -> dict:
     # ## Setup
-    parser = _cli.parser(__doc__, epochs=100, batch_size=64, learning_rate=2e-3)
-    _cli.add_data_flags(parser, ("digits",))
+    parser = cli.parser(__doc__, epochs=100, batch_size=64, learning_rate=2e-3)
+    cli.add_data_flags(parser, ("digits",))
     # ## Hyperparameters
     model_flags = parser.add_argument_group("model")
     model_flags.add_argument("--model", default="autoencoder", help=" or ".join(MODELS))
-    model_flags.add_argument("--latent-dim", type=_cli.positive_int, default=8)
+    model_flags.add_argument("--latent-dim", type=cli.positive_int, default=8)
     model_flags.add_argument(
-        "--hidden-units", type=_cli.positive_int, nargs="+", default=[128, 64]
+        "--hidden-units", type=cli.positive_int, nargs="+", default=[128, 64]
     )
     model_flags.add_argument(
         "--activation", default="relu", choices=("relu", "elu", "selu", "gelu", "swish", "mish")
     )
-    model_flags.add_argument("--patience", type=_cli.positive_int, default=10)
+    model_flags.add_argument("--patience", type=cli.positive_int, default=10)
     args = parser.parse_args(argv)
-    _cli.setup(args)
+    cli.setup(args)
 
     import keras
 
     import zoo
-    from recipes import _plots, _reconstruction
+    from recipes.common import evaluation, plots
 
-    _reconstruction.check_model(args.model, MODELS)
+    cli.check_model(args.model, MODELS)
 
     # ## Data
     # Digits as 8x8x1 images (the model flattens them), or your table's rows.
-    data = _reconstruction.load_data(args, view="image")
+    data = cli.load_data(args, view="image", labels=False)
     images = len(data.input_shape) == 3
     print(f"{data.name}: {len(data.x_train)} train, {len(data.x_val)} validation, "
           f"{len(data.x_test)} test samples of shape {data.input_shape}")
@@ -106,35 +106,35 @@ def main(argv: list[str] | None = None) -> dict:
         epochs=args.epochs,
         batch_size=args.batch_size,
         callbacks=callbacks,
-        verbose=_cli.verbose(args),
+        verbose=cli.verbose(args),
     )
 
     # ## Evaluate
     reconstructions = model.predict(data.x_test, verbose=0)
-    errors = _reconstruction.pixel_errors(data.x_test, reconstructions, bce=images)
+    errors = evaluation.pixel_errors(data.x_test, reconstructions, bce=images)
     metrics = {f"test_{name}": value for name, value in errors.items()}
     # A baseline: always answer the mean training sample.
     mean_sample = data.x_train.mean(axis=0, keepdims=True)
-    metrics["test_mse_mean_sample"] = _reconstruction.pixel_errors(
+    metrics["test_mse_mean_sample"] = evaluation.pixel_errors(
         data.x_test, mean_sample, bce=False
     )["mse"]
     metrics["epochs_trained"] = len(history.history["loss"])
     if images:
-        figure = _plots.image_grid(
+        figure = plots.image_grid(
             {"original": data.x_test[:10], "reconstruction": reconstructions[:10]}
         )
     else:
-        figure = _plots.bar_chart(
-            _reconstruction.feature_errors(data.x_test, reconstructions, data.feature_names),
+        figure = plots.bar_chart(
+            evaluation.feature_errors(data.x_test, reconstructions, data.feature_names),
             ylabel="test MSE (standardised)",
             title="worst-reconstructed features",
         )
     print("Test:", ", ".join(f"{k}={v:.4f}" for k, v in metrics.items()))
-    out = _cli.output_dir(args, "autoencoder")
-    return _cli.save_artifacts(
+    out = cli.output_dir(args, "autoencoder")
+    return cli.save_artifacts(
         out, model=model, history=history, metrics=metrics, figures={"reconstructions": figure}
     )
 
 
 if __name__ == "__main__":
-    _cli.run(main)
+    cli.run(main)

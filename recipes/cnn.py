@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import argparse
 
-from recipes import _cli
+from recipes.common import cli
 
 # Label-preserving transformations for digits, as fractions (see zoo.cnn).
 AUGMENTATIONS = {"rotation": 0.03, "translation": 0.1, "zoom": 0.1}
@@ -38,22 +38,22 @@ AUGMENTATIONS = {"rotation": 0.03, "translation": 0.1, "zoom": 0.1}
 
 def main(argv: list[str] | None = None) -> dict:
     # ## Setup
-    parser = _cli.parser(__doc__, epochs=30, batch_size=64, learning_rate=3e-3)
-    _cli.add_data_flags(parser, ("digits",), csv=False, images=True)
+    parser = cli.parser(__doc__, epochs=30, batch_size=64, learning_rate=3e-3)
+    cli.add_data_flags(parser, ("digits",), csv=False, images=True)
     # ## Hyperparameters
     model_flags = parser.add_argument_group("model")
     model_flags.add_argument("--model", default="cnn", help="any zoo image classifier")
-    model_flags.add_argument("--filters", type=_cli.positive_int, nargs="+", default=[32, 64])
-    model_flags.add_argument("--blocks-per-stage", type=_cli.positive_int, default=1)
+    model_flags.add_argument("--filters", type=cli.positive_int, nargs="+", default=[32, 64])
+    model_flags.add_argument("--blocks-per-stage", type=cli.positive_int, default=1)
     model_flags.add_argument(
         "--residual", action=argparse.BooleanOptionalAction, default=True, help="skip connections"
     )
     model_flags.add_argument("--batch-norm", choices=("none", "before", "after"), default="before")
     model_flags.add_argument(
-        "--batch-norm-momentum", type=_cli.rate, default=0.9,
+        "--batch-norm-momentum", type=cli.rate, default=0.9,
         help="of batch norm's moving statistics; 0.9 suits few steps per epoch",
     )
-    model_flags.add_argument("--dropout-rate", type=_cli.rate, default=0.2)
+    model_flags.add_argument("--dropout-rate", type=cli.rate, default=0.2)
     model_flags.add_argument(
         "--augmentation",
         nargs="+",
@@ -61,20 +61,20 @@ def main(argv: list[str] | None = None) -> dict:
         default=["none"],
         help="random transforms in training, e.g. rotation translation zoom (default: none)",
     )
-    model_flags.add_argument("--patience", type=_cli.positive_int, default=15)
+    model_flags.add_argument("--patience", type=cli.positive_int, default=15)
     args = parser.parse_args(argv)
-    _cli.setup(args)
+    cli.setup(args)
 
     import keras
     import numpy as np
 
     import zoo
-    from recipes import _data
+    from recipes.common import datasets
 
-    _cli.model_spec(args, task="classification", input_kind="image", kind="image classifier")
+    cli.model_spec(args, task="classification", input_kind="image", kind="image classifier")
 
     # ## Data
-    data = _cli.load_data(args, view="image")
+    data = cli.load_data(args, view="image")
     print(f"{data.name}: {len(data.x_train)} train, {len(data.x_val)} validation, "
           f"{len(data.x_test)} test images of shape {data.input_shape}, "
           f"{data.num_outputs} classes")
@@ -94,7 +94,7 @@ def main(argv: list[str] | None = None) -> dict:
     else:  # Another zoo image classifier, with its own default architecture.
         options = {}
     model = zoo.build(
-        args.model, input_shape=data.input_shape, num_classes=data.num_outputs, **options
+        args.model, input_shape=data.input_shape, num_outputs=data.num_outputs, **options
     )
     # Cosine decay from the base rate to zero over the epoch budget, driven by
     # the optimizer's step counter (no per-batch Python callback).
@@ -118,14 +118,14 @@ def main(argv: list[str] | None = None) -> dict:
         ),
     ]
     history = model.fit(
-        **_data.fit_inputs(data, batch_size=args.batch_size, seed=args.seed),
+        **datasets.fit_inputs(data, batch_size=args.batch_size, seed=args.seed),
         epochs=args.epochs,
         callbacks=callbacks,
-        verbose=_cli.verbose(args),
+        verbose=cli.verbose(args),
     )
 
     # ## Evaluate
-    from recipes import _plots
+    from recipes.common import plots
 
     results = model.evaluate(data.x_test, data.y_test, return_dict=True, verbose=0)
     metrics = {f"test_{name}": value for name, value in results.items()}
@@ -134,15 +134,15 @@ def main(argv: list[str] | None = None) -> dict:
     # Twenty test images titled true>predicted, mistakes (in red) first.
     shown = np.argsort(predicted == data.y_test, kind="stable")[:20]
     figures = {
-        "confusion_matrix": _plots.confusion_matrix(data.y_test, predicted, data.class_names),
-        "test_predictions": _plots.predictions_grid(
+        "confusion_matrix": plots.confusion_matrix(data.y_test, predicted, data.class_names),
+        "test_predictions": plots.predictions_grid(
             data.x_test[shown], data.y_test[shown], predicted[shown], data.class_names
         ),
     }
     print("Test:", ", ".join(f"{k}={v:.4f}" for k, v in metrics.items()))
-    out = _cli.output_dir(args, "cnn")
-    return _cli.save_artifacts(out, model=model, history=history, metrics=metrics, figures=figures)
+    out = cli.output_dir(args, "cnn")
+    return cli.save_artifacts(out, model=model, history=history, metrics=metrics, figures=figures)
 
 
 if __name__ == "__main__":
-    _cli.run(main)
+    cli.run(main)

@@ -31,7 +31,7 @@ Next steps: compare the noise types and levels; use the trained encoder
 
 from __future__ import annotations
 
-from recipes import _cli
+from recipes.common import cli
 
 MODELS = ("denoising_autoencoder", "autoencoder")
 NOISE_SEED = 1234  # validation and test corruption: the same draw for every run
@@ -39,8 +39,8 @@ NOISE_SEED = 1234  # validation and test corruption: the same draw for every run
 
 def main(argv: list[str] | None = None) -> dict:
     # ## Setup
-    parser = _cli.parser(__doc__, epochs=100, batch_size=64, learning_rate=2e-3)
-    _cli.add_data_flags(parser, ("digits",))
+    parser = cli.parser(__doc__, epochs=100, batch_size=64, learning_rate=2e-3)
+    cli.add_data_flags(parser, ("digits",))
     # ## Hyperparameters
     model_flags = parser.add_argument_group("model")
     model_flags.add_argument("--model", default="denoising_autoencoder", help=" or ".join(MODELS))
@@ -49,30 +49,30 @@ def main(argv: list[str] | None = None) -> dict:
     )
     model_flags.add_argument(
         "--noise-level",
-        type=_cli.positive_float,
+        type=cli.positive_float,
         default=0.3,
         help="standard deviation for gaussian, else the fraction of corrupted pixels",
     )
-    model_flags.add_argument("--latent-dim", type=_cli.positive_int, default=16)
+    model_flags.add_argument("--latent-dim", type=cli.positive_int, default=16)
     model_flags.add_argument(
-        "--hidden-units", type=_cli.positive_int, nargs="+", default=[128, 64]
+        "--hidden-units", type=cli.positive_int, nargs="+", default=[128, 64]
     )
-    model_flags.add_argument("--patience", type=_cli.positive_int, default=10)
+    model_flags.add_argument("--patience", type=cli.positive_int, default=10)
     args = parser.parse_args(argv)
-    _cli.setup(args)
+    cli.setup(args)
 
     import keras
 
     import zoo
-    from recipes import _plots, _reconstruction
+    from recipes.common import evaluation, plots
     from zoo.autoencoder import Corruption
 
-    _reconstruction.check_model(args.model, MODELS)
+    cli.check_model(args.model, MODELS)
     # Validates the noise settings (a rate must be < 1) before loading anything.
     corruption = Corruption(args.noise_type, args.noise_level, seed=NOISE_SEED)
 
     # ## Data
-    data = _reconstruction.load_data(args, view="image")
+    data = cli.load_data(args, view="image", labels=False)
     images = len(data.input_shape) == 3
     noisy_val = keras.ops.convert_to_numpy(corruption(data.x_val, training=True))
     noisy_test = keras.ops.convert_to_numpy(corruption(data.x_test, training=True))
@@ -118,32 +118,32 @@ def main(argv: list[str] | None = None) -> dict:
         epochs=args.epochs,
         batch_size=args.batch_size,
         callbacks=callbacks,
-        verbose=_cli.verbose(args),
+        verbose=cli.verbose(args),
     )
 
     # ## Evaluate
     denoised = model.predict(noisy_test, verbose=0)
-    noisy_errors = _reconstruction.pixel_errors(data.x_test, noisy_test, bce=False)
-    denoised_errors = _reconstruction.pixel_errors(data.x_test, denoised, bce=images)
+    noisy_errors = evaluation.pixel_errors(data.x_test, noisy_test, bce=False)
+    denoised_errors = evaluation.pixel_errors(data.x_test, denoised, bce=images)
     metrics = {"test_noisy_input_mse": noisy_errors["mse"]}
     metrics.update({f"test_denoised_{name}": value for name, value in denoised_errors.items()})
     metrics["epochs_trained"] = len(history.history["loss"])
     if images:
-        figure = _plots.image_grid(
+        figure = plots.image_grid(
             {"original": data.x_test[:10], "noisy": noisy_test[:10], "denoised": denoised[:10]}
         )
     else:
-        figure = _plots.bar_chart(
-            _reconstruction.feature_errors(data.x_test, denoised, data.feature_names),
+        figure = plots.bar_chart(
+            evaluation.feature_errors(data.x_test, denoised, data.feature_names),
             ylabel="test MSE after denoising",
             title="worst-denoised features",
         )
     print("Test:", ", ".join(f"{k}={v:.4f}" for k, v in metrics.items()))
-    out = _cli.output_dir(args, "denoising_autoencoder")
-    return _cli.save_artifacts(
+    out = cli.output_dir(args, "denoising_autoencoder")
+    return cli.save_artifacts(
         out, model=model, history=history, metrics=metrics, figures={"denoising": figure}
     )
 
 
 if __name__ == "__main__":
-    _cli.run(main)
+    cli.run(main)

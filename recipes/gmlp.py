@@ -23,39 +23,39 @@ split.
 
 from __future__ import annotations
 
-from recipes import _cli
+from recipes.common import cli
 
 
 def main(argv: list[str] | None = None) -> dict:
     # ## Setup
-    parser = _cli.parser(__doc__, epochs=30, batch_size=64, learning_rate=3e-3)
-    _cli.add_data_flags(parser, ("digits",), csv=False, images=True)
+    parser = cli.parser(__doc__, epochs=30, batch_size=64, learning_rate=3e-3)
+    cli.add_data_flags(parser, ("digits",), csv=False, images=True)
     # ## Hyperparameters
     model_flags = parser.add_argument_group("model")
     model_flags.add_argument(
         "--model", default="gmlp", help="gmlp, a preset (gmlp_tiny...) or a zoo image classifier"
     )
-    model_flags.add_argument("--patch-size", type=_cli.positive_int, default=2)
-    model_flags.add_argument("--d-model", type=_cli.positive_int, default=64)
-    model_flags.add_argument("--d-ffn", type=_cli.positive_int, default=128, help="even")
-    model_flags.add_argument("--num-blocks", type=_cli.positive_int, default=4)
-    model_flags.add_argument("--dropout-rate", type=_cli.rate, default=0.1)
-    model_flags.add_argument("--drop-path-rate", type=_cli.rate, default=0.1)
-    model_flags.add_argument("--weight-decay", type=_cli.rate, default=0.05)
-    model_flags.add_argument("--patience", type=_cli.positive_int, default=15)
+    model_flags.add_argument("--patch-size", type=cli.positive_int, default=2)
+    model_flags.add_argument("--d-model", type=cli.positive_int, default=64)
+    model_flags.add_argument("--d-ffn", type=cli.positive_int, default=128, help="even")
+    model_flags.add_argument("--num-blocks", type=cli.positive_int, default=4)
+    model_flags.add_argument("--dropout-rate", type=cli.rate, default=0.1)
+    model_flags.add_argument("--drop-path-rate", type=cli.rate, default=0.1)
+    model_flags.add_argument("--weight-decay", type=cli.rate, default=0.05)
+    model_flags.add_argument("--patience", type=cli.positive_int, default=15)
     args = parser.parse_args(argv)
-    _cli.setup(args)
+    cli.setup(args)
 
     import keras
     import numpy as np
 
     import zoo
-    from recipes import _data, _plots
+    from recipes.common import datasets, plots
 
-    _cli.model_spec(args, task="classification", input_kind="image", kind="image classifier")
+    cli.model_spec(args, task="classification", input_kind="image", kind="image classifier")
 
     # ## Data
-    data = _cli.load_data(args, view="image")
+    data = cli.load_data(args, view="image")
     print(f"{data.name}: {len(data.x_train)} train, {len(data.x_val)} validation, "
           f"{len(data.x_test)} test images of shape {data.input_shape}, "
           f"{data.num_outputs} classes")
@@ -76,7 +76,7 @@ def main(argv: list[str] | None = None) -> dict:
     else:  # Another zoo image classifier, with its own default architecture.
         options = {}
     model = zoo.build(
-        args.model, input_shape=data.input_shape, num_classes=data.num_outputs, **options
+        args.model, input_shape=data.input_shape, num_outputs=data.num_outputs, **options
     )
     # Cosine decay to zero over the epoch budget, computed in the graph.
     steps_per_epoch = int(np.ceil(len(data.x_train) / args.batch_size))
@@ -99,10 +99,10 @@ def main(argv: list[str] | None = None) -> dict:
         ),
     ]
     history = model.fit(
-        **_data.fit_inputs(data, batch_size=args.batch_size, seed=args.seed),
+        **datasets.fit_inputs(data, batch_size=args.batch_size, seed=args.seed),
         epochs=args.epochs,
         callbacks=callbacks,
-        verbose=_cli.verbose(args),
+        verbose=cli.verbose(args),
     )
 
     # ## Evaluate
@@ -113,15 +113,15 @@ def main(argv: list[str] | None = None) -> dict:
     # Twenty test images titled true>predicted, mistakes (in red) first.
     shown = np.argsort(predicted == data.y_test, kind="stable")[:20]
     figures = {
-        "confusion_matrix": _plots.confusion_matrix(data.y_test, predicted, data.class_names),
-        "test_predictions": _plots.predictions_grid(
+        "confusion_matrix": plots.confusion_matrix(data.y_test, predicted, data.class_names),
+        "test_predictions": plots.predictions_grid(
             data.x_test[shown], data.y_test[shown], predicted[shown], data.class_names
         ),
     }
     print("Test:", ", ".join(f"{k}={v:.4f}" for k, v in metrics.items()))
-    out = _cli.output_dir(args, "gmlp")
-    return _cli.save_artifacts(out, model=model, history=history, metrics=metrics, figures=figures)
+    out = cli.output_dir(args, "gmlp")
+    return cli.save_artifacts(out, model=model, history=history, metrics=metrics, figures=figures)
 
 
 if __name__ == "__main__":
-    _cli.run(main)
+    cli.run(main)

@@ -27,7 +27,7 @@ run into an ensemble.
 
 from __future__ import annotations
 
-from recipes import _cli
+from recipes.common import cli
 
 # How each zoo input kind sees the digits.
 SUGGESTIONS = ("valley", "steep", "minimum", "slide")
@@ -35,20 +35,20 @@ SUGGESTIONS = ("valley", "steep", "minimum", "slide")
 
 def main(argv: list[str] | None = None) -> dict:
     # ## Setup
-    parser = _cli.parser(__doc__, epochs=100, batch_size=64, learning_rate=1.0)
+    parser = cli.parser(__doc__, epochs=100, batch_size=64, learning_rate=1.0)
     parser.set_defaults(learning_rate=None)  # None: train with the suggestion
-    _cli.add_data_flags(parser, ("digits", "wine", "breast_cancer"), images=True)
+    cli.add_data_flags(parser, ("digits", "wine", "breast_cancer"), images=True)
     # ## Hyperparameters
     flags = parser.add_argument_group("range test")
     flags.add_argument("--model", default="mlp", help="any zoo classifier (mlp, cnn, lstm...)")
-    flags.add_argument("--start-lr", type=_cli.positive_float, default=1e-6)
-    flags.add_argument("--end-lr", type=_cli.positive_float, default=10.0)
-    flags.add_argument("--num-steps", type=_cli.positive_int, default=100, help="rates tried")
+    flags.add_argument("--start-lr", type=cli.positive_float, default=1e-6)
+    flags.add_argument("--end-lr", type=cli.positive_float, default=10.0)
+    flags.add_argument("--num-steps", type=cli.positive_int, default=100, help="rates tried")
     flags.add_argument("--suggestion", choices=SUGGESTIONS, default="valley",
                        help="the rate to train with (--learning-rate overrides it)")
-    flags.add_argument("--patience", type=_cli.positive_int, default=10)
+    flags.add_argument("--patience", type=cli.positive_int, default=10)
     args = parser.parse_args(argv)
-    _cli.setup(args)
+    cli.setup(args)
     if args.smoke:
         args.num_steps = min(args.num_steps, 40)
 
@@ -56,12 +56,12 @@ def main(argv: list[str] | None = None) -> dict:
 
     import callbacks
     import zoo
-    from recipes import _io
+    from recipes.common import artifacts, datasets
 
-    spec = _cli.model_spec(args, task="classification", kind="classifier")
+    spec = cli.model_spec(args, task="classification", kind="classifier")
 
     # ## Data
-    data = _cli.load_data(args, view=_cli.VIEWS[spec.input_kind])
+    data = cli.load_data(args, view=datasets.view_for(spec.input_kind))
     if data.task != "classification":
         raise ValueError("Invalid value for argument `task`: expected a classification "
                          f"target. Received: task={data.task!r}")
@@ -70,12 +70,10 @@ def main(argv: list[str] | None = None) -> dict:
           f"{data.num_outputs} classes")
 
     # ## Model
-    # cnn and gmlp call the class count `num_classes`, mlp and lstm `num_outputs`.
-    size = "num_classes" if "num_classes" in spec.example else "num_outputs"
     # The mlp of recipes/mlp.py; other models keep their zoo defaults.
     options = dict(hidden_units=(512, 256), dropout_rate=0.3) if args.model == "mlp" else {}
     model = zoo.build(
-        args.model, input_shape=data.input_shape, **{size: data.num_outputs}, **options
+        args.model, input_shape=data.input_shape, num_outputs=data.num_outputs, **options
     )
     # The range test sets the rate from Python before every step, so it needs
     # one step per execution and a float learning rate.
@@ -115,7 +113,7 @@ def main(argv: list[str] | None = None) -> dict:
         epochs=args.epochs,
         batch_size=args.batch_size,
         callbacks=callbacks_list,
-        verbose=_cli.verbose(args),
+        verbose=cli.verbose(args),
     )
 
     # ## Evaluate
@@ -132,11 +130,11 @@ def main(argv: list[str] | None = None) -> dict:
     for index, (method, rate) in enumerate(suggestions.items()):
         axis.axvline(rate, color=f"C{index + 1}", ls="--", lw=1, label=f"{method} {rate:.1e}")
     axis.legend(loc="best", fontsize=8)
-    out = _cli.output_dir(args, "lr_finder")
-    _io.write_csv(out / "lr_finder.csv", finder.results)
-    return _cli.save_artifacts(out, model=model, history=history, metrics=metrics,
+    out = cli.output_dir(args, "lr_finder")
+    artifacts.write_csv(out / "lr_finder.csv", finder.results)
+    return cli.save_artifacts(out, model=model, history=history, metrics=metrics,
                                figures={"lr_finder": figure})
 
 
 if __name__ == "__main__":
-    _cli.run(main)
+    cli.run(main)

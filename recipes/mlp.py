@@ -22,7 +22,7 @@ self-normalising network.
 
 from __future__ import annotations
 
-from recipes import _cli
+from recipes.common import cli
 
 # How each task is trained: output activation, loss, metrics.
 TASKS = {
@@ -34,33 +34,33 @@ TASKS = {
 
 def main(argv: list[str] | None = None) -> dict:
     # ## Setup
-    parser = _cli.parser(__doc__, epochs=200, batch_size=64, learning_rate=2e-3)
-    _cli.add_data_flags(parser, ("digits", "wine", "breast_cancer"))
+    parser = cli.parser(__doc__, epochs=200, batch_size=64, learning_rate=2e-3)
+    cli.add_data_flags(parser, ("digits", "wine", "breast_cancer"))
     # ## Hyperparameters
     model_flags = parser.add_argument_group("model")
     model_flags.add_argument(
-        "--hidden-units", type=_cli.positive_int, nargs="+", default=[512, 256]
+        "--hidden-units", type=cli.positive_int, nargs="+", default=[512, 256]
     )
     model_flags.add_argument(
         "--activation",
         default="relu",
         choices=("relu", "leaky_relu", "elu", "selu", "gelu", "swish", "mish"),
     )
-    model_flags.add_argument("--dropout-rate", type=_cli.rate, default=0.3)
+    model_flags.add_argument("--dropout-rate", type=cli.rate, default=0.3)
     model_flags.add_argument("--batch-norm", choices=("none", "before", "after"), default="none")
     model_flags.add_argument("--residual", action="store_true", help="skip connections")
-    model_flags.add_argument("--patience", type=_cli.positive_int, default=15)
+    model_flags.add_argument("--patience", type=cli.positive_int, default=15)
     args = parser.parse_args(argv)
-    _cli.setup(args)
+    cli.setup(args)
 
     import keras
     import numpy as np
 
     import zoo
-    from recipes import _data
+    from recipes.common import datasets
 
     # ## Data
-    data = _cli.load_data(args)
+    data = cli.load_data(args)
     print(f"{data.name}: {len(data.x_train)} train, {len(data.x_val)} validation, "
           f"{len(data.x_test)} test samples, {data.input_shape[0]} features, task {data.task}")
 
@@ -93,10 +93,10 @@ def main(argv: list[str] | None = None) -> dict:
         ),
     ]
     history = model.fit(
-        **_data.fit_inputs(data, batch_size=args.batch_size, seed=args.seed),
+        **datasets.fit_inputs(data, batch_size=args.batch_size, seed=args.seed),
         epochs=args.epochs,
         callbacks=callbacks,
-        verbose=_cli.verbose(args),
+        verbose=cli.verbose(args),
     )
 
     # ## Evaluate
@@ -105,16 +105,16 @@ def main(argv: list[str] | None = None) -> dict:
     metrics["epochs_trained"] = len(history.history["loss"])
     figures = {}
     if data.task == "classification":
-        from recipes import _plots
+        from recipes.common import plots
 
         predicted = np.argmax(model.predict(data.x_test, verbose=0), axis=-1)
-        figures["confusion_matrix"] = _plots.confusion_matrix(
+        figures["confusion_matrix"] = plots.confusion_matrix(
             data.y_test, predicted, data.class_names
         )
     print("Test:", ", ".join(f"{k}={v:.4f}" for k, v in metrics.items()))
-    out = _cli.output_dir(args, "mlp")
-    return _cli.save_artifacts(out, model=model, history=history, metrics=metrics, figures=figures)
+    out = cli.output_dir(args, "mlp")
+    return cli.save_artifacts(out, model=model, history=history, metrics=metrics, figures=figures)
 
 
 if __name__ == "__main__":
-    _cli.run(main)
+    cli.run(main)

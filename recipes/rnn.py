@@ -30,20 +30,20 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from recipes import _cli
+from recipes.common import cli
 
 
 def main(argv: list[str] | None = None) -> dict:
     # ## Setup
-    parser = _cli.parser(__doc__, epochs=40, batch_size=64, learning_rate=1e-2)
-    _cli.add_data_flags(parser, ("digits",), csv=False)
+    parser = cli.parser(__doc__, epochs=40, batch_size=64, learning_rate=1e-2)
+    cli.add_data_flags(parser, ("digits",), csv=False)
     task_flags = parser.add_argument_group("task")
     task_flags.add_argument(
         "--task", choices=("classification", "forecast"), default="classification"
     )
     task_flags.add_argument("--csv", type=Path, help="your series to forecast (default: sunspots)")
     task_flags.add_argument("--column", help="series column of --csv (default: the last)")
-    task_flags.add_argument("--window", type=_cli.positive_int, default=12, help="past values seen")
+    task_flags.add_argument("--window", type=cli.positive_int, default=12, help="past values seen")
     # ## Hyperparameters
     model_flags = parser.add_argument_group("model")
     model_flags.add_argument(
@@ -54,42 +54,42 @@ def main(argv: list[str] | None = None) -> dict:
         default="lstm",
         help="lstm or gru (a zoo sequence model)",
     )
-    model_flags.add_argument("--units", type=_cli.positive_int, nargs="+", default=[64])
-    model_flags.add_argument("--dropout", type=_cli.rate, default=0.0, help="of layer inputs")
+    model_flags.add_argument("--units", type=cli.positive_int, nargs="+", default=[64])
+    model_flags.add_argument("--dropout", type=cli.rate, default=0.0, help="of layer inputs")
     model_flags.add_argument(
-        "--recurrent-dropout", type=_cli.rate, default=0.0, help="of the recurrent state"
+        "--recurrent-dropout", type=cli.rate, default=0.0, help="of the recurrent state"
     )
     model_flags.add_argument(
         "--bidirectional", action=argparse.BooleanOptionalAction, default=False
     )
-    model_flags.add_argument("--patience", type=_cli.positive_int, default=15)
+    model_flags.add_argument("--patience", type=cli.positive_int, default=15)
     args = parser.parse_args(argv)
     if args.task == "classification" and (args.csv or args.column):
         raise ValueError(
             "Invalid value for argument `task`: expected 'forecast' with --csv or --column "
             f"(a series to forecast). Received: task={args.task!r}"
         )
-    _cli.setup(args)
+    cli.setup(args)
 
     import keras
     import numpy as np
 
     import zoo
-    from recipes import _data, _plots
+    from recipes.common import datasets, plots
 
-    _cli.model_spec(args, input_kind="sequence", kind="sequence model", flag="--cell/--model",
+    cli.model_spec(args, input_kind="sequence", kind="sequence model", flag="--cell/--model",
                     data_flags=False)  # --csv here is a series to forecast
 
     # ## Data
     if args.task == "forecast":
-        data = _data.load_series(args.csv, args.column, window=args.window)
-        times, time_label = _test_times(args.csv or _data.SUNSPOTS, len(data.x_test))
+        data = datasets.load_series(args.csv, args.column, window=args.window)
+        times, time_label = _test_times(args.csv or datasets.SUNSPOTS, len(data.x_test))
         if args.smoke:
             data = data.subsample(train=300, evaluation=100)
         print(f"{data.name}: {len(data.x_train)} train, {len(data.x_val)} validation, "
               f"{len(data.x_test)} test windows of {args.window} steps -> the next value")
     else:
-        data = _cli.load_data(args, view="sequence")
+        data = cli.load_data(args, view="sequence")
         print(f"{data.name}: {len(data.x_train)} train, {len(data.x_val)} validation, "
               f"{len(data.x_test)} test sequences of {data.input_shape[0]} steps x "
               f"{data.input_shape[1]} features, {data.num_outputs} classes")
@@ -128,10 +128,10 @@ def main(argv: list[str] | None = None) -> dict:
         ),
     ]
     history = model.fit(
-        **_data.fit_inputs(data, batch_size=args.batch_size, seed=args.seed),
+        **datasets.fit_inputs(data, batch_size=args.batch_size, seed=args.seed),
         epochs=args.epochs,
         callbacks=callbacks,
-        verbose=_cli.verbose(args),
+        verbose=cli.verbose(args),
     )
 
     # ## Evaluate
@@ -148,7 +148,7 @@ def main(argv: list[str] | None = None) -> dict:
             error = forecast - actual
             metrics[f"{key}_mae"] = float(np.mean(np.abs(error)))
             metrics[f"{key}_rmse"] = float(np.sqrt(np.mean(error**2)))
-        figures["forecast"] = _plots.forecast(
+        figures["forecast"] = plots.forecast(
             times[: len(actual)],
             actual,
             {f"{args.model} forecast": model_forecast, "naive (last value)": naive_forecast},
@@ -158,12 +158,12 @@ def main(argv: list[str] | None = None) -> dict:
     else:
         predicted = np.argmax(predictions, axis=-1)
         metrics["test_accuracy"] = float(np.mean(predicted == data.y_test))
-        figures["confusion_matrix"] = _plots.confusion_matrix(
+        figures["confusion_matrix"] = plots.confusion_matrix(
             data.y_test, predicted, data.class_names
         )
     print("Test:", ", ".join(f"{k}={v:.4f}" for k, v in metrics.items()))
-    out = _cli.output_dir(args, "rnn")
-    return _cli.save_artifacts(out, model=model, history=history, metrics=metrics, figures=figures)
+    out = cli.output_dir(args, "rnn")
+    return cli.save_artifacts(out, model=model, history=history, metrics=metrics, figures=figures)
 
 
 def _test_times(path, count: int):
@@ -177,4 +177,4 @@ def _test_times(path, count: int):
 
 
 if __name__ == "__main__":
-    _cli.run(main)
+    cli.run(main)

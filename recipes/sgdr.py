@@ -28,41 +28,41 @@ averages them.
 
 from __future__ import annotations
 
-from recipes import _cli
+from recipes.common import cli
 
 # How each zoo input kind sees the digits.
 
 
 def main(argv: list[str] | None = None) -> dict:
     # ## Setup
-    parser = _cli.parser(__doc__, epochs=30, batch_size=64, learning_rate=0.05)
-    _cli.add_data_flags(parser, ("digits",), images=True)
+    parser = cli.parser(__doc__, epochs=30, batch_size=64, learning_rate=0.05)
+    cli.add_data_flags(parser, ("digits",), images=True)
     # ## Hyperparameters
     flags = parser.add_argument_group("SGDR")
     flags.add_argument("--model", default="cnn", help="any zoo classifier (cnn, mlp, lstm...)")
-    flags.add_argument("--max-lr", type=_cli.positive_float,
+    flags.add_argument("--max-lr", type=cli.positive_float,
                        help="peak rate of the first cycle (default: --learning-rate)")
     flags.add_argument("--min-lr", type=float, default=0.0, help="the rate cycles anneal to")
-    flags.add_argument("--cycle-epochs", type=_cli.positive_int, default=2,
+    flags.add_argument("--cycle-epochs", type=cli.positive_int, default=2,
                        help="length of the first cycle")
-    flags.add_argument("--cycle-mult", type=_cli.positive_int, default=2,
+    flags.add_argument("--cycle-mult", type=cli.positive_int, default=2,
                        help="each cycle is this many times longer than the last")
     flags.add_argument("--max-lr-decay", type=float, default=1.0,
                        help="factor in (0, 1] applied to the peak at each restart")
     args = parser.parse_args(argv)
-    _cli.setup(args)
+    cli.setup(args)
 
     import keras
     import numpy as np
 
     import callbacks
     import zoo
-    from recipes import _data, _plots
+    from recipes.common import datasets, plots
 
-    spec = _cli.model_spec(args, task="classification", kind="classifier")
+    spec = cli.model_spec(args, task="classification", kind="classifier")
 
     # ## Data
-    data = _cli.load_data(args, view=_cli.VIEWS[spec.input_kind])
+    data = cli.load_data(args, view=datasets.view_for(spec.input_kind))
     if data.task != "classification":
         raise ValueError("Invalid value for argument `task`: expected a classification "
                          f"target. Received: task={data.task!r}")
@@ -71,12 +71,10 @@ def main(argv: list[str] | None = None) -> dict:
           f"{data.num_outputs} classes")
 
     # ## Model
-    # cnn and gmlp call the class count `num_classes`, mlp and lstm `num_outputs`.
-    size = "num_classes" if "num_classes" in spec.example else "num_outputs"
     # The mlp of recipes/mlp.py; other models keep their zoo defaults.
     options = dict(hidden_units=(512, 256), dropout_rate=0.3) if args.model == "mlp" else {}
     model = zoo.build(
-        args.model, input_shape=data.input_shape, **{size: data.num_outputs}, **options
+        args.model, input_shape=data.input_shape, num_outputs=data.num_outputs, **options
     )
     # SGD with Nesterov momentum, as in the paper; SGDR replaces the rate
     # given here while fit() runs.
@@ -98,10 +96,10 @@ def main(argv: list[str] | None = None) -> dict:
         max_lr_decay=args.max_lr_decay,
     )
     history = model.fit(
-        **_data.fit_inputs(data, batch_size=args.batch_size, seed=args.seed),
+        **datasets.fit_inputs(data, batch_size=args.batch_size, seed=args.seed),
         epochs=args.epochs,
         callbacks=[sgdr],
-        verbose=_cli.verbose(args),
+        verbose=cli.verbose(args),
     )
 
     # ## Evaluate
@@ -114,7 +112,7 @@ def main(argv: list[str] | None = None) -> dict:
     # validation accuracy at every epoch's end.
     steps_per_epoch = int(np.ceil(len(data.x_train) / args.batch_size))
     step_epochs = np.arange(args.epochs * steps_per_epoch) / steps_per_epoch
-    figure = _plots.learning_rate_and_metric(
+    figure = plots.learning_rate_and_metric(
         step_epochs,
         [sgdr.learning_rate_at(epoch) for epoch in step_epochs],
         np.arange(1, len(history.history["loss"]) + 1),
@@ -122,10 +120,10 @@ def main(argv: list[str] | None = None) -> dict:
         metric="validation accuracy",
         restarts=[end for end in sgdr.cycle_ends if end < args.epochs],
     )
-    out = _cli.output_dir(args, "sgdr")
-    return _cli.save_artifacts(out, model=model, history=history, metrics=metrics,
+    out = cli.output_dir(args, "sgdr")
+    return cli.save_artifacts(out, model=model, history=history, metrics=metrics,
                                figures={"learning_rate": figure})
 
 
 if __name__ == "__main__":
-    _cli.run(main)
+    cli.run(main)

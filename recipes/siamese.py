@@ -31,7 +31,7 @@ digits by their nearest labelled neighbour.
 
 from __future__ import annotations
 
-from recipes import _cli
+from recipes.common import cli
 
 
 def best_threshold(distances, labels) -> tuple[float, float]:
@@ -48,8 +48,8 @@ def best_threshold(distances, labels) -> tuple[float, float]:
 
 def main(argv: list[str] | None = None) -> dict:
     # ## Setup
-    parser = _cli.parser(__doc__, epochs=40, batch_size=128, learning_rate=1e-3)
-    _cli.add_data_flags(parser, ("digits",), csv=True, images=True)
+    parser = cli.parser(__doc__, epochs=40, batch_size=128, learning_rate=1e-3)
+    cli.add_data_flags(parser, ("digits",), csv=True, images=True)
     # ## Hyperparameters
     flags = parser.add_argument_group("model")
     flags.add_argument("--model", default="siamese", help="any zoo similarity model")
@@ -59,24 +59,24 @@ def main(argv: list[str] | None = None) -> dict:
         default="flat",
         help="digits as 64 features (MLP embedding) or 8x8 images (CNN embedding)",
     )
-    flags.add_argument("--embedding-dim", type=_cli.positive_int, default=16)
+    flags.add_argument("--embedding-dim", type=cli.positive_int, default=16)
     flags.add_argument(
-        "--hidden-units", type=_cli.positive_int, nargs="+", default=[128, 64]
+        "--hidden-units", type=cli.positive_int, nargs="+", default=[128, 64]
     )
-    flags.add_argument("--filters", type=_cli.positive_int, nargs="+", default=[32, 64])
+    flags.add_argument("--filters", type=cli.positive_int, nargs="+", default=[32, 64])
     flags.add_argument(
         "--distance", choices=("euclidean", "cosine"), default="euclidean"
     )
-    flags.add_argument("--margin", type=_cli.positive_float, default=1.0)
+    flags.add_argument("--margin", type=cli.positive_float, default=1.0)
     flags.add_argument(
         "--pairs",
-        type=_cli.positive_int,
+        type=cli.positive_int,
         default=10000,
         help="training pairs; validation and test get a fifth as many each",
     )
-    flags.add_argument("--patience", type=_cli.positive_int, default=5)
+    flags.add_argument("--patience", type=cli.positive_int, default=5)
     args = parser.parse_args(argv)
-    _cli.setup(args)
+    cli.setup(args)
 
     import keras
     import numpy as np
@@ -85,10 +85,10 @@ def main(argv: list[str] | None = None) -> dict:
     import zoo
     from zoo.siamese import contrastive_loss, make_pairs
 
-    _cli.model_spec(args, task="similarity", kind="similarity model", data_flags=False)
+    cli.model_spec(args, task="similarity", kind="similarity model", data_flags=False)
 
     # ## Data
-    data = _cli.load_data(args, view="image" if args.images else args.view)
+    data = cli.load_data(args, view="image" if args.images else args.view)
     if data.task != "classification":
         raise ValueError(
             "Invalid value for argument `target`: expected a class column (pairs are "
@@ -139,11 +139,11 @@ def main(argv: list[str] | None = None) -> dict:
         epochs=args.epochs,
         batch_size=args.batch_size,
         callbacks=callbacks,
-        verbose=_cli.verbose(args),
+        verbose=cli.verbose(args),
     )
 
     # ## Evaluate
-    from recipes import _io, _plots
+    from recipes.common import artifacts, plots
 
     val_distances = model.predict([val_left, val_right], verbose=0).ravel()
     test_distances = model.predict([test_left, test_right], verbose=0).ravel()
@@ -162,20 +162,20 @@ def main(argv: list[str] | None = None) -> dict:
     embedding = model.get_layer("embedding")
     vectors = embedding.predict(data.x_test, verbose=0)
     figures = {
-        "embedding": _plots.embedding_scatter(
+        "embedding": plots.embedding_scatter(
             vectors, data.y_test, data.class_names, title="test digits, embedded"
         ),
-        "distances": _plots.distance_histograms(
+        "distances": plots.distance_histograms(
             test_distances, test_labels, threshold=threshold
         ),
     }
     print("Test:", ", ".join(f"{k}={v:.4f}" for k, v in metrics.items()))
-    out = _cli.output_dir(args, "siamese")
-    _io.save_model(embedding, out / "embedding.keras")  # what users reuse
-    return _cli.save_artifacts(
+    out = cli.output_dir(args, "siamese")
+    artifacts.save_model(embedding, out / "embedding.keras")  # what users reuse
+    return cli.save_artifacts(
         out, model=model, history=history, metrics=metrics, figures=figures
     )
 
 
 if __name__ == "__main__":
-    _cli.run(main)
+    cli.run(main)

@@ -30,22 +30,22 @@ SGDR's cycle ends instead.
 
 from __future__ import annotations
 
-from recipes import _cli
+from recipes.common import cli
 
 # How each zoo input kind sees the digits.
 
 
 def main(argv: list[str] | None = None) -> dict:
     # ## Setup
-    parser = _cli.parser(__doc__, epochs=50, batch_size=64, learning_rate=0.01)
-    _cli.add_data_flags(parser, ("digits",), images=True)
+    parser = cli.parser(__doc__, epochs=50, batch_size=64, learning_rate=0.01)
+    cli.add_data_flags(parser, ("digits",), images=True)
     # ## Hyperparameters
     flags = parser.add_argument_group("snapshot ensemble")
     flags.add_argument("--model", default="mlp", help="any zoo classifier (mlp, cnn, lstm...)")
-    flags.add_argument("--num-snapshots", type=_cli.positive_int, default=5,
+    flags.add_argument("--num-snapshots", type=cli.positive_int, default=5,
                        help="M cycles and snapshots; --epochs must be a multiple of it")
     args = parser.parse_args(argv)
-    _cli.setup(args)
+    cli.setup(args)
     if args.smoke:
         args.num_snapshots = min(args.num_snapshots, args.epochs)
 
@@ -53,9 +53,9 @@ def main(argv: list[str] | None = None) -> dict:
 
     import callbacks
     import zoo
-    from recipes import _data, _io, _plots
+    from recipes.common import artifacts, datasets, plots
 
-    spec = _cli.model_spec(args, task="classification", kind="classifier")
+    spec = cli.model_spec(args, task="classification", kind="classifier")
     if args.epochs % args.num_snapshots:
         raise ValueError(
             "Invalid value for argument `epochs`: expected a multiple of --num-snapshots "
@@ -64,7 +64,7 @@ def main(argv: list[str] | None = None) -> dict:
         )
 
     # ## Data
-    data = _cli.load_data(args, view=_cli.VIEWS[spec.input_kind])
+    data = cli.load_data(args, view=datasets.view_for(spec.input_kind))
     if data.task != "classification":
         raise ValueError("Invalid value for argument `task`: expected a classification "
                          f"target. Received: task={data.task!r}")
@@ -73,12 +73,10 @@ def main(argv: list[str] | None = None) -> dict:
           f"{data.num_outputs} classes")
 
     # ## Model
-    # cnn and gmlp call the class count `num_classes`, mlp and lstm `num_outputs`.
-    size = "num_classes" if "num_classes" in spec.example else "num_outputs"
     # The mlp of recipes/mlp.py; other models keep their zoo defaults.
     options = dict(hidden_units=(512, 256), dropout_rate=0.3) if args.model == "mlp" else {}
     model = zoo.build(
-        args.model, input_shape=data.input_shape, **{size: data.num_outputs}, **options
+        args.model, input_shape=data.input_shape, num_outputs=data.num_outputs, **options
     )
     # Adam rather than the paper's SGD: its steps do not shrink with the
     # gradients, so each restart moves a model that has fitted its training
@@ -94,17 +92,17 @@ def main(argv: list[str] | None = None) -> dict:
         model.summary()
 
     # ## Train
-    out = _cli.output_dir(args, "snapshot_ensemble")
+    out = cli.output_dir(args, "snapshot_ensemble")
     for stale in (out / "snapshots").glob("snapshot_*.keras"):  # from an earlier run
         stale.unlink()
     snapshots = callbacks.SnapshotEnsemble(
         args.num_snapshots, args.learning_rate, directory=out / "snapshots"
     )
     history = model.fit(
-        **_data.fit_inputs(data, batch_size=args.batch_size, seed=args.seed),
+        **datasets.fit_inputs(data, batch_size=args.batch_size, seed=args.seed),
         epochs=args.epochs,
         callbacks=[snapshots],
-        verbose=_cli.verbose(args),
+        verbose=cli.verbose(args),
     )
 
     # ## Evaluate
@@ -121,17 +119,17 @@ def main(argv: list[str] | None = None) -> dict:
     # All M snapshots as one model that averages their probabilities, saved
     # uncompiled (for inference; compile it to evaluate, as here).
     ensemble = callbacks.build_ensemble(snapshots.snapshot_paths)
-    _io.save_model(ensemble, out / "ensemble.keras")
+    artifacts.save_model(ensemble, out / "ensemble.keras")
     ensemble.compile(loss="sparse_categorical_crossentropy", metrics=["accuracy"])
     ensemble_results = ensemble.evaluate(data.x_test, data.y_test, return_dict=True, verbose=0)
     metrics.update({f"ensemble_test_{k}": v for k, v in ensemble_results.items()})
     metrics.update({f"ensemble_of_{row.num_snapshots}_test_accuracy": row.accuracy
                     for row in table.itertuples()})
-    _io.write_csv(out / "ensemble_table.csv", table)
-    figure = _plots.ensemble_curve(table, results["accuracy"])
-    return _cli.save_artifacts(out, model=model, history=history, metrics=metrics,
+    artifacts.write_csv(out / "ensemble_table.csv", table)
+    figure = plots.ensemble_curve(table, results["accuracy"])
+    return cli.save_artifacts(out, model=model, history=history, metrics=metrics,
                                figures={"ensemble_table": figure})
 
 
 if __name__ == "__main__":
-    _cli.run(main)
+    cli.run(main)

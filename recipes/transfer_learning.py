@@ -34,7 +34,7 @@ catches up; `python -m recipes.cnn` trains the same network on all ten digits.
 
 from __future__ import annotations
 
-from recipes import _cli
+from recipes.common import cli
 
 
 def models_with_features(candidates: list[str] | None = None) -> list[str]:
@@ -59,20 +59,20 @@ def models_with_features(candidates: list[str] | None = None) -> list[str]:
 
 def main(argv: list[str] | None = None) -> dict:
     # ## Setup
-    parser = _cli.parser(__doc__, epochs=10, batch_size=16, learning_rate=3e-3)
-    _cli.add_data_flags(parser, ("digits",), csv=False, images=True)
+    parser = cli.parser(__doc__, epochs=10, batch_size=16, learning_rate=3e-3)
+    cli.add_data_flags(parser, ("digits",), csv=False, images=True)
     # ## Hyperparameters
     flags = parser.add_argument_group("model")
     flags.add_argument("--model", default="cnn", help="a zoo CNN with 'features'")
     flags.add_argument("--global-pooling", choices=("flatten", "avg", "max"),
                        default="flatten", help="cnn features; flatten keeps positions")
-    flags.add_argument("--pretrain-epochs", type=_cli.positive_int, default=10)
-    flags.add_argument("--fine-tune-epochs", type=_cli.positive_int, default=10,
+    flags.add_argument("--pretrain-epochs", type=cli.positive_int, default=10)
+    flags.add_argument("--fine-tune-epochs", type=cli.positive_int, default=10,
                        help="fine-tuning epochs, after --epochs of feature extraction")
-    flags.add_argument("--examples-per-class", type=_cli.positive_int, default=10,
+    flags.add_argument("--examples-per-class", type=cli.positive_int, default=10,
                        help="labelled training images of each new class")
     args = parser.parse_args(argv)
-    _cli.setup(args)
+    cli.setup(args)
     if args.smoke:
         args.pretrain_epochs = min(args.pretrain_epochs, 2)
         args.fine_tune_epochs = min(args.fine_tune_epochs, 2)
@@ -92,7 +92,7 @@ def main(argv: list[str] | None = None) -> dict:
         )
 
     # ## Data
-    data = _cli.load_data(args, view="image")
+    data = cli.load_data(args, view="image")
     if data.num_outputs < 4:
         raise ValueError(
             "Invalid value for argument `images`: expected at least 4 classes (half "
@@ -134,19 +134,19 @@ def main(argv: list[str] | None = None) -> dict:
 
     options = {"global_pooling": args.global_pooling} if args.model == "cnn" else {}
     pretrained = zoo.build(
-        args.model, input_shape=data.input_shape, num_classes=len(source), **options
+        args.model, input_shape=data.input_shape, num_outputs=len(source), **options
     )
     compiled(pretrained, args.learning_rate)
 
     # ## Train
-    from recipes import _io
+    from recipes.common import artifacts
 
-    out = _cli.output_dir(args, "transfer_learning")
-    fit = dict(batch_size=args.batch_size, verbose=_cli.verbose(args))
+    out = cli.output_dir(args, "transfer_learning")
+    fit = dict(batch_size=args.batch_size, verbose=cli.verbose(args))
     print("Pretraining on the first classes...")
     pretrained.fit(x_source, y_source, validation_data=(x_source_val, y_source_val),
                    epochs=args.pretrain_epochs, **fit)
-    _io.save_model(pretrained, out / "pretrained.keras")
+    artifacts.save_model(pretrained, out / "pretrained.keras")
 
     # (a) Feature extraction: freeze the base, train a new head on the budget.
     base = pretrained.get_layer("features")
@@ -162,7 +162,7 @@ def main(argv: list[str] | None = None) -> dict:
     extraction = model.fit(x_small, y_small, validation_data=(x_val, y_val),
                            epochs=args.epochs, **fit)
     results = {"feature extraction": model.evaluate(x_test, y_test, verbose=0)}
-    _io.save_model(model, out / "feature_extraction.keras")
+    artifacts.save_model(model, out / "feature_extraction.keras")
 
     # (b) Fine-tuning: unfreeze the base but not its BatchNormalization layers,
     # recompile (trainable flags changed) with a 10x lower learning rate.
@@ -179,7 +179,7 @@ def main(argv: list[str] | None = None) -> dict:
 
     # (c) From scratch: the same architecture, budget and total epochs.
     scratch = zoo.build(
-        args.model, input_shape=data.input_shape, num_classes=len(target), **options
+        args.model, input_shape=data.input_shape, num_outputs=len(target), **options
     )
     compiled(scratch, args.learning_rate)
     print("From scratch: same architecture, budget and epochs...")
@@ -188,7 +188,7 @@ def main(argv: list[str] | None = None) -> dict:
     results["from scratch"] = scratch.evaluate(x_test, y_test, verbose=0)
 
     # ## Evaluate
-    from recipes import _plots
+    from recipes.common import plots
 
     comparison = pd.DataFrame(
         [(name, accuracy, loss) for name, (loss, accuracy) in results.items()],
@@ -197,7 +197,7 @@ def main(argv: list[str] | None = None) -> dict:
     print(f"\nTest accuracy on {', '.join(target)}, trained on "
           f"{args.examples_per_class} labelled examples per class:")
     print(comparison.to_string(index=False, float_format="%.4f"))
-    _io.write_csv(out / "comparison.csv", comparison)
+    artifacts.write_csv(out / "comparison.csv", comparison)
     metrics = {
         f"{name.replace(' ', '_').replace('-', '_')}_test_accuracy": accuracy
         for name, (loss, accuracy) in results.items()
@@ -206,19 +206,19 @@ def main(argv: list[str] | None = None) -> dict:
     # model.keras's history: feature extraction, then fine-tuning, epochs continued.
     history = {k: extraction.history[k] + tuning.history[k] for k in tuning.history}
     figures = {
-        "comparison": _plots.bar_chart(
+        "comparison": plots.bar_chart(
             dict(zip(comparison["approach"], comparison["test_accuracy"])),
             ylabel=f"test accuracy on {target[0]}-{target[-1]}",
             title=f"{args.examples_per_class} labelled examples per class",
         ),
-        "scratch_training_curves": _plots.training_curves(
-            _cli.history_frame(scratch_history)
+        "scratch_training_curves": plots.training_curves(
+            cli.history_frame(scratch_history)
         ),
     }
-    return _cli.save_artifacts(
+    return cli.save_artifacts(
         out, model=model, history=history, metrics=metrics, figures=figures
     )
 
 
 if __name__ == "__main__":
-    _cli.run(main)
+    cli.run(main)

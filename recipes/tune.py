@@ -32,7 +32,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from recipes import _cli
+from recipes.common import cli
 
 
 def address(text: str) -> tuple[str, int]:
@@ -72,19 +72,19 @@ def compile_settings(spec, data):
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """The flags; impossible combinations are usage errors (exit status 2)."""
-    parser = _cli.parser(__doc__, epochs=20, batch_size=64, learning_rate=1e-3)
+    parser = cli.parser(__doc__, epochs=20, batch_size=64, learning_rate=1e-3)
     # Unset, the batch size and learning rate are tuned; tuning writes to --directory.
     parser.set_defaults(batch_size=None, learning_rate=None, output_dir=None)
-    _cli.add_data_flags(parser, ("digits", "wine", "breast_cancer"))
+    cli.add_data_flags(parser, ("digits", "wine", "breast_cancer"))
     search = parser.add_argument_group("search")
     search.add_argument("--model", required=True, help="a zoo model: see zoo.list_models()")
-    search.add_argument("--max-trials", type=_cli.positive_int, default=10)
+    search.add_argument("--max-trials", type=cli.positive_int, default=10)
     search.add_argument(
         "--objective",
         help="NAME or NAME:min|max (default: val_accuracy for classifiers, else val_loss)",
     )
-    search.add_argument("--executions-per-trial", type=_cli.positive_int, default=1)
-    search.add_argument("--patience", type=_cli.positive_int, default=5,
+    search.add_argument("--executions-per-trial", type=cli.positive_int, default=1)
+    search.add_argument("--patience", type=cli.positive_int, default=5,
                         help="early stopping patience within a trial")
     search.add_argument("--directory", type=Path, default=Path("tuning"))
     search.add_argument("--project-name", help="default: the model name")
@@ -98,7 +98,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     roles.add_argument("--worker", type=address, metavar="HOST:PORT",
                        help="run trials for the chief at HOST:PORT")
     distributed.add_argument("--worker-id", type=non_negative_int, metavar="N")
-    distributed.add_argument("--chief-timeout", type=_cli.positive_float, default=120.0,
+    distributed.add_argument("--chief-timeout", type=cli.positive_float, default=120.0,
                              help="seconds a worker waits for the chief (default 120)")
     args = parser.parse_args(argv)
     if args.output_dir is not None:
@@ -150,29 +150,29 @@ def make_hypermodel(spec, data, args):
 def main(argv: list[str] | None = None) -> dict:
     # ## Setup
     args = parse_args(argv)
-    _cli.setup(args)
+    cli.setup(args)
 
     import shutil
 
     import grpc
     import keras
 
-    from recipes import _io, _tuning
+    from recipes.common import artifacts, tuning
 
-    role = _tuning.resolve_role(args)
-    spec = _tuning.searchable_spec(args.model)
+    role = tuning.resolve_role(args)
+    spec = tuning.searchable_spec(args.model)
     project_dir = args.directory / (args.project_name or args.model)
 
     # ## Data
-    data = _tuning.load_task_data(args, spec)
+    data = tuning.load_task_data(args, spec)
     *_, default_objective = compile_settings(spec, data)
-    objective = _tuning.parse_objective(args.objective or default_objective)
+    objective = tuning.parse_objective(args.objective or default_objective)
 
     # ## Model: the zoo's search space, compiled with a tuned optimizer
     hypermodel = make_hypermodel(spec, data, args)
 
     # Everything is checked before anything is written.
-    space, reported = _tuning.dry_run(hypermodel, data)
+    space, reported = tuning.dry_run(hypermodel, data)
     if objective.name not in reported:
         raise ValueError(
             f"Invalid value for argument `objective`: model {args.model!r} reports "
@@ -191,19 +191,19 @@ def main(argv: list[str] | None = None) -> dict:
         "search_space": space,
     }
     if role.kind == "worker":
-        if (project_dir / _tuning.FINGERPRINT_FILE).is_file():  # a directory shared with the chief
-            _tuning.check_fingerprint(project_dir, search_description)
+        if (project_dir / tuning.FINGERPRINT_FILE).is_file():  # a directory shared with the chief
+            tuning.check_fingerprint(project_dir, search_description)
         print(f"Worker {role.tuner_id}: waiting up to {args.chief_timeout:g} s "
               f"for the chief at {role.address}", flush=True)
-        _tuning.check_chief(role, space, timeout=args.chief_timeout)
+        tuning.check_chief(role, space, timeout=args.chief_timeout)
     else:
         if not args.overwrite:
-            _tuning.check_fingerprint(project_dir, search_description)
+            tuning.check_fingerprint(project_dir, search_description)
         if role.kind == "chief":
-            _tuning.check_port_free(role)
+            tuning.check_port_free(role)
         if args.overwrite and project_dir.exists():
             shutil.rmtree(project_dir)
-        _tuning.write_fingerprint(project_dir, search_description)
+        tuning.write_fingerprint(project_dir, search_description)
 
     # ## Search
     callbacks = [
@@ -211,8 +211,8 @@ def main(argv: list[str] | None = None) -> dict:
             monitor=objective.name, mode=objective.direction, patience=args.patience
         ),
     ]
-    with _tuning.role_environment(role, chief_timeout=args.chief_timeout):
-        tuner = _tuning.ResumableRandomSearch(
+    with tuning.role_environment(role, chief_timeout=args.chief_timeout):
+        tuner = tuning.ResumableRandomSearch(
             hypermodel,
             objective=objective,
             max_trials=args.max_trials,
@@ -228,7 +228,7 @@ def main(argv: list[str] | None = None) -> dict:
                 validation_data=data.validation,
                 epochs=args.epochs,
                 callbacks=callbacks,
-                verbose=_cli.verbose(args),
+                verbose=cli.verbose(args),
             )
         except grpc.RpcError as error:
             raise ValueError(
@@ -240,7 +240,7 @@ def main(argv: list[str] | None = None) -> dict:
         return {"trials_run": len(tuner.trials_run)}
 
     # ## Results
-    table = _tuning.write_results(tuner)
+    table = tuning.write_results(tuner)
     completed = table[table["status"] == "COMPLETED"]
     if not args.quiet:
         print(table.head(10).to_string(index=False))
@@ -259,18 +259,18 @@ def main(argv: list[str] | None = None) -> dict:
     epochs = int(best.best_step or 0) + 1  # the best epoch of its trial
     keras.backend.clear_session()
     model = hypermodel.build(best.hyperparameters)
-    x = _tuning.concatenate(data.train[0], data.validation[0])
-    y = _tuning.concatenate(data.train[1], data.validation[1])
+    x = tuning.concatenate(data.train[0], data.validation[0])
+    y = tuning.concatenate(data.train[1], data.validation[1])
     history = hypermodel.fit(
-        best.hyperparameters, model, x, y, epochs=epochs, verbose=_cli.verbose(args)
+        best.hyperparameters, model, x, y, epochs=epochs, verbose=cli.verbose(args)
     )
     results = model.evaluate(*data.test, return_dict=True, verbose=0)
     summary.update({f"test_{name}": float(value) for name, value in results.items()})
     summary["retrain_epochs"] = epochs
     print("Test:", ", ".join(f"{k}={v:.4f}" for k, v in results.items()))
-    _io.save_model(model, project_dir / "best_model.keras")
-    _io.write_csv(project_dir / "best_history.csv", _cli.history_frame(history))
-    _io.write_json(
+    artifacts.save_model(model, project_dir / "best_model.keras")
+    artifacts.write_csv(project_dir / "best_history.csv", cli.history_frame(history))
+    artifacts.write_json(
         project_dir / "best_metrics.json",
         {**summary, "hyperparameters": best.hyperparameters.values},
     )
@@ -278,4 +278,4 @@ def main(argv: list[str] | None = None) -> dict:
 
 
 if __name__ == "__main__":
-    _cli.run(main)
+    cli.run(main)

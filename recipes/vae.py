@@ -29,43 +29,43 @@ size and layers.
 
 from __future__ import annotations
 
-from recipes import _cli
+from recipes.common import cli
 
 MODELS = ("vae",)
 
 
 def main(argv: list[str] | None = None) -> dict:
     # ## Setup
-    parser = _cli.parser(__doc__, epochs=100, batch_size=64, learning_rate=2e-3)
-    _cli.add_data_flags(parser, ("digits",), csv=False, images=True)
+    parser = cli.parser(__doc__, epochs=100, batch_size=64, learning_rate=2e-3)
+    cli.add_data_flags(parser, ("digits",), csv=False, images=True)
     # ## Hyperparameters
     model_flags = parser.add_argument_group("model")
     model_flags.add_argument("--model", default="vae", help=" or ".join(MODELS))
-    model_flags.add_argument("--latent-dim", type=_cli.positive_int, default=2)
+    model_flags.add_argument("--latent-dim", type=cli.positive_int, default=2)
     model_flags.add_argument(
-        "--conv-filters", type=_cli.positive_int, nargs="+", default=[32, 64],
+        "--conv-filters", type=cli.positive_int, nargs="+", default=[32, 64],
         help="channels of each stride-2 convolution stage",
     )
     model_flags.add_argument("--dense", action="store_true", help="no convolutions")
-    model_flags.add_argument("--hidden-units", type=_cli.positive_int, nargs="+", default=[128])
+    model_flags.add_argument("--hidden-units", type=cli.positive_int, nargs="+", default=[128])
     model_flags.add_argument(
         "--kl-weight", type=float, default=1.0, help="1: the ELBO; > 1: a beta-VAE"
     )
-    model_flags.add_argument("--patience", type=_cli.positive_int, default=10)
+    model_flags.add_argument("--patience", type=cli.positive_int, default=10)
     args = parser.parse_args(argv)
-    _cli.setup(args)
+    cli.setup(args)
 
     import keras
     import numpy as np
 
     import zoo
-    from recipes import _plots, _reconstruction
+    from recipes.common import evaluation, plots
     from zoo.vae import ReconstructionLoss, kl_divergence
 
-    _reconstruction.check_model(args.model, MODELS)
+    cli.check_model(args.model, MODELS)
 
     # ## Data
-    data = _cli.load_data(args, view="image")
+    data = cli.load_data(args, view="image")
     print(f"{data.name}: {len(data.x_train)} train, {len(data.x_val)} validation, "
           f"{len(data.x_test)} test images of shape {data.input_shape}")
 
@@ -103,7 +103,7 @@ def main(argv: list[str] | None = None) -> dict:
         epochs=args.epochs,
         batch_size=args.batch_size,
         callbacks=callbacks,
-        verbose=_cli.verbose(args),
+        verbose=cli.verbose(args),
     )
 
     # ## Evaluate
@@ -118,7 +118,7 @@ def main(argv: list[str] | None = None) -> dict:
         "test_reconstruction_loss": reconstruction,
         "test_kl_loss": kl,
     }
-    errors = _reconstruction.pixel_errors(data.x_test, reconstructions)
+    errors = evaluation.pixel_errors(data.x_test, reconstructions)
     metrics.update({f"test_{name}_per_pixel": value for name, value in errors.items()})
     metrics["epochs_trained"] = len(history.history["loss"])
 
@@ -127,20 +127,20 @@ def main(argv: list[str] | None = None) -> dict:
     samples = model.get_layer("decoder").predict(z, verbose=0)
     # The latent space: the posterior means of the test images.
     figures = {
-        "generated": _plots.image_grid(
+        "generated": plots.image_grid(
             {f"from the prior {i + 1}-{i + 10}": samples[i : i + 10] for i in (0, 10, 20)}
         ),
-        "latent_space": _plots.embedding_scatter(
+        "latent_space": plots.embedding_scatter(
             z_mean, data.y_test, data.class_names, title="latent means of the test images"
         ),
-        "reconstructions": _plots.image_grid(
+        "reconstructions": plots.image_grid(
             {"original": data.x_test[:10], "reconstruction": reconstructions[:10]}
         ),
     }
     print("Test:", ", ".join(f"{k}={v:.4f}" for k, v in metrics.items()))
-    out = _cli.output_dir(args, "vae")
-    return _cli.save_artifacts(out, model=model, history=history, metrics=metrics, figures=figures)
+    out = cli.output_dir(args, "vae")
+    return cli.save_artifacts(out, model=model, history=history, metrics=metrics, figures=figures)
 
 
 if __name__ == "__main__":
-    _cli.run(main)
+    cli.run(main)

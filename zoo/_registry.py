@@ -110,7 +110,7 @@ def build(name: str, **kwargs: Any):
     """Builds the registered model `name`, uncompiled.
 
     Preset defaults are applied first, then `kwargs`, so
-    `zoo.build("gmlp_tiny", num_classes=10)` keeps the preset's architecture.
+    `zoo.build("gmlp_tiny", num_outputs=10)` keeps the preset's architecture.
 
     Args:
         name: a name from `zoo.list_models()`.

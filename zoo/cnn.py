@@ -264,7 +264,7 @@ def _conv_block(
 
 def build_cnn(
     input_shape: Sequence[int],
-    num_classes: int,
+    num_outputs: int,
     *,
     filters: int | Sequence[int] = (32, 64),
     blocks_per_stage: int | Sequence[int] = 1,
@@ -294,7 +294,7 @@ def build_cnn(
     Args:
         input_shape: shape of one image, `(height, width, channels)`, e.g.
             `(8, 8, 1)` for the scikit-learn digits.
-        num_classes: number of output units: classes for softmax, labels
+        num_outputs: number of output units: classes for softmax, labels
             for multi-label sigmoid (1 for binary with sigmoid).
         filters: width of each stage, e.g. `(32, 64)`. Each stage after the
             first halves the image sides, so an image with a shortest side
@@ -350,7 +350,7 @@ def build_cnn(
     input_shape = _common.check_input_shape(
         input_shape, rank=3, what="(height, width, channels)"
     )
-    num_classes = _common.check_positive_int("num_classes", num_classes)
+    num_outputs = _common.check_positive_int("num_outputs", num_outputs)
     filters = _common.check_units("filters", filters)
     if isinstance(blocks_per_stage, (list, tuple)):
         blocks = _common.check_units("blocks_per_stage", blocks_per_stage)
@@ -438,7 +438,7 @@ def build_cnn(
     if dropout_rate > 0:
         x = _common.dropout_layer(activation, dropout_rate, name="dropout")(x)
     outputs = layers.Dense(
-        num_classes, activation=output_activation or "linear", name="predictions"
+        num_outputs, activation=output_activation or "linear", name="predictions"
     )(x)
     return keras.Model(inputs, outputs, name=name)
 
@@ -457,14 +457,14 @@ def search_space(hp, **fixed: Any) -> keras.Model:
     Tunes the number of stages (at most three, and no more than the image
     size allows), the base width (doubled at every stage), blocks per stage,
     residual connections, batch-norm placement and dropout; `fixed` (at
-    least `input_shape` and `num_classes`) passes through to the builder and
+    least `input_shape` and `num_outputs`) passes through to the builder and
     is never tuned.
 
     Example:
 
     >>> import keras_tuner
     >>> model = search_space(keras_tuner.HyperParameters(),
-    ...                      input_shape=(8, 8, 1), num_classes=10)
+    ...                      input_shape=(8, 8, 1), num_outputs=10)
     """
     kwargs = dict(fixed)
     if "filters" not in kwargs:
@@ -496,7 +496,7 @@ register(
     description=(
         "Convolutional classifier: stages of (residual) conv blocks, global pooling."
     ),
-    example={"input_shape": (8, 8, 1), "num_classes": 3, "filters": (4, 8)},
+    example={"input_shape": (8, 8, 1), "num_outputs": 3, "filters": (4, 8)},
     input_kind="image",
     task="classification",
     search_space=search_space,

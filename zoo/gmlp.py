@@ -178,7 +178,7 @@ def _gmlp_block(
 
 def build_gmlp(
     input_shape: Sequence[int],
-    num_classes: int,
+    num_outputs: int,
     *,
     patch_size: int = 4,
     d_model: int = 128,
@@ -203,7 +203,7 @@ def build_gmlp(
             divisible by `patch_size`); `(seq_len, features)` for sequences
             of feature vectors, each projected to `d_model`; or `(seq_len,)`
             of integer token ids together with `vocab_size`.
-        num_classes: number of classes of the softmax head.
+        num_outputs: number of classes of the softmax head.
         patch_size: side of the square image patches (images only).
         d_model: token width between blocks.
         d_ffn: width inside a block, before the gating halves it; even.
@@ -241,7 +241,7 @@ def build_gmlp(
             what="(seq_len, features) or (height, width, channels); "
             "token ids (seq_len,) need vocab_size",
         )
-    num_classes = _common.check_positive_int("num_classes", num_classes)
+    num_outputs = _common.check_positive_int("num_outputs", num_outputs)
     patch_size = _common.check_positive_int("patch_size", patch_size)
     d_model = _common.check_positive_int("d_model", d_model)
     d_ffn = _common.check_positive_int("d_ffn", d_ffn)
@@ -292,7 +292,7 @@ def build_gmlp(
     # A zero-initialised head starts from uniform predictions (as timm's gMLP
     # and MLP-Mixer do), which keeps early training of wide models stable.
     outputs = layers.Dense(
-        num_classes,
+        num_outputs,
         activation="softmax",
         kernel_initializer="zeros",
         name="predictions",
@@ -318,14 +318,14 @@ def search_space(hp, **fixed: Any) -> keras.Model:
 
     Tunes the patch size (among those that divide the image), width, the
     `d_ffn / d_model` ratio, depth, dropout and stochastic depth; `fixed` (at
-    least `input_shape` and `num_classes`) passes through to the builder
+    least `input_shape` and `num_outputs`) passes through to the builder
     and is never tuned.
 
     Example:
 
     >>> import keras_tuner
     >>> model = search_space(keras_tuner.HyperParameters(),
-    ...                      input_shape=(32, 32, 3), num_classes=10)
+    ...                      input_shape=(32, 32, 3), num_outputs=10)
     """
     kwargs = dict(fixed)
     input_shape = _common.check_input_shape(kwargs.get("input_shape"))
@@ -356,7 +356,7 @@ PRESETS: dict[str, dict[str, Any]] = {
 PAPER_PARAMETERS = {"gmlp_tiny": 6e6, "gmlp_small": 20e6, "gmlp_base": 73e6}
 IMAGENET_CONFIG = {
     "input_shape": (224, 224, 3),
-    "num_classes": 1000,
+    "num_outputs": 1000,
     "patch_size": 16,
     "num_blocks": 30,
 }
@@ -368,7 +368,7 @@ register(
     description="gMLP: patch or token MLP with spatial gating units.",
     example={
         "input_shape": (16, 16, 3),
-        "num_classes": 4,
+        "num_outputs": 4,
         "patch_size": 4,
         "d_model": 16,
         "d_ffn": 32,
@@ -395,7 +395,7 @@ for _preset, _widths in PRESETS.items():
         # tests/zoo/test_gmlp.py.
         example={
             "input_shape": (32, 32, 3),
-            "num_classes": 10,
+            "num_outputs": 10,
             "patch_size": 16,
             "num_blocks": 2,
             "d_model": _widths["d_model"] // 8,

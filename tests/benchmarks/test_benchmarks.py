@@ -49,7 +49,7 @@ def test_training_flops_count_dense_and_conv_layers():
     mlp = zoo.build("mlp", input_shape=(64,), num_outputs=10, hidden_units=(32, 16))
     macs = 64 * 32 + 32 * 16 + 16 * 10
     assert throughput.training_flops_per_sample(mlp) == 6 * macs
-    cnn = zoo.build("cnn", input_shape=(8, 8, 1), num_classes=10, filters=(4,),
+    cnn = zoo.build("cnn", input_shape=(8, 8, 1), num_outputs=10, filters=(4,),
                     batch_norm=None)
     # One block of two 3x3 "same" convolutions on 8x8, then the classifier.
     macs = 8 * 8 * 9 * (1 * 4 + 4 * 4) + 4 * 10
@@ -66,8 +66,7 @@ def test_recipe_defaults_build_the_recipe_model(name):
     shape = {"flat": (64,), "image": (8, 8, 1), "sequence": (8, 8)}[
         time_to_accuracy.RECIPES[name][0]
     ]
-    outputs = "num_outputs" if name in ("mlp", "rnn") else "num_classes"
-    model = zoo.build(model_name, input_shape=shape, **{outputs: 10}, **options)
+    model = zoo.build(model_name, input_shape=shape, num_outputs=10, **options)
     assert model.output.shape == (None, 10)
 
 

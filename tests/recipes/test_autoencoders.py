@@ -5,7 +5,8 @@ import json
 import numpy as np
 import pytest
 
-from recipes import _reconstruction, autoencoder, conv_autoencoder, denoising_autoencoder
+from recipes import autoencoder, conv_autoencoder, denoising_autoencoder
+from recipes.common import datasets, evaluation
 
 
 def run(recipe, tmp_path, *flags):
@@ -30,12 +31,12 @@ def write_table(path, *, label=True):
 
 def test_pixel_errors():
     clean = np.array([[0.0, 1.0, 0.5, 0.5]])
-    errors = _reconstruction.pixel_errors(clean, np.array([[0.0, 1.0, 0.5, 1.0]]))
+    errors = evaluation.pixel_errors(clean, np.array([[0.0, 1.0, 0.5, 1.0]]))
     assert errors["mse"] == pytest.approx(0.0625)
     # Predictions clipped to [1e-7, 1 - 1e-7]: exact 0 and 1 cost ~0, 0.5
     # against 0.5 costs log 2, 0.5 against 1 costs -0.5 * log(1e-7).
     assert errors["bce"] == pytest.approx((np.log(2) - 0.5 * np.log(1e-7)) / 4, rel=1e-4)
-    assert _reconstruction.pixel_errors(clean, clean + 1, bce=False) == {"mse": 1.0}
+    assert evaluation.pixel_errors(clean, clean + 1, bce=False) == {"mse": 1.0}
 
 
 @pytest.mark.slow
@@ -102,11 +103,11 @@ def test_errors_name_the_flag(recipe, flags, message, tmp_path):
 
 def test_table_errors(tmp_path):
     with pytest.raises(ValueError, match="argument `csv`.*an existing CSV file"):
-        _reconstruction.load_table(tmp_path / "missing.csv")
+        datasets.load_table(tmp_path / "missing.csv")
     path = tmp_path / "short.csv"
     path.write_text("a,b\n1,2\n")
     with pytest.raises(ValueError, match="has 1 rows; need 10 or more"):
-        _reconstruction.load_table(path)
+        datasets.load_table(path)
     path.write_text("a,b\n" + "".join(f"{i},{i}\n" for i in range(11)) + "3,\n")
     with pytest.raises(ValueError, match="column 'b': missing value at line 13"):
-        _reconstruction.load_table(path)
+        datasets.load_table(path)

@@ -3,14 +3,14 @@
 import numpy as np
 import pytest
 
-from recipes import _data
+from recipes.common import datasets
 
 
 @pytest.mark.parametrize(
     "view, shape", [("flat", (64,)), ("image", (8, 8, 1)), ("sequence", (8, 8))]
 )
 def test_digits_views(view, shape):
-    data = _data.load_dataset("digits", view=view, seed=0)
+    data = datasets.load_dataset("digits", view=view, seed=0)
     assert data.input_shape == shape
     assert data.num_outputs == 10
     total = len(data.x_train) + len(data.x_val) + len(data.x_test)
@@ -19,9 +19,9 @@ def test_digits_views(view, shape):
 
 
 def test_split_is_stratified_and_deterministic():
-    first = _data.load_dataset("digits", seed=3)
-    second = _data.load_dataset("digits", seed=3)
-    other = _data.load_dataset("digits", seed=4)
+    first = datasets.load_dataset("digits", seed=3)
+    second = datasets.load_dataset("digits", seed=3)
+    other = datasets.load_dataset("digits", seed=4)
     np.testing.assert_array_equal(first.y_test, second.y_test)
     assert not np.array_equal(first.y_test, other.y_test)
     for labels in (first.y_train, first.y_val, first.y_test):
@@ -31,7 +31,7 @@ def test_split_is_stratified_and_deterministic():
 
 @pytest.mark.parametrize("name, classes", [("wine", 3), ("breast_cancer", 2)])
 def test_tables_are_standardised_on_train_only(name, classes):
-    data = _data.load_dataset(name)
+    data = datasets.load_dataset(name)
     assert data.num_outputs == classes
     np.testing.assert_allclose(data.x_train.mean(axis=0), 0, atol=1e-4)
     np.testing.assert_allclose(data.x_train.std(axis=0), 1, atol=1e-3)
@@ -48,7 +48,7 @@ def test_tables_are_standardised_on_train_only(name, classes):
 )
 def test_load_dataset_rejects(kwargs, match):
     with pytest.raises(ValueError, match=match):
-        _data.load_dataset(**kwargs)
+        datasets.load_dataset(**kwargs)
 
 
 def write(tmp_path, text, name="table.csv"):
@@ -66,7 +66,7 @@ def table(rows=40, *, label=lambda i: "yes" if i % 2 else "no", colour=True):
 
 
 def test_csv_classification_with_categorical_feature(tmp_path):
-    data = _data.load_csv(write(tmp_path, table()), "label")
+    data = datasets.load_csv(write(tmp_path, table()), "label")
     assert data.task == "classification"
     assert data.class_names == ["no", "yes"]
     assert data.input_shape == (3,)  # size + one-hot colour (blue, red)
@@ -75,15 +75,15 @@ def test_csv_classification_with_categorical_feature(tmp_path):
 
 def test_csv_regression_inferred_and_forced(tmp_path):
     path = write(tmp_path, table(label=lambda i: i * 1.5))
-    assert _data.load_csv(path, "label").task == "regression"
+    assert datasets.load_csv(path, "label").task == "regression"
     integers = write(tmp_path, table(label=lambda i: i % 4), name="ints.csv")
-    assert _data.load_csv(integers, "label").task == "classification"
-    assert _data.load_csv(integers, "label", task="regression").task == "regression"
+    assert datasets.load_csv(integers, "label").task == "classification"
+    assert datasets.load_csv(integers, "label", task="regression").task == "regression"
 
 
 def test_csv_multilabel(tmp_path):
     lines = ["x,a,b"] + [f"{i},{i % 2},{(i // 2) % 2}" for i in range(30)]
-    data = _data.load_csv(write(tmp_path, "\n".join(lines)), "a,b")
+    data = datasets.load_csv(write(tmp_path, "\n".join(lines)), "a,b")
     assert data.task == "multilabel"
     assert data.y_train.shape[1] == 2
 
@@ -108,27 +108,27 @@ def test_csv_multilabel(tmp_path):
 def test_bad_csv_is_named(tmp_path, text, target, match):
     path = tmp_path / "missing.csv" if text is None else write(tmp_path, text)
     with pytest.raises(ValueError, match=match):
-        _data.load_csv(path, target)
+        datasets.load_csv(path, target)
 
 
 def test_bad_csv_task_arguments(tmp_path):
     path = write(tmp_path, table())
     with pytest.raises(ValueError, match="Invalid value for argument `task`.*'poetry'"):
-        _data.load_csv(path, "label", task="poetry")
+        datasets.load_csv(path, "label", task="poetry")
     with pytest.raises(ValueError, match="argument `task`.*one target column"):
-        _data.load_csv(path, "label", task="multilabel")
+        datasets.load_csv(path, "label", task="multilabel")
     with pytest.raises(ValueError, match="regression target must be numeric; found 'no'"):
-        _data.load_csv(path, "label", task="regression")
+        datasets.load_csv(path, "label", task="regression")
 
 
 def test_too_many_categories(tmp_path):
     lines = ["name,label"] + [f"n{i},{i % 2}" for i in range(60)]
     with pytest.raises(ValueError, match="column 'name'.*60 distinct values"):
-        _data.load_csv(write(tmp_path, "\n".join(lines)), "label")
+        datasets.load_csv(write(tmp_path, "\n".join(lines)), "label")
 
 
 def test_bundled_sunspots_series_is_split_in_time_order():
-    data = _data.load_series(window=10)
+    data = datasets.load_series(window=10)
     assert data.input_shape == (10, 1)
     assert len(data.x_train) + len(data.x_val) + len(data.x_test) == 309 - 10
     mean, std = data.scale
@@ -152,7 +152,7 @@ def test_bundled_sunspots_series_is_split_in_time_order():
 def test_bad_series(tmp_path, text, kwargs, match):
     path = tmp_path / "nothing.csv" if text is None else write(tmp_path, text)
     with pytest.raises(ValueError, match=match):
-        _data.load_series(path, **kwargs)
+        datasets.load_series(path, **kwargs)
 
 
 def test_image_folder(tmp_path):
@@ -163,7 +163,7 @@ def test_image_folder(tmp_path):
         (tmp_path / label).mkdir()
         for i in range(10):
             keras.utils.save_img(tmp_path / label / f"{i}.png", rng.uniform(0, 255, (12, 10, 3)))
-    data = _data.load_image_folder(tmp_path, image_size=(8, 8), color_mode="grayscale")
+    data = datasets.load_image_folder(tmp_path, image_size=(8, 8), color_mode="grayscale")
     assert data.input_shape == (8, 8, 1)
     assert data.class_names == ["cats", "dogs"]
     assert len(data.x_train) + len(data.x_val) + len(data.x_test) == 20
@@ -172,9 +172,9 @@ def test_image_folder(tmp_path):
 
 def test_bad_image_folder(tmp_path):
     with pytest.raises(ValueError, match="argument `images`"):
-        _data.load_image_folder(tmp_path / "nope")
+        datasets.load_image_folder(tmp_path / "nope")
     with pytest.raises(ValueError, match="no class sub-folders"):
-        _data.load_image_folder(tmp_path)
+        datasets.load_image_folder(tmp_path)
 
 
 def _epochs(dataset, count):
@@ -188,9 +188,9 @@ def _epochs(dataset, count):
 def test_fit_inputs_pipeline_reshuffles_every_epoch_and_repeats_with_the_seed():
     import keras
 
-    data = _data.load_dataset("digits", seed=0).subsample(train=50, evaluation=20)
+    data = datasets.load_dataset("digits", seed=0).subsample(train=50, evaluation=20)
     data.y_train = np.arange(len(data.x_train))  # to tell the samples apart
-    inputs = _data.fit_inputs(data, batch_size=16, seed=7)
+    inputs = datasets.fit_inputs(data, batch_size=16, seed=7)
     if keras.backend.backend() != "tensorflow":
         assert inputs["x"] is data.x_train and inputs["batch_size"] == 16
         return
@@ -198,7 +198,7 @@ def test_fit_inputs_pipeline_reshuffles_every_epoch_and_repeats_with_the_seed():
     first, second = _epochs(inputs["x"], 2)
     assert sorted(first) == sorted(second) == list(range(50))  # each sample once
     assert first != second  # reshuffled between epochs
-    again = _epochs(_data.fit_inputs(data, batch_size=16, seed=7)["x"], 2)
+    again = _epochs(datasets.fit_inputs(data, batch_size=16, seed=7)["x"], 2)
     assert again == [first, second]  # same seed, same order
     batches = [len(labels) for _, labels in inputs["x"]]
     assert batches == [16, 16, 16, 2]

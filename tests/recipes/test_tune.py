@@ -21,7 +21,8 @@ import pandas as pd
 import pytest
 
 import zoo
-from recipes import _tuning, tune
+from recipes import tune
+from recipes.common import tuning
 
 ROOT = Path(__file__).resolve().parents[2]
 FLAGS = ["--model", "mlp", "--smoke", "--quiet", "--epochs", "1", "--steps-per-execution", "1"]
@@ -166,12 +167,12 @@ def test_resume_reruns_interrupted_trials_only(searched, tmp_path):
     upstream.reload()
     assert upstream._retry_queue == ["2"]  # would re-run a finished trial, not trial 1
 
-    oracle = _tuning.ResumableRandomSearchOracle(objective=objective, max_trials=3)
+    oracle = tuning.ResumableRandomSearchOracle(objective=objective, max_trials=3)
     oracle._set_project_dir(str(tmp_path), "mlp")
     oracle.reload()
     assert oracle._retry_queue == ["1"]
 
-    table = _tuning.results_table(project, objective)
+    table = tuning.results_table(project, objective)
     assert dict(zip(table["trial_id"], table["status"])) == {
         "0": "COMPLETED", "2": "COMPLETED", "1": "RUNNING"
     }
@@ -361,10 +362,10 @@ def test_every_searchable_model_builds_compiles_and_reports_its_objective(name):
     # A full one-trial search of every model is a measurement (see the report);
     # here each model's data, search space, loss and objective are checked.
     args = tune.parse_args([*FLAGS, "--model", name])
-    spec = _tuning.searchable_spec(name)
-    data = _tuning.load_task_data(args, spec)
+    spec = tuning.searchable_spec(name)
+    data = tuning.load_task_data(args, spec)
     hypermodel = tune.make_hypermodel(spec, data, args)
-    space, reported = _tuning.dry_run(hypermodel, data)
+    space, reported = tuning.dry_run(hypermodel, data)
     *_, objective = tune.compile_settings(spec, data)
     assert objective in reported
     names = [item["config"]["name"] for item in space]
@@ -372,4 +373,4 @@ def test_every_searchable_model_builds_compiles_and_reports_its_objective(name):
     assert len(names) > 3, "the model's own hyperparameters"
     # A worker compares its space with the chief's, received over gRPC.
     hp = keras_tuner.HyperParameters.from_config({"space": space, "values": {}})
-    assert _tuning.same_space(space, keras_tuner.HyperParameters.from_proto(hp.to_proto()))
+    assert tuning.same_space(space, keras_tuner.HyperParameters.from_proto(hp.to_proto()))

@@ -3,7 +3,8 @@
 import keras
 import pytest
 
-from recipes import _data, vae
+from recipes import vae
+from recipes.common import datasets
 from zoo.vae import ReconstructionLoss
 
 
@@ -25,7 +26,7 @@ def test_loss_parts_and_a_projected_latent_space(tmp_path):
     for plot in ("generated", "latent_space", "reconstructions"):
         assert (out / f"{plot}.png").exists()
     # Keras' own loss of the saved model on the same test digits agrees (one batch).
-    x_test = _data.load_dataset("digits", view="image", seed=0).x_test[:100]
+    x_test = datasets.load_dataset("digits", view="image", seed=0).x_test[:100]
     model = keras.saving.load_model(out / "model.keras", safe_mode=True)
     model.compile(loss=ReconstructionLoss("bernoulli"))
     result = model.evaluate(x_test, x_test, batch_size=100, return_dict=True, verbose=0)

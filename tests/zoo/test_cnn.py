@@ -186,12 +186,12 @@ def test_four_stages_fit_an_8x8_image_and_registry_builds_cnn():
     model = build_cnn(SHAPE, 3, filters=(2, 2, 2, 2), downsample="strided")
     last = model.get_layer("features").get_layer("stage4_block1_unit2_relu")
     assert last.output.shape == (None, 1, 1, 2)
-    assert zoo.build("cnn", input_shape=SHAPE, num_classes=4).output.shape == (None, 4)
+    assert zoo.build("cnn", input_shape=SHAPE, num_outputs=4).output.shape == (None, 4)
 
 
 def test_search_space_respects_image_size_and_fixed_arguments():
     hp = keras_tuner.HyperParameters()
-    model = search_space(hp, input_shape=(1, 1, 3), num_classes=2)
+    model = search_space(hp, input_shape=(1, 1, 3), num_outputs=2)
     assert hp.values["num_stages"] == 1
     assert _layer_names(model.get_layer("features"), "MaxPooling2D") == []
 
@@ -199,13 +199,13 @@ def test_search_space_respects_image_size_and_fixed_arguments():
     hp.Fixed("num_stages", 3)
     hp.Fixed("base_filters", 16)
     hp.Fixed("residual", True)
-    model = search_space(hp, input_shape=SHAPE, num_classes=2)
+    model = search_space(hp, input_shape=SHAPE, num_outputs=2)
     features = model.get_layer("features")
     assert features.output.shape == (None, 64)
     assert _layer_names(features, "Add")
 
     hp = keras_tuner.HyperParameters()
-    search_space(hp, input_shape=SHAPE, num_classes=2, filters=(4,), residual=False,
+    search_space(hp, input_shape=SHAPE, num_outputs=2, filters=(4,), residual=False,
                  batch_norm=None)
     assert set(hp.values) == {"blocks_per_stage", "dropout_rate"}
 
@@ -215,7 +215,7 @@ def test_search_space_respects_image_size_and_fixed_arguments():
     [
         ({"input_shape": (8, 8)}, r"`input_shape`: expected a shape with 3 axes"),
         ({"input_shape": (8, 0, 1)}, "`input_shape`"),
-        ({"num_classes": 0}, "`num_classes`"),
+        ({"num_outputs": 0}, "`num_outputs`"),
         ({"filters": ()}, "`filters`"),
         ({"filters": (8, -1)}, "`filters`"),
         (
@@ -266,7 +266,7 @@ def test_search_space_respects_image_size_and_fixed_arguments():
     ],
 )
 def test_invalid_arguments_raise(kwargs, match):
-    arguments = {"input_shape": SHAPE, "num_classes": 3, **kwargs}
+    arguments = {"input_shape": SHAPE, "num_outputs": 3, **kwargs}
     with pytest.raises(ValueError, match=match):
         build_cnn(**arguments)
 
@@ -275,4 +275,4 @@ def test_invalid_augmentation_seed_and_search_space_shape_raise():
     with pytest.raises(ValueError, match="`seed`"):
         ImageAugmentation(("zoom",), seed=-1)
     with pytest.raises(ValueError, match="`input_shape`"):
-        search_space(keras_tuner.HyperParameters(), input_shape=(8, 8), num_classes=3)
+        search_space(keras_tuner.HyperParameters(), input_shape=(8, 8), num_outputs=3)

@@ -170,7 +170,7 @@ def test_presets_match_the_papers_parameter_counts(preset):
 
 
 def test_preset_keeps_its_widths_when_overridden():
-    model = zoo.build("gmlp_small", input_shape=(32, 32, 3), num_classes=10,
+    model = zoo.build("gmlp_small", input_shape=(32, 32, 3), num_outputs=10,
                       num_blocks=1)
     assert model.get_layer("block1_channel_proj1").units == 1536
     assert model.get_layer("block1_channel_proj2").units == 256
@@ -196,7 +196,7 @@ def test_indivisible_image_sides_name_patch_size_and_input_shape():
         ({"patch_size": 0}, "patch_size"),
         ({"dropout_rate": 1.0}, "dropout_rate"),
         ({"drop_path_rate": -0.1}, "drop_path_rate"),
-        ({"num_classes": 0}, "num_classes"),
+        ({"num_outputs": 0}, "num_outputs"),
         ({"vocab_size": 0}, "vocab_size"),
         ({"input_shape": (8,)}, "input_shape"),  # token ids need vocab_size
         ({"input_shape": (2, 2, 2, 2)}, "input_shape"),
@@ -204,7 +204,7 @@ def test_indivisible_image_sides_name_patch_size_and_input_shape():
     ],
 )
 def test_build_gmlp_rejects_bad_arguments(kwargs, argument):
-    arguments = {"input_shape": (8, 8, 1), "num_classes": 3, "patch_size": 4,
+    arguments = {"input_shape": (8, 8, 1), "num_outputs": 3, "patch_size": 4,
                  **TINY, **kwargs}
     with pytest.raises(ValueError, match=f"Invalid value for argument `{argument}`"):
         build_gmlp(**arguments)
@@ -217,7 +217,7 @@ def test_odd_d_ffn_error_explains_the_split():
 
 def test_search_space_picks_patch_sizes_that_divide_the_image():
     hp = keras_tuner.HyperParameters()
-    model = search_space(hp, input_shape=(28, 28, 1), num_classes=10, num_blocks=2)
+    model = search_space(hp, input_shape=(28, 28, 1), num_outputs=10, num_blocks=2)
     (patch,) = [param for param in hp.space if param.name == "patch_size"]
     assert list(patch.values) == [1, 2, 4]
     assert hp.values["patch_size"] == 2
@@ -225,5 +225,5 @@ def test_search_space_picks_patch_sizes_that_divide_the_image():
     assert isinstance(model, keras.Model)
 
     hp = keras_tuner.HyperParameters()
-    search_space(hp, input_shape=(12,), num_classes=2, vocab_size=30)
+    search_space(hp, input_shape=(12,), num_outputs=2, vocab_size=30)
     assert "patch_size" not in hp.values

@@ -139,7 +139,14 @@ def setup(args: argparse.Namespace) -> None:
         args.epochs = min(args.epochs, 2)
 
 
-VIEWS = {"vector": "flat", "image": "image", "sequence": "sequence"}
+def check_model(name: str, compatible: tuple[str, ...]) -> str:
+    """`name` if this recipe can train it, else a `ValueError` listing what it can."""
+    if name not in compatible:
+        raise ValueError(
+            "Invalid value for argument `model`: expected a zoo model this recipe "
+            f"trains for --model, one of: {', '.join(compatible)}. Received: model={name!r}"
+        )
+    return name
 
 
 def model_spec(
@@ -181,14 +188,26 @@ def model_spec(
     return spec
 
 
-def load_data(args: argparse.Namespace, *, view: str = "flat"):
-    """The bundled `--dataset`, `--images`, or `--csv` with `--target`; smaller with --smoke."""
-    from recipes import _data
+def load_data(args: argparse.Namespace, *, view: str = "flat", labels: bool = True):
+    """The bundled `--dataset`, `--images`, or `--csv` with `--target`; smaller with --smoke.
+
+    Args:
+        args: the parsed flags.
+        view: how the bundled digits are shaped: `"flat"`, `"image"` or
+            `"sequence"` (`datasets.view_for(input_kind)` maps a zoo model's
+            input kind to its view).
+        labels: `False` for models that need no labels (autoencoders): then
+            `--csv` without `--target` makes every column a feature, and with
+            `--target` that column is left out of the features.
+    """
+    from recipes.common import datasets
 
     csv = getattr(args, "csv", None)
     images = getattr(args, "images", None)
-    if images is not None:
-        data = _data.load_image_folder(
+    if csv is not None and not labels:
+        data = datasets.load_table(csv, exclude=args.target, seed=args.seed)
+    elif images is not None:
+        data = datasets.load_image_folder(
             images, image_size=args.image_size, color_mode=args.color_mode, seed=args.seed
         )
     elif csv is not None:
@@ -197,14 +216,14 @@ def load_data(args: argparse.Namespace, *, view: str = "flat"):
                 "Invalid value for argument `target`: expected the target column "
                 f"name of --csv {str(csv)!r}. Received: target=None"
             )
-        data = _data.load_csv(csv, args.target, task=args.task, seed=args.seed)
+        data = datasets.load_csv(csv, args.target, task=args.task, seed=args.seed)
     elif getattr(args, "target", None):
         raise ValueError(
             "Invalid value for argument `target`: it needs --csv. "
             f"Received: target={args.target!r}"
         )
     else:
-        data = _data.load_dataset(args.dataset, view=view, seed=args.seed)
+        data = datasets.load_dataset(args.dataset, view=view, seed=args.seed)
     if args.smoke:
         data = data.subsample(train=300, evaluation=100)
     return data
@@ -245,22 +264,22 @@ def save_artifacts(
     this run did not draw (an earlier run's, with other flags) are removed,
     so the folder describes one run. Returns `metrics`.
     """
-    from recipes import _io, _plots
+    from recipes.common import artifacts, plots
 
     figures = dict(figures or {})
     if history is not None:
         frame = history_frame(history)
-        _io.write_csv(out / "history.csv", frame)
-        figures.setdefault("training_curves", _plots.training_curves(frame))
+        artifacts.write_csv(out / "history.csv", frame)
+        figures.setdefault("training_curves", plots.training_curves(frame))
     if model is not None:
-        _io.save_model(model, out / "model.keras")
+        artifacts.save_model(model, out / "model.keras")
     for name, figure in figures.items():
-        _io.save_figure(figure, out / f"{name}.png")
+        artifacts.save_figure(figure, out / f"{name}.png")
     for stale in out.glob("*.png"):  # drawn by an earlier run with other flags
         if stale.stem not in figures:
             stale.unlink()
     metrics = {key: _plain(value) for key, value in metrics.items()}
-    _io.write_json(out / "metrics.json", metrics)
+    artifacts.write_json(out / "metrics.json", metrics)
     written = sorted(p.name for p in out.iterdir() if not p.name.startswith("."))
     print(f"Artifacts in {out}/: {', '.join(written)}")
     return metrics

@@ -1,4 +1,4 @@
-"""Bundled datasets and the CSV loader (plumbing for the recipes).
+"""Bundled datasets, your CSV tables and image folders, split for training.
 
 Everything here loads offline: scikit-learn ships digits, wine and breast
 cancer inside the package. Splits are stratified and deterministic for a
@@ -14,6 +14,9 @@ import numpy as np
 
 BUNDLED = ("digits", "wine", "breast_cancer")
 VIEWS = ("flat", "image", "sequence")
+# The one map from a zoo model's input kind (`zoo.get_spec(name).input_kind`)
+# to the view of the bundled digits it takes; pairs are built from vectors.
+INPUT_VIEWS = {"vector": "flat", "image": "image", "sequence": "sequence", "pair": "flat"}
 TASKS = ("classification", "regression", "multilabel")
 MAX_CATEGORIES = 50
 
@@ -61,6 +64,14 @@ class Dataset:
         )
 
 
+def view_for(input_kind: str) -> str:
+    """The view of the bundled digits (`"flat"`, `"image"`, `"sequence"`) a model
+    of `input_kind` takes."""
+    if input_kind not in INPUT_VIEWS:
+        raise _invalid("input_kind", f"one of {tuple(INPUT_VIEWS)}", input_kind)
+    return INPUT_VIEWS[input_kind]
+
+
 def _invalid(name: str, expected: str, value) -> ValueError:
     return ValueError(
         f"Invalid value for argument `{name}`: expected {expected}. "
@@ -104,7 +115,7 @@ def load_dataset(name: str = "digits", *, view: str = "flat", seed: int = 0) -> 
         A `Dataset`. Digits pixels are scaled to [0, 1] by the training
         maximum; table features are standardised with training statistics.
     """
-    from sklearn import datasets
+    from sklearn import datasets as sklearn_datasets
 
     if name not in BUNDLED:
         raise _invalid("dataset", f"one of {BUNDLED}", name)
@@ -113,9 +124,9 @@ def load_dataset(name: str = "digits", *, view: str = "flat", seed: int = 0) -> 
     if name != "digits" and view != "flat":
         raise _invalid("view", f"'flat' for the {name} table", view)
     loader = {
-        "digits": datasets.load_digits,
-        "wine": datasets.load_wine,
-        "breast_cancer": datasets.load_breast_cancer,
+        "digits": sklearn_datasets.load_digits,
+        "wine": sklearn_datasets.load_wine,
+        "breast_cancer": sklearn_datasets.load_breast_cancer,
     }[name]
     bunch = loader()
     x = bunch.data.astype("float32")
@@ -225,39 +236,13 @@ def load_csv(
             for a missing file, a missing target, an empty table, missing
             values, or text that cannot be encoded.
     """
-    import pandas as pd
 
     path = Path(path)
     if task is not None and task not in TASKS:
         raise _invalid("task", f"one of {TASKS} or None", task)
-    if not path.is_file():
-        raise _invalid("csv", "an existing CSV file", str(path))
-    try:
-        frame = pd.read_csv(path, skipinitialspace=True)
-    except pd.errors.EmptyDataError:
-        raise ValueError(f"CSV file {str(path)!r} is empty.") from None
-    except (pd.errors.ParserError, UnicodeDecodeError) as error:
-        raise ValueError(f"CSV file {str(path)!r} cannot be parsed: {error}") from None
-    if frame.empty:
-        raise ValueError(f"CSV file {str(path)!r} has a header but no rows.")
-    targets = [column.strip() for column in str(target).split(",") if column.strip()]
-    missing = [column for column in targets if column not in frame.columns]
-    if not targets or missing:
-        raise ValueError(
-            f"Target column {target!r} not found in CSV file {str(path)!r}. "
-            f"Columns: {', '.join(map(str, frame.columns))}"
-        )
+    frame = _read_table(path)
+    targets = _target_columns(frame, target, path)
     features = frame.drop(columns=targets)
-    if features.shape[1] == 0:
-        raise ValueError(f"CSV file {str(path)!r} has no feature columns besides {target!r}.")
-    for column in frame.columns:
-        nan_rows = frame.index[frame[column].isna()]
-        if len(nan_rows):
-            raise ValueError(
-                f"CSV file {str(path)!r}, column {column!r}: missing value at "
-                f"{_row(nan_rows[0])} ({len(nan_rows)} missing in all). Fill or "
-                "drop missing values first."
-            )
     x = _encode_features(features, path)
     y, task, class_names = _encode_target(frame[targets], targets, task, path)
     stratify = task == "classification"
@@ -278,6 +263,87 @@ def load_csv(
         class_names=class_names,
         feature_names=[str(c) for c in features.columns],
     )
+
+
+def load_table(
+    path: str | Path, *, exclude: str | None = None, seed: int = 0
+) -> Dataset:
+    """Every column of a CSV file (but `exclude`) as standardised features, split 70/15/15.
+
+    For models that need no labels (autoencoders): text columns are one-hot
+    encoded, then every feature is standardised with training statistics.
+
+    Args:
+        path: the CSV file, with a header row.
+        exclude: a column (or several, comma-separated) to leave out, e.g.
+            the label; `None` keeps every column.
+        seed: seed of the split.
+    """
+    path = Path(path)
+    frame = _read_table(path)
+    if len(frame) < 10:
+        raise ValueError(f"CSV file {str(path)!r} has {len(frame)} rows; need 10 or more.")
+    if exclude:
+        frame = frame.drop(columns=_target_columns(frame, exclude, path))
+    x = _encode_features(frame, path)
+    no_labels = np.zeros(len(x), dtype="int64")
+    x_train, y_train, x_val, y_val, x_test, y_test = split(
+        x, no_labels, seed=seed, stratify=False
+    )
+    x_train, x_val, x_test = standardize(x_train, x_val, x_test)
+    return Dataset(
+        name=str(path),
+        task="reconstruction",
+        x_train=x_train,
+        y_train=y_train,
+        x_val=x_val,
+        y_val=y_val,
+        x_test=x_test,
+        y_test=y_test,
+        num_outputs=0,
+        class_names=[],
+        feature_names=[str(column) for column in frame.columns],
+    )
+
+
+def _read_table(path: Path):
+    """The CSV as a DataFrame; a one-line `ValueError` for a missing, empty,
+    unparsable file or a missing value (naming column and line)."""
+    import pandas as pd
+
+    if not path.is_file():
+        raise _invalid("csv", "an existing CSV file", str(path))
+    try:
+        frame = pd.read_csv(path, skipinitialspace=True)
+    except pd.errors.EmptyDataError:
+        raise ValueError(f"CSV file {str(path)!r} is empty.") from None
+    except (pd.errors.ParserError, UnicodeDecodeError) as error:
+        raise ValueError(f"CSV file {str(path)!r} cannot be parsed: {error}") from None
+    if frame.empty:
+        raise ValueError(f"CSV file {str(path)!r} has a header but no rows.")
+    for column in frame.columns:
+        nan_rows = frame.index[frame[column].isna()]
+        if len(nan_rows):
+            raise ValueError(
+                f"CSV file {str(path)!r}, column {column!r}: missing value at "
+                f"{_row(nan_rows[0])} ({len(nan_rows)} missing in all). Fill or "
+                "drop missing values first."
+            )
+    return frame
+
+
+def _target_columns(frame, target: str, path: Path) -> list[str]:
+    """The comma-separated `target` columns, checked to exist and leave features."""
+    targets = [column.strip() for column in str(target).split(",") if column.strip()]
+    missing = [column for column in targets if column not in frame.columns]
+    if not targets or missing:
+        raise ValueError(
+            f"Target column {target!r} not found in CSV file {str(path)!r}. "
+            f"Columns: {', '.join(map(str, frame.columns))}"
+        )
+    if len(targets) == frame.shape[1]:
+        raise ValueError(f"CSV file {str(path)!r} has no feature columns besides {target!r}.")
+    return targets
 
 
 def _encode_features(features, path: Path) -> np.ndarray:
@@ -354,7 +420,7 @@ def _encode_target(frame, targets: list[str], task: str | None, path: Path):
     return codes.astype("int64"), task, [str(c) for c in classes]
 
 
-SUNSPOTS = Path(__file__).parent / "data" / "sunspots.csv"
+SUNSPOTS = Path(__file__).parent.parent / "data" / "sunspots.csv"
 
 
 def load_series(

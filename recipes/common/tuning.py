@@ -10,7 +10,7 @@
 - The search fingerprint (refuses to resume a different search), the results
   table read from every trial's `trial.json`, and its plot.
 
-Import after `_cli.setup()`: this module imports Keras and keras-tuner.
+Import after `cli.setup()`: this module imports Keras and keras-tuner.
 """
 
 from __future__ import annotations
@@ -34,14 +34,13 @@ import numpy as np
 from keras_tuner.src.distribute import utils as distribute_utils
 from keras_tuner.src.engine import trial as trial_module
 
-from recipes import _cli, _io
+from recipes.common import artifacts, cli, datasets
 
 FINGERPRINT_FILE = "fingerprint.json"
 RESULTS_FILE = "results.csv"
 PLOT_FILE = "results.png"
 RUN_FILE = "run.json"
 ENVIRONMENT = ("KERASTUNER_TUNER_ID", "KERASTUNER_ORACLE_IP", "KERASTUNER_ORACLE_PORT")
-VIEWS = {"vector": "flat", "image": "image", "sequence": "sequence", "pair": "flat"}
 FINISHED = (trial_module.TrialStatus.COMPLETED, trial_module.TrialStatus.FAILED)
 
 
@@ -105,7 +104,7 @@ def load_task_data(args, spec) -> TaskData:
             f"{spec.input_kind} inputs; only the bundled digits come in that "
             f"shape (--csv and tables suit vector models such as mlp). Received: {source}"
         )
-    data = _cli.load_data(args, view=VIEWS[spec.input_kind])
+    data = cli.load_data(args, view=datasets.view_for(spec.input_kind))
     parameters = inspect.signature(spec.builder).parameters
     fixed: dict[str, Any] = {"input_shape": tuple(data.input_shape)}
     unit_range = bool(data.x_train.min() >= 0 and data.x_train.max() <= 1)
@@ -113,8 +112,7 @@ def load_task_data(args, spec) -> TaskData:
     task = spec.task
     if spec.task == "classification":
         task = data.task
-        outputs = "num_classes" if "num_classes" in parameters else "num_outputs"
-        fixed[outputs] = data.num_outputs
+        fixed["num_outputs"] = data.num_outputs
         if task != "classification":
             if "output_activation" not in parameters:
                 raise ValueError(
@@ -236,7 +234,7 @@ def check_fingerprint(project_dir: Path, description: dict[str, Any]) -> None:
 
 
 def write_fingerprint(project_dir: Path, description: dict[str, Any]) -> None:
-    _io.write_json(
+    artifacts.write_json(
         project_dir / FINGERPRINT_FILE,
         {"fingerprint": fingerprint(description), "search": _plain(description)},
     )
@@ -501,7 +499,7 @@ class ResumableRandomSearch(keras_tuner.Tuner):
         started = self._started.pop(trial.trial_id, None)
         elapsed = None if started is None else round(time.perf_counter() - started, 3)
         # Written before the chief hears of the end, so its table finds it.
-        _io.write_json(
+        artifacts.write_json(
             Path(self.get_trial_dir(trial.trial_id)) / RUN_FILE,
             {
                 "trial_id": trial.trial_id,
@@ -658,8 +656,8 @@ def write_results(tuner, *, plot: bool = True):
         if plot:
             raise
         return None
-    _io.write_csv(project_dir / RESULTS_FILE, frame)
+    artifacts.write_csv(project_dir / RESULTS_FILE, frame)
     if plot:
         space = tuner.oracle.get_space().get_config()["space"]
-        _io.save_figure(results_plot(frame, objective, space), project_dir / PLOT_FILE)
+        artifacts.save_figure(results_plot(frame, objective, space), project_dir / PLOT_FILE)
     return frame

@@ -1,0 +1,21 @@
+"""The plumbing the recipes share: a small public API, stable across releases.
+
+A recipe imports only these modules (and `zoo`, `callbacks`), so a copy of
+one runs in your own folder once this project is installed (`pip install .`).
+Nothing here imports TensorFlow or Keras at import time.
+
+- `recipes.common.cli`: the shared flags (`parser`, `add_data_flags`),
+  `setup` (backend, seeds), `model_spec` / `check_model` (the `--model`
+  check), `load_data` (bundled data, `--csv`, `--images`), `output_dir`,
+  `save_artifacts` (model, history, metrics, plots, atomically), `run`
+  (one-line errors, exit status 2).
+- `recipes.common.datasets`: `Dataset`, `load_dataset`, `load_csv`,
+  `load_table`, `load_series`, `load_image_folder`, `split`, `view_for`,
+  `fit_inputs` (the fast input pipeline).
+- `recipes.common.artifacts`: atomic writes (`write_json`, `write_csv`,
+  `save_model`, `save_figure`).
+- `recipes.common.plots`: the figures the recipes leave behind.
+- `recipes.common.evaluation`: reconstruction errors (`pixel_errors`,
+  `feature_errors`).
+- `recipes.common.tuning`: `recipes.tune`'s data, roles, search and results.
+"""
