@@ -129,7 +129,7 @@ def main(argv: list[str] | None = None) -> dict:
             ylabel="test MSE (standardised)",
             title="worst-reconstructed features",
         )
-    print("Test:", ", ".join(f"{k}={v:.4f}" for k, v in metrics.items()))
+    print("Test:", cli.format_metrics(metrics))
     out = cli.output_dir(args, "autoencoder")
     return cli.save_artifacts(
         out, model=model, history=history, metrics=metrics, figures={"reconstructions": figure}

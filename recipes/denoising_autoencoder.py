@@ -138,7 +138,7 @@ def main(argv: list[str] | None = None) -> dict:
             ylabel="test MSE after denoising",
             title="worst-denoised features",
         )
-    print("Test:", ", ".join(f"{k}={v:.4f}" for k, v in metrics.items()))
+    print("Test:", cli.format_metrics(metrics))
     out = cli.output_dir(args, "denoising_autoencoder")
     return cli.save_artifacts(
         out, model=model, history=history, metrics=metrics, figures={"denoising": figure}

@@ -118,7 +118,7 @@ def main(argv: list[str] | None = None) -> dict:
             data.x_test[shown], data.y_test[shown], predicted[shown], data.class_names
         ),
     }
-    print("Test:", ", ".join(f"{k}={v:.4f}" for k, v in metrics.items()))
+    print("Test:", cli.format_metrics(metrics))
     out = cli.output_dir(args, "gmlp")
     return cli.save_artifacts(out, model=model, history=history, metrics=metrics, figures=figures)
 

@@ -123,7 +123,7 @@ def main(argv: list[str] | None = None) -> dict:
     metrics["learning_rate"] = learning_rate
     metrics["suggestion"] = "--learning-rate" if args.learning_rate else args.suggestion
     metrics.update({f"suggested_lr_{k}": v for k, v in suggestions.items()})
-    print("Test:", ", ".join(f"{k}={v:.4f}" for k, v in results.items()))
+    print("Test:", cli.format_metrics(results))
     # The loss against the rate, every suggestion a dashed line.
     figure = finder.plot(method=args.suggestion)
     axis = figure.axes[0]

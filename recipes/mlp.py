@@ -111,7 +111,7 @@ def main(argv: list[str] | None = None) -> dict:
         figures["confusion_matrix"] = plots.confusion_matrix(
             data.y_test, predicted, data.class_names
         )
-    print("Test:", ", ".join(f"{k}={v:.4f}" for k, v in metrics.items()))
+    print("Test:", cli.format_metrics(metrics))
     out = cli.output_dir(args, "mlp")
     return cli.save_artifacts(out, model=model, history=history, metrics=metrics, figures=figures)
 

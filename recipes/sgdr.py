@@ -107,7 +107,7 @@ def main(argv: list[str] | None = None) -> dict:
     metrics = {f"test_{name}": value for name, value in results.items()}
     metrics["cycles_completed"] = len(sgdr.cycle_ends)
     print(f"Cycles end after epochs {sgdr.cycle_ends}; test:",
-          ", ".join(f"{k}={v:.4f}" for k, v in results.items()))
+          cli.format_metrics(results))
     # The rate at every training step (T_cur advances every batch) and the
     # validation accuracy at every epoch's end.
     steps_per_epoch = int(np.ceil(len(data.x_train) / args.batch_size))

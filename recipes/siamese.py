@@ -169,7 +169,7 @@ def main(argv: list[str] | None = None) -> dict:
             test_distances, test_labels, threshold=threshold
         ),
     }
-    print("Test:", ", ".join(f"{k}={v:.4f}" for k, v in metrics.items()))
+    print("Test:", cli.format_metrics(metrics))
     out = cli.output_dir(args, "siamese")
     artifacts.save_model(embedding, out / "embedding.keras")  # what users reuse
     return cli.save_artifacts(

@@ -267,7 +267,7 @@ def main(argv: list[str] | None = None) -> dict:
     results = model.evaluate(*data.test, return_dict=True, verbose=0)
     summary.update({f"test_{name}": float(value) for name, value in results.items()})
     summary["retrain_epochs"] = epochs
-    print("Test:", ", ".join(f"{k}={v:.4f}" for k, v in results.items()))
+    print("Test:", cli.format_metrics(results))
     artifacts.save_model(model, project_dir / "best_model.keras")
     artifacts.write_csv(project_dir / "best_history.csv", cli.history_frame(history))
     artifacts.write_json(

@@ -137,7 +137,7 @@ def main(argv: list[str] | None = None) -> dict:
             {"original": data.x_test[:10], "reconstruction": reconstructions[:10]}
         ),
     }
-    print("Test:", ", ".join(f"{k}={v:.4f}" for k, v in metrics.items()))
+    print("Test:", cli.format_metrics(metrics))
     out = cli.output_dir(args, "vae")
     return cli.save_artifacts(out, model=model, history=history, metrics=metrics, figures=figures)
 

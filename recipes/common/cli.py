@@ -229,6 +229,27 @@ def load_data(args: argparse.Namespace, *, view: str = "flat", labels: bool = Tr
     return data
 
 
+def format_metrics(metrics: dict[str, Any]) -> str:
+    """`name=value, ...` for printing: integers (epochs, counts) as integers,
+    other numbers with 4 decimals.
+
+    Example:
+
+    >>> format_metrics({"test_accuracy": 0.98765, "epochs_trained": 35})
+    'test_accuracy=0.9877, epochs_trained=35'
+    """
+    import numbers
+
+    def text(value: Any) -> str:
+        if isinstance(value, numbers.Integral) and not isinstance(value, bool):
+            return str(int(value))
+        if isinstance(value, numbers.Real):
+            return f"{float(value):.4f}"
+        return str(value)
+
+    return ", ".join(f"{name}={text(value)}" for name, value in metrics.items())
+
+
 def output_dir(args: argparse.Namespace, recipe: str) -> Path:
     """`<output-dir>/<recipe>/`, created."""
     path = Path(args.output_dir) / recipe
