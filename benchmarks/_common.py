@@ -31,7 +31,7 @@ RESULTS_DIR = HERE / "results"
 RESULTS_FILE = HERE / "RESULTS.md"
 BACKENDS = ("tensorflow", "jax")
 # Order of the sections in RESULTS.md.
-SECTIONS = ("startup", "throughput", "time_to_accuracy", "callbacks_overhead")
+SECTIONS = ("recipes", "startup", "throughput", "time_to_accuracy", "callbacks_overhead")
 
 
 # ## Machine and versions
