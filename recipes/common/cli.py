@@ -320,6 +320,14 @@ def _plain(value: Any) -> Any:
         return str(value)
 
 
+def _program() -> str:
+    """`recipes.cnn` for `python -m recipes.cnn`; `my_cnn.py` for a copied script."""
+    spec = getattr(sys.modules.get("__main__"), "__spec__", None)
+    if spec is not None and spec.name:
+        return spec.name.removesuffix(".__main__")
+    return Path(sys.argv[0]).name
+
+
 def run(main: Callable[[list[str] | None], dict]) -> None:
     """Runs a recipe's `main` from the command line.
 
@@ -329,9 +337,7 @@ def run(main: Callable[[list[str] | None], dict]) -> None:
     try:
         main(None)
     except ValueError as error:
-        prog = Path(sys.argv[0]).stem
-        prog = f"recipes.{prog}" if prog != "__main__" else "recipes"
-        print(f"{prog}: error: {error}", file=sys.stderr)
+        print(f"{_program()}: error: {error}", file=sys.stderr)
         raise SystemExit(2) from None
     except KeyboardInterrupt:
         print("Interrupted.", file=sys.stderr)

@@ -47,6 +47,12 @@ class Dataset:
     feature_names: list[str] = dataclasses.field(default_factory=list)
     scale: tuple[float, float] | None = None
 
+    @classmethod
+    def from_split(cls, name: str, task: str, parts: tuple, **fields) -> Dataset:
+        """A `Dataset` from `split()`'s six arrays and the remaining fields."""
+        x_train, y_train, x_val, y_val, x_test, y_test = parts
+        return cls(name, task, x_train, y_train, x_val, y_val, x_test, y_test, **fields)
+
     @property
     def input_shape(self) -> tuple[int, ...]:
         return tuple(self.x_train.shape[1:])
@@ -141,15 +147,10 @@ def load_dataset(name: str = "digits", *, view: str = "flat", seed: int = 0) -> 
         )
     else:
         x_train, x_val, x_test = standardize(x_train, x_val, x_test)
-    return Dataset(
-        name=name,
-        task="classification",
-        x_train=x_train,
-        y_train=y_train,
-        x_val=x_val,
-        y_val=y_val,
-        x_test=x_test,
-        y_test=y_test,
+    return Dataset.from_split(
+        name,
+        "classification",
+        (x_train, y_train, x_val, y_val, x_test, y_test),
         num_outputs=len(bunch.target_names),
         class_names=[str(c) for c in bunch.target_names],
         feature_names=[str(f) for f in getattr(bunch, "feature_names", [])],
@@ -250,15 +251,10 @@ def load_csv(
         x, y, seed=seed, stratify=stratify
     )
     x_train, x_val, x_test = standardize(x_train, x_val, x_test)
-    return Dataset(
-        name=str(path),
-        task=task,
-        x_train=x_train,
-        y_train=y_train,
-        x_val=x_val,
-        y_val=y_val,
-        x_test=x_test,
-        y_test=y_test,
+    return Dataset.from_split(
+        str(path),
+        task,
+        (x_train, y_train, x_val, y_val, x_test, y_test),
         num_outputs=len(class_names) if task == "classification" else len(targets),
         class_names=class_names,
         feature_names=[str(c) for c in features.columns],
@@ -291,15 +287,10 @@ def load_table(
         x, no_labels, seed=seed, stratify=False
     )
     x_train, x_val, x_test = standardize(x_train, x_val, x_test)
-    return Dataset(
-        name=str(path),
-        task="reconstruction",
-        x_train=x_train,
-        y_train=y_train,
-        x_val=x_val,
-        y_val=y_val,
-        x_test=x_test,
-        y_test=y_test,
+    return Dataset.from_split(
+        str(path),
+        "reconstruction",
+        (x_train, y_train, x_val, y_val, x_test, y_test),
         num_outputs=0,
         class_names=[],
         feature_names=[str(column) for column in frame.columns],
@@ -542,15 +533,10 @@ def load_image_folder(
     x = np.stack(images).astype("float32") / 255.0
     y = np.asarray(labels, dtype="int64")
     x_train, y_train, x_val, y_val, x_test, y_test = split(x, y, seed=seed)
-    return Dataset(
-        name=str(path),
-        task="classification",
-        x_train=x_train,
-        y_train=y_train,
-        x_val=x_val,
-        y_val=y_val,
-        x_test=x_test,
-        y_test=y_test,
+    return Dataset.from_split(
+        str(path),
+        "classification",
+        (x_train, y_train, x_val, y_val, x_test, y_test),
         num_outputs=len(dataset.class_names),
         class_names=list(dataset.class_names),
     )
