@@ -1,8 +1,13 @@
 """The model zoo: builders behind one registry.
 
 >>> import zoo
->>> zoo.list_models()
+>>> zoo.list_models("gmlp*")
+['gmlp', 'gmlp_base', 'gmlp_small', 'gmlp_tiny']
 >>> model = zoo.build("mlp", input_shape=(64,), num_outputs=10)
+>>> model.output.shape
+(None, 10)
+>>> zoo.get_spec("mlp").task
+'classification'
 
 Every builder returns an uncompiled functional `keras.Model` with named
 layers, uses `keras.ops` only (any Keras 3 backend), and saves to a `.keras`

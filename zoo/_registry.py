@@ -89,8 +89,11 @@ def list_models(pattern: str = "*") -> list[str]:
 
     Example:
 
+    >>> import zoo
     >>> zoo.list_models("gmlp*")
     ['gmlp', 'gmlp_base', 'gmlp_small', 'gmlp_tiny']
+    >>> "mlp" in zoo.list_models()
+    True
     """
     return sorted(name for name in _REGISTRY if fnmatch.fnmatchcase(name, pattern))
 
@@ -121,7 +124,12 @@ def build(name: str, **kwargs: Any):
 
     Example:
 
+    >>> import zoo
     >>> model = zoo.build("mlp", input_shape=(64,), num_outputs=10)
+    >>> model.output.shape
+    (None, 10)
+    >>> model.compiled  # compile it yourself
+    False
     """
     spec = get_spec(name)
     return spec.builder(**{**spec.defaults, **kwargs})

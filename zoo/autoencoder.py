@@ -9,9 +9,10 @@ to turn latent vectors into samples.
 
 The denoising autoencoder corrupts its input during training only and learns
 to reconstruct the clean sample, which forces it to capture the structure of
-the data rather than copy it (Vincent et al. 2010). Three corruptions from
-that paper are offered by the `Corruption` layer: additive Gaussian noise,
-masking noise and salt-and-pepper noise.
+the data rather than copy it (Vincent et al. 2010). It offers the three
+corruptions of that paper: additive Gaussian noise (Keras'
+`keras.layers.GaussianNoise`), and masking and salt-and-pepper noise (the
+`Corruption` layer, as Keras has neither; see its docstring).
 
 Pick the output activation for the range of the data: `"sigmoid"` for data
 scaled to [0, 1] (pair it with binary cross-entropy or MSE), `"tanh"` for
@@ -37,10 +38,10 @@ from typing import Any
 import keras
 from keras import layers, ops
 
-from zoo import _common
+from zoo import _common, _trunks
 from zoo._registry import register
+from zoo._trunks import OUTPUT_ACTIVATIONS
 
-OUTPUT_ACTIVATIONS = ("sigmoid", "tanh", "linear", None)
 NOISE_TYPES = ("gaussian", "masking", "salt_and_pepper")
 
 
@@ -50,9 +51,22 @@ NOISE_TYPES = ("gaussian", "masking", "salt_and_pepper")
 
 
 def _check_noise_level(noise_type: str, noise_level: Any) -> float:
-    """Gaussian: a positive standard deviation; otherwise a rate in [0, 1)."""
+    """Gaussian: a standard deviation in (0, 1]; otherwise a rate in [0, 1).
+
+    `keras.layers.GaussianNoise` accepts standard deviations up to 1 only.
+    """
     if noise_type == "gaussian":
-        return _common.check_positive_float("noise_level", noise_level)
+        if (
+            isinstance(noise_level, bool)
+            or not isinstance(noise_level, numbers.Real)
+            or not 0 < noise_level <= 1
+        ):
+            raise _common.invalid(
+                "noise_level",
+                "a standard deviation in (0, 1] for noise_type='gaussian'",
+                noise_level,
+            )
+        return float(noise_level)
     return _common.check_rate("noise_level", noise_level)
 
 
@@ -85,15 +99,24 @@ class Corruption(layers.Layer):
     corrupted entries for masking and salt-and-pepper noise:
 
     - `"gaussian"`: adds `N(0, noise_level**2)` noise to every entry
-      (`noise_level` is the standard deviation, > 0).
+      (`noise_level` is the standard deviation, in (0, 1]). This is
+      `keras.layers.GaussianNoise(noise_level, seed=seed)`, which the layer
+      wraps (the same draws for the same seed);
+      `build_denoising_autoencoder` uses `GaussianNoise` itself. The noise
+      type stays here so that one layer corrupts data in all three ways and
+      models saved with `Corruption("gaussian", ...)` still load.
     - `"masking"`: sets each entry to 0 with probability `noise_level`.
+      Keras' `Dropout` is not the same: it also scales the entries it keeps
+      by `1 / (1 - rate)`, so the corrupted input would not be on the scale
+      of the clean one; Vincent et al. leave them unchanged.
     - `"salt_and_pepper"`: sets each entry, with probability `noise_level`,
       to the low or the high end of `value_range` by a fair coin flip.
+      Keras has no such layer.
 
     Args:
         noise_type: `"gaussian"`, `"masking"` or `"salt_and_pepper"`.
-        noise_level: standard deviation for `"gaussian"` (> 0), else the
-            corruption rate in [0, 1).
+        noise_level: standard deviation for `"gaussian"` (in (0, 1]), else
+            the corruption rate in [0, 1).
         value_range: `(low, high)`, the values salt-and-pepper noise writes;
             `(0.0, 1.0)` for data scaled to [0, 1].
         seed: `None` or an int, for reproducible noise.
@@ -105,8 +128,15 @@ class Corruption(layers.Layer):
 
     Example:
 
-    >>> layer = Corruption("masking", 0.3, seed=0)
-    >>> noisy = layer(keras.ops.ones((2, 4)), training=True)
+    >>> import keras
+    >>> from zoo.autoencoder import Corruption
+    >>> layer = Corruption("salt_and_pepper", 0.3, seed=0)
+    >>> x = keras.ops.full((4, 100), 0.5)
+    >>> noisy = keras.ops.convert_to_numpy(layer(x, training=True))
+    >>> sorted(set(noisy.ravel().tolist()))  # pepper, clean, salt
+    [0.0, 0.5, 1.0]
+    >>> bool(keras.ops.all(layer(x) == x))  # the identity at inference
+    True
 
     Reference:
         - Vincent et al., 2010, "Stacked Denoising Autoencoders", JMLR 11,
@@ -126,24 +156,23 @@ class Corruption(layers.Layer):
         self.noise_level = _check_noise_level(noise_type, noise_level)
         self.value_range = _check_value_range(value_range)
         self.seed = _common.check_seed("seed", seed)
-        self.seed_generator = keras.random.SeedGenerator(self.seed)
+        if self.noise_type == "gaussian":
+            self.gaussian_noise = layers.GaussianNoise(
+                self.noise_level, seed=self.seed, dtype=self.dtype_policy,
+                name="gaussian_noise",
+            )
+        else:
+            self.seed_generator = keras.random.SeedGenerator(self.seed)
         self.supports_masking = True
         self._build_at_init()
 
     def call(self, inputs, training=None):
         if not training or self.noise_level == 0:
             return inputs
-        shape = ops.shape(inputs)
         if self.noise_type == "gaussian":
-            noise = keras.random.normal(
-                shape,
-                stddev=self.noise_level,
-                dtype=self.compute_dtype,
-                seed=self.seed_generator,
-            )
-            return inputs + noise
+            return self.gaussian_noise(inputs, training=True)
         draw = keras.random.uniform(
-            shape, dtype=self.compute_dtype, seed=self.seed_generator
+            ops.shape(inputs), dtype=self.compute_dtype, seed=self.seed_generator
         )
         if self.noise_type == "masking":
             return ops.where(draw < self.noise_level, ops.zeros_like(inputs), inputs)
@@ -168,181 +197,13 @@ class Corruption(layers.Layer):
         }
 
 
-# --------------------------------------------------------------------------
-# Private blocks (shared with zoo.vae)
-# --------------------------------------------------------------------------
-
-
-def _dense_stack(
-    x,
-    hidden_units: Sequence[int],
-    *,
-    activation: str,
-    batch_norm: str | None,
-    dropout_rate: float,
-    kernel_initializer: Any,
-    prefix: str,
-):
-    """Dense blocks of the given widths, named `{prefix}_block{i}_*`."""
-    for index, units in enumerate(hidden_units):
-        x = _common.dense_block(
-            x,
-            units,
-            activation=activation,
-            batch_norm=batch_norm,
-            dropout_rate=dropout_rate,
-            kernel_initializer=kernel_initializer,
-            name=f"{prefix}_block{index + 1}",
-        )
-    return x
-
-
-def _conv_block(
-    x,
-    filters: int,
-    *,
-    kernel_size: int,
-    strides: int,
-    transpose: bool,
-    activation: str,
-    batch_norm: str | None,
-    dropout_rate: float,
-    kernel_initializer: Any,
-    name: str,
-):
-    """(Transposed) convolution, optional BatchNorm, activation, dropout.
-
-    With `padding="same"` a strided `Conv2D` divides each side by `strides`
-    and a strided `Conv2DTranspose` multiplies it back.
-    """
-    conv = layers.Conv2DTranspose if transpose else layers.Conv2D
-    x = conv(
-        filters,
-        kernel_size,
-        strides=strides,
-        padding="same",
-        use_bias=batch_norm != "before",
-        kernel_initializer=kernel_initializer,
-        name=f"{name}_conv",
-    )(x)
-    if batch_norm == "before":
-        x = layers.BatchNormalization(name=f"{name}_bn")(x)
-    x = _common.activation_layer(activation, name=f"{name}_{activation}")(x)
-    if batch_norm == "after":
-        x = layers.BatchNormalization(name=f"{name}_bn")(x)
-    if dropout_rate > 0:
-        x = _common.dropout_layer(activation, dropout_rate, name=f"{name}_dropout")(x)
-    return x
-
-
-def _check_strides_divide(
-    input_shape: tuple[int, ...], strides: int, num_stages: int, filters_name: str
-) -> int:
-    """Raises unless `strides ** num_stages` divides the height and width."""
-    total = strides**num_stages
-    height, width = input_shape[0], input_shape[1]
-    if height % total or width % total:
-        raise _common.invalid(
-            "input_shape",
-            f"height and width divisible by the total stride {total} "
-            f"(strides={strides} in each of the {num_stages} stages of "
-            f"`{filters_name}`); resize or pad the images, or use fewer "
-            f"stages or smaller strides",
-            input_shape,
-        )
-    return total
-
-
-def _conv_encoder_trunk(
-    x,
-    filters: Sequence[int],
-    *,
-    kernel_size: int,
-    strides: int,
-    activation: str,
-    batch_norm: str | None,
-    dropout_rate: float,
-    kernel_initializer: Any,
-    prefix: str,
-):
-    for index, width in enumerate(filters):
-        x = _conv_block(
-            x,
-            width,
-            kernel_size=kernel_size,
-            strides=strides,
-            transpose=False,
-            activation=activation,
-            batch_norm=batch_norm,
-            dropout_rate=dropout_rate,
-            kernel_initializer=kernel_initializer,
-            name=f"{prefix}_stage{index + 1}",
-        )
-    return x
-
-
-def _conv_decoder_trunk(
-    z,
-    input_shape: tuple[int, int, int],
-    filters: Sequence[int],
-    *,
-    kernel_size: int,
-    strides: int,
-    activation: str,
-    batch_norm: str | None,
-    dropout_rate: float,
-    kernel_initializer: Any,
-    output_activation: str | None,
-    prefix: str,
-):
-    """Latent vector -> feature map -> transposed convs -> image."""
-    total = strides ** len(filters)
-    height, width, channels = input_shape
-    map_shape = (height // total, width // total, filters[-1])
-    x = _common.dense_block(
-        z,
-        math.prod(map_shape),
-        activation=activation,
-        batch_norm=batch_norm,
-        dropout_rate=dropout_rate,
-        kernel_initializer=kernel_initializer,
-        name=f"{prefix}_projection",
-    )
-    x = layers.Reshape(map_shape, name=f"{prefix}_reshape")(x)
-    for index, stage_filters in enumerate(reversed(filters)):
-        x = _conv_block(
-            x,
-            stage_filters,
-            kernel_size=kernel_size,
-            strides=strides,
-            transpose=True,
-            activation=activation,
-            batch_norm=batch_norm,
-            dropout_rate=dropout_rate,
-            kernel_initializer=kernel_initializer,
-            name=f"{prefix}_stage{index + 1}",
-        )
-    return layers.Conv2D(
-        channels,
-        kernel_size,
-        padding="same",
-        activation=output_activation or "linear",
-        name="reconstruction",
-    )(x)
-
-
-def _dense_decoder_output(
-    x, input_shape: tuple[int, ...], output_activation: str | None
-):
-    """Dense layer to all features, reshaped back to `input_shape`."""
-    x = layers.Dense(
-        math.prod(input_shape),
-        activation=output_activation or "linear",
-        name="reconstruction",
-    )(x)
-    if len(input_shape) > 1:
-        x = layers.Reshape(input_shape, name="reshape")(x)
-    return x
+def _corruption_layer(
+    noise_type: str, noise_level: float, seed: int | None
+) -> keras.layers.Layer:
+    """`keras.layers.GaussianNoise` for Gaussian noise, else a `Corruption`."""
+    if noise_type == "gaussian":
+        return layers.GaussianNoise(noise_level, seed=seed, name="corruption")
+    return Corruption(noise_type, noise_level, seed=seed, name="corruption")
 
 
 # --------------------------------------------------------------------------
@@ -360,14 +221,14 @@ def _build_dense_autoencoder(
     dropout_rate,
     kernel_initializer,
     output_activation,
-    corruption: Corruption | None,
+    corruption: keras.layers.Layer | None,
     name: str,
 ) -> keras.Model:
     encoder_inputs = keras.Input(shape=input_shape, name="encoder_input")
     x = encoder_inputs
     if len(input_shape) > 1:
         x = layers.Flatten(name="flatten")(x)
-    x = _dense_stack(
+    x = _trunks.dense_stack(
         x,
         hidden_units,
         activation=activation,
@@ -380,7 +241,7 @@ def _build_dense_autoencoder(
     encoder = keras.Model(encoder_inputs, latent, name="encoder")
 
     decoder_inputs = keras.Input(shape=(latent_dim,), name="decoder_input")
-    x = _dense_stack(
+    x = _trunks.dense_stack(
         decoder_inputs,
         tuple(reversed(hidden_units)),
         activation=activation,
@@ -389,7 +250,7 @@ def _build_dense_autoencoder(
         kernel_initializer=kernel_initializer,
         prefix="decoder",
     )
-    reconstruction = _dense_decoder_output(x, input_shape, output_activation)
+    reconstruction = _trunks.dense_decoder_output(x, input_shape, output_activation)
     decoder = keras.Model(decoder_inputs, reconstruction, name="decoder")
 
     inputs = keras.Input(shape=input_shape, name="features")
@@ -454,9 +315,16 @@ def build_autoencoder(
 
     Example:
 
+    >>> import numpy as np
+    >>> from zoo import build_autoencoder
+    >>> x = np.random.default_rng(0).uniform(size=(64, 64)).astype("float32")
     >>> model = build_autoencoder((64,), latent_dim=8, hidden_units=(32,))
     >>> model.compile("adam", "binary_crossentropy")
-    >>> codes = model.get_layer("encoder").predict(x)
+    >>> history = model.fit(x, x, epochs=1, batch_size=32, verbose=0)
+    >>> model.get_layer("encoder").predict(x, verbose=0).shape  # the codes
+    (64, 8)
+    >>> model.get_layer("decoder").output.shape
+    (None, 64)
 
     Reference:
         - Hinton & Salakhutdinov, 2006, "Reducing the Dimensionality of
@@ -501,21 +369,27 @@ def build_denoising_autoencoder(
 ) -> keras.Model:
     """Builds a dense denoising autoencoder.
 
-    The same network as `build_autoencoder`, with a `Corruption` layer
-    (named `"corruption"`) between the input and the encoder. It corrupts
-    only in training (`fit`), so `predict` and `evaluate` see clean inputs,
-    and the encoder sub-model never corrupts. Train it with the clean data
-    as the target: `model.fit(x, x)`.
+    The same network as `build_autoencoder`, with a corruption layer named
+    `"corruption"` between the input and the encoder: Keras'
+    `GaussianNoise` for `noise_type="gaussian"`, a `Corruption` layer for
+    masking and salt-and-pepper noise (Keras has no layer for those; see
+    `Corruption`). It corrupts only in training (`fit`), so `predict` and
+    `evaluate` see clean inputs, and the encoder sub-model never corrupts.
+    Train it with the clean data as the target: `model.fit(x, x)`.
 
     Args:
         input_shape: shape of one sample, e.g. `(64,)` or `(8, 8, 1)`.
         noise_type: `"gaussian"` (additive noise), `"masking"` (entries set
             to 0) or `"salt_and_pepper"` (entries set to 0 or 1 by a coin
             flip; for data scaled to [0, 1]).
-        noise_level: for `"gaussian"`, the noise standard deviation (> 0);
-            otherwise the fraction of corrupted entries, in [0, 1).
-            Vincent et al. (2010) found 10-40% masking works well on images.
-        seed: `None` or an int, for reproducible corruption.
+        noise_level: for `"gaussian"`, the noise standard deviation, in
+            (0, 1] (the range `GaussianNoise` takes); otherwise the fraction
+            of corrupted entries, in [0, 1). Vincent et al. (2010) found
+            10-40% masking works well on images.
+        seed: `None` (draws from Keras' global seed, see
+            `keras.utils.set_random_seed`) or an int: the corruption layer's
+            own seed, so two models built with the same seed corrupt a batch
+            the same way.
         latent_dim: size of the code.
         hidden_units: widths of the encoder's hidden layers; the decoder
             uses them in reverse.
@@ -535,10 +409,17 @@ def build_denoising_autoencoder(
 
     Example:
 
-    >>> model = build_denoising_autoencoder((64,), noise_type="gaussian",
-    ...                                     noise_level=0.2, latent_dim=8)
+    >>> import numpy as np
+    >>> from zoo import build_denoising_autoencoder
+    >>> x = np.random.default_rng(0).uniform(size=(64, 64)).astype("float32")
+    >>> model = build_denoising_autoencoder((64,), noise_type="gaussian", noise_level=0.2,
+    ...                                     seed=0, latent_dim=8, hidden_units=(32,))
+    >>> type(model.get_layer("corruption")).__name__
+    'GaussianNoise'
     >>> model.compile("adam", "mse")
-    >>> model.fit(x, x, epochs=10)
+    >>> history = model.fit(x, x, epochs=1, batch_size=32, verbose=0)  # clean targets
+    >>> model.predict(x, verbose=0).shape  # predict() does not corrupt
+    (64, 64)
 
     Reference:
         - Vincent, Larochelle, Lajoie, Bengio & Manzagol, 2010, "Stacked
@@ -565,7 +446,7 @@ def build_denoising_autoencoder(
         dropout_rate=dropout_rate,
         kernel_initializer=kernel_initializer,
         output_activation=output_activation,
-        corruption=Corruption(noise_type, noise_level, seed=seed, name="corruption"),
+        corruption=_corruption_layer(noise_type, noise_level, seed),
         name=name,
     )
 
@@ -637,7 +518,7 @@ def build_conv_autoencoder(
     _common.check_choice("batch_norm", batch_norm, _common.BATCH_NORM_PLACEMENTS)
     dropout_rate = _common.check_rate("dropout_rate", dropout_rate)
     _common.check_choice("output_activation", output_activation, OUTPUT_ACTIVATIONS)
-    _check_strides_divide(input_shape, strides, len(filters), "filters")
+    _trunks.check_strides_divide(input_shape, strides, len(filters), "filters")
     if kernel_initializer is None:
         kernel_initializer = _common.default_initializer(activation)
     block_kwargs = dict(
@@ -650,13 +531,13 @@ def build_conv_autoencoder(
     )
 
     encoder_inputs = keras.Input(shape=input_shape, name="encoder_input")
-    x = _conv_encoder_trunk(encoder_inputs, filters, prefix="encoder", **block_kwargs)
+    x = _trunks.conv_encoder_trunk(encoder_inputs, filters, prefix="encoder", **block_kwargs)
     x = layers.Flatten(name="flatten")(x)
     latent = layers.Dense(latent_dim, name="latent")(x)
     encoder = keras.Model(encoder_inputs, latent, name="encoder")
 
     decoder_inputs = keras.Input(shape=(latent_dim,), name="decoder_input")
-    reconstruction = _conv_decoder_trunk(
+    reconstruction = _trunks.conv_decoder_trunk(
         decoder_inputs,
         input_shape,
         filters,

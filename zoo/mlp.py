@@ -3,19 +3,23 @@
 A stack of dense blocks, each with an optional batch normalization placed
 before or after the activation, dropout, and an optional residual (skip)
 connection. SELU networks get LeCun-normal initialisation and `AlphaDropout`
-so that they stay self-normalising.
+so that they stay self-normalising; with skip connections, each residual sum
+of a SELU network is also scaled by `1 / sqrt(2)`, which keeps the
+activations at unit variance (a plain sum doubles it at every block).
 
 Reference:
     - Ioffe & Szegedy, 2015, "Batch Normalization".
     - Srivastava et al., 2014, "Dropout: A Simple Way to Prevent Neural
       Networks from Overfitting".
     - Klambauer et al., 2017, "Self-Normalizing Neural Networks".
+    - He et al., 2016, "Deep Residual Learning for Image Recognition".
     - Hendrycks & Gimpel, 2016, "Gaussian Error Linear Units (GELUs)".
     - Misra, 2019, "Mish: A Self Regularized Non-Monotonic Activation".
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -26,6 +30,9 @@ from zoo import _common
 from zoo._registry import register
 
 OUTPUT_ACTIVATIONS = ("softmax", "sigmoid", "linear", None)
+# `x + f(x)` of two independent unit-variance terms has variance 2; this
+# factor brings it back to 1 (SELU residual networks only, see `build_mlp`).
+RESIDUAL_SCALE = 1 / math.sqrt(2)
 
 
 def build_mlp(
@@ -55,12 +62,23 @@ def build_mlp(
         dropout_rate: dropout after each hidden layer, in [0, 1).
             `AlphaDropout` when `activation="selu"`.
         batch_norm: `None`, `"before"` or `"after"` the activation.
-        residual: add a skip connection around each hidden block (a linear
-            projection where the width changes).
-        kernel_initializer: initializer for the hidden layers; by default
-            one that suits the activation (He normal for ReLU-like units,
-            LeCun normal for SELU).
-        l2: L2 weight penalty on the hidden kernels (0 for none).
+        residual: add a skip connection around each hidden block: the
+            identity, or a linear projection (a bias-free `Dense` named
+            `"block{i}_projection"`, with the same `kernel_initializer` and
+            `l2` penalty as the hidden layers) where the width changes.
+            With `activation="selu"` the sum is scaled by `1 / sqrt(2)`
+            (a `Rescaling` layer named `"block{i}_scale"`): the block's
+            output and its input each have unit variance, so their sum has
+            variance 2, and without the scaling the variance doubles at
+            every block (about 80 after 8 blocks of width 256) and the
+            network is no longer self-normalising. Other activations keep
+            the plain sum of ResNets (He et al. 2016), whose scale batch
+            norm, when used, resets.
+        kernel_initializer: initializer for the hidden layers and the
+            residual projections; by default one that suits the activation
+            (He normal for ReLU-like units, LeCun normal for SELU).
+        l2: L2 weight penalty on the hidden and projection kernels (0 for
+            none).
         output_activation: `"softmax"` (single-label classification),
             `"sigmoid"` (binary or multi-label, with binary cross-entropy),
             `"linear"` or `None` (regression).
@@ -71,8 +89,11 @@ def build_mlp(
 
     Example:
 
+    >>> from zoo import build_mlp
     >>> model = build_mlp((64,), 10, hidden_units=(128, 64), activation="gelu")
     >>> model.compile("adam", "sparse_categorical_crossentropy", metrics=["accuracy"])
+    >>> model.output.shape
+    (None, 10)
     """
     input_shape = _common.check_input_shape(input_shape)
     num_outputs = _common.check_positive_int("num_outputs", num_outputs)
@@ -108,9 +129,15 @@ def build_mlp(
         if residual:
             if shortcut.shape[-1] != units:
                 shortcut = layers.Dense(
-                    units, use_bias=False, name=f"{block_name}_projection"
+                    units,
+                    use_bias=False,
+                    kernel_initializer=kernel_initializer,
+                    kernel_regularizer=regularizer,
+                    name=f"{block_name}_projection",
                 )(shortcut)
             x = layers.Add(name=f"{block_name}_add")([shortcut, x])
+            if activation == "selu":
+                x = layers.Rescaling(RESIDUAL_SCALE, name=f"{block_name}_scale")(x)
     outputs = layers.Dense(
         num_outputs, activation=output_activation or "linear", name="predictions"
     )(x)

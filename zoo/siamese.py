@@ -12,6 +12,11 @@ of the same class (a positive pair), label 0 means different classes (a
 negative pair).** Hadsell et al. write the opposite (their Y=0 is "similar");
 the formulas here are theirs with the label flipped.
 
+The triplet loss (`triplet_loss()`) is FaceNet's by default: embeddings
+L2-normalised onto the unit sphere, squared Euclidean distances, margin 0.2.
+It trains a model whose output concatenates the embeddings of an anchor, a
+positive (same class) and a negative (another class); see `triplet_loss`.
+
 Reference:
     - Bromley et al., 1993, "Signature Verification using a 'Siamese' Time
       Delay Neural Network".
@@ -34,6 +39,16 @@ from zoo import _common
 from zoo._registry import register
 
 DISTANCES = ("euclidean", "cosine")
+# Floor on squared norms: keeps a zero vector's gradient finite.
+EPSILON = 1e-7
+# FaceNet's margin between the squared distances of unit-norm embeddings.
+FACENET_MARGIN = 0.2
+
+
+def _l2_normalize(x, epsilon: float = EPSILON):
+    """`x / sqrt(max(sum(x ** 2), epsilon))` along the last axis."""
+    squared = ops.sum(ops.square(x), axis=-1, keepdims=True)
+    return x / ops.sqrt(ops.maximum(squared, epsilon))
 
 
 @keras.saving.register_keras_serializable(package="zoo")
@@ -57,7 +72,7 @@ class PairDistance(layers.Layer):
         A tensor shaped `(batch, 1)`.
     """
 
-    def __init__(self, distance: str = "euclidean", epsilon: float = 1e-7, **kwargs):
+    def __init__(self, distance: str = "euclidean", epsilon: float = EPSILON, **kwargs):
         super().__init__(**kwargs)
         self.distance = _common.check_choice("distance", distance, DISTANCES)
         self.epsilon = _common.check_positive_float("epsilon", epsilon)
@@ -67,11 +82,9 @@ class PairDistance(layers.Layer):
         if self.distance == "euclidean":
             squared = ops.sum(ops.square(a - b), axis=-1, keepdims=True)
             return ops.sqrt(ops.maximum(squared, self.epsilon))
-        return 1.0 - ops.sum(self._unit(a) * self._unit(b), axis=-1, keepdims=True)
-
-    def _unit(self, x):
-        squared = ops.sum(ops.square(x), axis=-1, keepdims=True)
-        return x / ops.sqrt(ops.maximum(squared, self.epsilon))
+        unit_a = _l2_normalize(a, self.epsilon)
+        unit_b = _l2_normalize(b, self.epsilon)
+        return 1.0 - ops.sum(unit_a * unit_b, axis=-1, keepdims=True)
 
     def compute_output_shape(self, input_shape):
         return (input_shape[0][0], 1)
@@ -128,40 +141,65 @@ class ContrastiveLoss(keras.losses.Loss):
 
 @keras.saving.register_keras_serializable(package="zoo")
 class TripletLoss(keras.losses.Loss):
-    """Triplet loss of Schroff et al. (2015) on concatenated embeddings.
+    """Triplet loss of Schroff et al. (2015, FaceNet) on concatenated embeddings.
 
     `y_pred` is `concatenate([anchor, positive, negative], axis=-1)`, each of
     width `dim` (so `y_pred` is `(batch, 3 * dim)`); `y_true` is ignored.
-    With squared Euclidean distances:
+    With `normalize=True` (FaceNet's form, the default) each embedding is
+    first divided by its L2 norm, `f(x) / |f(x)|`, so that it lies on the
+    unit hypersphere; then, with squared Euclidean distances,
 
         loss = max(|anchor - positive|**2 - |anchor - negative|**2 + margin, 0)
 
-    averaged over the batch.
+    averaged over the batch (FaceNet sums over the triplets; the mean only
+    rescales the gradient). On the unit sphere a squared distance lies in
+    [0, 4] and the paper's `margin=0.2` is a fixed fraction of that range.
+    With `normalize=False` the raw embeddings are compared; the network can
+    then meet any margin by scaling all its embeddings up, so the margin
+    only sets their scale.
 
     Args:
-        margin: how much closer the positive must be than the negative.
+        margin: how much closer (in squared distance) the positive must be
+            than the negative; FaceNet's 0.2 by default.
+        normalize: L2-normalise the embeddings first (FaceNet), or compare
+            them as they are.
         name: loss name.
         reduction: Keras reduction, `"sum_over_batch_size"` by default.
+
+    Reference:
+        - Schroff, Kalenichenko & Philbin, 2015, "FaceNet: A Unified
+          Embedding for Face Recognition and Clustering", CVPR, section 3.1.
     """
 
     def __init__(
         self,
-        margin: float = 1.0,
+        margin: float = FACENET_MARGIN,
+        normalize: bool = True,
         name: str = "triplet_loss",
         reduction: str | None = "sum_over_batch_size",
         dtype=None,
     ):
         super().__init__(name=name, reduction=reduction, dtype=dtype)
         self.margin = _common.check_positive_float("margin", margin)
+        self.normalize = _common.check_bool("normalize", normalize)
 
     def call(self, y_true, y_pred):
         anchor, positive, negative = ops.split(y_pred, 3, axis=-1)
+        if self.normalize:
+            anchor, positive, negative = (
+                _l2_normalize(anchor), _l2_normalize(positive), _l2_normalize(negative)
+            )
         positive_distance = ops.sum(ops.square(anchor - positive), axis=-1)
         negative_distance = ops.sum(ops.square(anchor - negative), axis=-1)
         return ops.maximum(positive_distance - negative_distance + self.margin, 0.0)
 
     def get_config(self):
-        return {**super().get_config(), "margin": self.margin}
+        return {**super().get_config(), "margin": self.margin, "normalize": self.normalize}
+
+    @classmethod
+    def from_config(cls, config):
+        # Configs saved before `normalize` existed compared raw embeddings.
+        return super().from_config({"normalize": False, **config})
 
 
 def contrastive_loss(margin: float = 1.0) -> ContrastiveLoss:
@@ -186,14 +224,45 @@ def contrastive_loss(margin: float = 1.0) -> ContrastiveLoss:
     return ContrastiveLoss(margin=margin)
 
 
-def triplet_loss(margin: float = 1.0) -> TripletLoss:
+def triplet_loss(margin: float = FACENET_MARGIN, normalize: bool = True) -> TripletLoss:
     """Returns the triplet loss for a model whose output concatenates
     `[anchor, positive, negative]` embeddings (see `TripletLoss`).
 
+    By default FaceNet's form: unit-norm embeddings, squared Euclidean
+    distances, `margin=0.2`.
+
+    Args:
+        margin: how much closer (in squared distance) the positive must be
+            than the negative.
+        normalize: L2-normalise the embeddings first (FaceNet), or compare
+            them as they are (the margin then only sets their scale).
+
+    Returns:
+        A serializable `TripletLoss`.
+
+    Example:
+
+    >>> import keras
+    >>> import numpy as np
+    >>> from zoo.siamese import build_siamese, triplet_loss
+    >>> # anchor, positive, negative: unit vectors (1, 0), (0, 1), (0.8, 0.6)
+    >>> y_pred = np.array([[3.0, 0.0, 0.0, 5.0, 4.0, 3.0]], "float32")
+    >>> float(triplet_loss()(np.zeros(1), y_pred))  # max(2 - 0.4 + 0.2, 0)
+    1.8
+    >>> # A triplet model: one shared embedding applied to three inputs.
+    >>> embedding = build_siamese((64,), embedding_dim=16).get_layer("embedding")
+    >>> inputs = [keras.Input((64,), name=n) for n in ("anchor", "positive", "negative")]
+    >>> outputs = keras.layers.Concatenate()([embedding(x) for x in inputs])
+    >>> model = keras.Model(inputs, outputs)
+    >>> model.compile("adam", loss=triplet_loss())  # fit with y = zeros
+    >>> model.output.shape
+    (None, 48)
+
     Reference:
-        - Schroff, Kalenichenko & Philbin, 2015, "FaceNet".
+        - Schroff, Kalenichenko & Philbin, 2015, "FaceNet: A Unified
+          Embedding for Face Recognition and Clustering".
     """
-    return TripletLoss(margin=margin)
+    return TripletLoss(margin=margin, normalize=normalize)
 
 
 def make_pairs(
@@ -224,8 +293,18 @@ def make_pairs(
 
     Example:
 
-    >>> (left, right), labels = make_pairs(x_train, y_train, num_pairs=1000, seed=0)
-    >>> model.fit([left, right], labels, epochs=10)
+    >>> import numpy as np
+    >>> from zoo.siamese import make_pairs
+    >>> x = np.arange(6, dtype="float32")[:, None]  # each sample holds its index
+    >>> y = np.array([0, 0, 0, 1, 1, 1])
+    >>> (left, right), labels = make_pairs(x, y, num_pairs=10, seed=0)
+    >>> left.shape, right.shape, labels.shape
+    ((10, 1), (10, 1), (10,))
+    >>> int(labels.sum())  # half the pairs are same-class
+    5
+    >>> same = y[left[:, 0].astype(int)] == y[right[:, 0].astype(int)]
+    >>> bool(np.all(same == (labels == 1)))
+    True
     """
     x = np.asarray(x)
     y = np.asarray(y)
@@ -401,11 +480,19 @@ def build_siamese(
 
     Example:
 
+    >>> import numpy as np
+    >>> from zoo.siamese import build_siamese, contrastive_loss, make_pairs
+    >>> rng = np.random.default_rng(0)
+    >>> x = rng.normal(size=(60, 64)).astype("float32")
+    >>> y = rng.integers(0, 3, size=60)
     >>> model = build_siamese((64,), embedding_dim=16)
     >>> model.compile("adam", loss=contrastive_loss(margin=1.0))
-    >>> (left, right), labels = make_pairs(x, y, num_pairs=2000, seed=0)
-    >>> model.fit([left, right], labels, epochs=5)
-    >>> vectors = model.get_layer("embedding").predict(x)
+    >>> (left, right), labels = make_pairs(x, y, num_pairs=200, seed=0)
+    >>> history = model.fit([left, right], labels, epochs=1, verbose=0)
+    >>> model.output.shape  # one distance per pair
+    (None, 1)
+    >>> model.get_layer("embedding").predict(x, verbose=0).shape
+    (60, 16)
 
     Reference:
         - Bromley et al., 1993, "Signature Verification using a 'Siamese'

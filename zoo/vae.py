@@ -3,8 +3,7 @@
 The encoder maps a sample `x` to the mean and log-variance of a diagonal
 Gaussian posterior `q(z|x)`; the `Sampling` layer draws
 `z = mean + exp(log_var / 2) * eps`, `eps ~ N(0, I)` (the
-reparameterisation trick) in training and returns the mean at inference, so
-`predict()` is deterministic; the decoder maps `z` back to the input space.
+reparameterisation trick); the decoder maps `z` back to the input space.
 
 Training minimises the negative evidence lower bound (ELBO),
 
@@ -27,6 +26,23 @@ The model is a `VAE`: a functional `keras.Model` that also reports
 `reconstruction_loss` and `kl_loss` (the KL in nats, before `kl_weight`)
 next to `loss` in `fit()` history and `evaluate()`, on every backend.
 
+When `z` is sampled:
+
+- in training (`fit()`) and in evaluation (`evaluate()` and the validation
+  in `fit()`: the `VAE`'s test step), always, so `loss` and `val_loss` are
+  one-sample unbiased estimates of the objective,
+  `reconstruction + kl_weight * KL` (the negative ELBO when `kl_weight=1`);
+- in `predict()` and `model(x)`, only through a
+  `Sampling(sample_at_inference=True)` layer (`build_vae` keeps the
+  default, `False`): otherwise they decode the posterior mean, a
+  deterministic reconstruction.
+
+The figure to report is `negative_elbo(vae, x, num_samples=20)`: the
+negative ELBO of each example, averaged over `num_samples` draws of `z`,
+with its reconstruction and KL parts. `posterior_mean_reconstruction_loss`
+is the reconstruction term at the posterior mean instead: not part of the
+ELBO, neither an estimate of it nor a bound on the likelihood.
+
 Reference:
     - Kingma & Welling, 2014, "Auto-Encoding Variational Bayes", ICLR.
     - Rezende, Mohamed & Wierstra, 2014, "Stochastic Backpropagation and
@@ -45,44 +61,67 @@ from keras import layers, ops
 
 from zoo import _common
 from zoo._registry import register
-from zoo.autoencoder import (
-    OUTPUT_ACTIVATIONS,
-    _check_strides_divide,
-    _conv_decoder_trunk,
-    _conv_encoder_trunk,
-    _dense_decoder_output,
-    _dense_stack,
-)
+from zoo._trunks import OUTPUT_ACTIVATIONS
+from zoo._trunks import check_strides_divide as _check_strides_divide
+from zoo._trunks import conv_decoder_trunk as _conv_decoder_trunk
+from zoo._trunks import conv_encoder_trunk as _conv_encoder_trunk
+from zoo._trunks import dense_decoder_output as _dense_decoder_output
+from zoo._trunks import dense_stack as _dense_stack
 
 DISTRIBUTIONS = ("bernoulli", "gaussian")
 
 
 @keras.saving.register_keras_serializable(package="zoo")
 class Sampling(layers.Layer):
-    """Draws `z ~ N(mean, exp(log_var))` in training; returns `mean` otherwise.
+    """Draws `z ~ N(mean, exp(log_var))`; at inference, `mean` unless asked.
 
     Uses the reparameterisation `z = mean + exp(log_var / 2) * eps` with
     `eps ~ N(0, I)` from `keras.random.normal` and a `SeedGenerator`, so the
     gradient flows through `mean` and `log_var`.
 
+    It samples when called with `training=True` (`fit()`), inside a `VAE`'s
+    test step (`evaluate()`, validation in `fit()`) whatever
+    `sample_at_inference` says, and otherwise only if `sample_at_inference`;
+    else it returns `z_mean`, so `predict()` decodes the posterior mean.
+
     Args:
         seed: `None` or an int, for reproducible samples.
+        sample_at_inference: whether calls with `training=False` (such as
+            `predict()`) sample too; `False` (the default) returns `z_mean`.
         **kwargs: base `Layer` arguments (`name`, `dtype`).
 
     Call arguments:
         inputs: a pair `[z_mean, z_log_var]` of tensors of the same shape.
-        training: sample only when `True`; otherwise return `z_mean`.
+        training: `True` to sample; otherwise see above.
+
+    Example:
+
+    >>> import numpy as np
+    >>> layer = Sampling(seed=0)
+    >>> z_mean, z_log_var = np.ones((2, 3), "float32"), np.zeros((2, 3), "float32")
+    >>> keras.ops.convert_to_numpy(layer([z_mean, z_log_var]))
+    array([[1., 1., 1.],
+           [1., 1., 1.]], dtype=float32)
+    >>> tuple(layer([z_mean, z_log_var], training=True).shape)
+    (2, 3)
     """
 
-    def __init__(self, seed: int | None = None, **kwargs: Any):
+    def __init__(
+        self, seed: int | None = None, sample_at_inference: bool = False, **kwargs: Any
+    ):
         super().__init__(**kwargs)
         self.seed = _common.check_seed("seed", seed)
+        self.sample_at_inference = _common.check_bool(
+            "sample_at_inference", sample_at_inference
+        )
         self.seed_generator = keras.random.SeedGenerator(self.seed)
+        # Set by `VAE.test_step` while it traces or runs: evaluation samples.
+        self._in_evaluation = False
         self._build_at_init()
 
     def call(self, inputs, training=None):
         z_mean, z_log_var = inputs
-        if not training:
+        if not (training or self.sample_at_inference or self._in_evaluation):
             return z_mean
         epsilon = keras.random.normal(
             ops.shape(z_mean), dtype=self.compute_dtype, seed=self.seed_generator
@@ -93,7 +132,11 @@ class Sampling(layers.Layer):
         return input_shape[0]
 
     def get_config(self):
-        return {**super().get_config(), "seed": self.seed}
+        return {
+            **super().get_config(),
+            "seed": self.seed,
+            "sample_at_inference": self.sample_at_inference,
+        }
 
 
 def kl_divergence(z_mean, z_log_var):
@@ -167,6 +210,13 @@ class VAE(keras.Model):
     TensorFlow and JAX backends alike (a metric updated inside a layer's
     `call()` is lost in JAX's stateless training step: keras-team/keras
     issue #21639).
+
+    Its test step (`evaluate()`, and the validation in `fit()`) samples `z`
+    in every `Sampling` layer, as training does, so `loss` / `val_loss` is
+    a one-sample unbiased estimate of `reconstruction + kl_weight * KL`
+    (the negative ELBO when `kl_weight=1`), not the loss of the posterior
+    mean; `predict()` still decodes the mean (see `Sampling`). For a figure
+    to report, average over draws with `negative_elbo`.
     """
 
     def __init__(self, *args: Any, **kwargs: Any):
@@ -176,6 +226,18 @@ class VAE(keras.Model):
 
     def _kl_layers(self):
         return [layer for layer in self.layers if isinstance(layer, KLDivergence)]
+
+    def test_step(self, *args: Any, **kwargs: Any):
+        # The flag is read while the step is traced (TensorFlow, JAX) or run
+        # (eager), so the test function samples and `predict()` does not.
+        sampling = [layer for layer in self._flatten_layers() if isinstance(layer, Sampling)]
+        for layer in sampling:
+            layer._in_evaluation = True
+        try:
+            return super().test_step(*args, **kwargs)
+        finally:
+            for layer in sampling:
+                layer._in_evaluation = False
 
     def compute_loss(
         self, x=None, y=None, y_pred=None, sample_weight=None, training=True
@@ -217,9 +279,16 @@ class ReconstructionLoss(keras.losses.Loss):
 
     Example:
 
-    >>> model = build_vae((28, 28, 1), latent_dim=2, conv_filters=(32, 64))
-    >>> model.compile("adam", loss=ReconstructionLoss("bernoulli"))
-    >>> model.fit(x, x, epochs=10)
+    >>> import numpy as np
+    >>> y_true = np.array([[0.0, 1.0, 1.0]], "float32")
+    >>> y_pred = np.array([[0.5, 0.5, 0.5]], "float32")
+    >>> round(float(ReconstructionLoss("bernoulli")(y_true, y_pred)), 4)  # 3 * log 2
+    2.0794
+    >>> round(float(ReconstructionLoss("gaussian")(y_true, y_pred)), 4)  # 3 * 0.5 * 0.25
+    0.375
+
+    Compile a VAE with it: `model.compile("adam", loss=ReconstructionLoss())`
+    (see `build_vae`).
     """
 
     def __init__(
@@ -268,7 +337,8 @@ def build_vae(
     The encoder (dense, or strided `Conv2D` stages then dense when
     `conv_filters` is given) outputs `[z_mean, z_log_var]`; a
     `KLDivergence` layer adds the KL term to the model's losses; a
-    `Sampling` layer draws `z` (training) or passes `z_mean` (inference);
+    `Sampling` layer draws `z` (in `fit()` and `evaluate()`) or passes
+    `z_mean` (in `predict()`);
     the decoder mirrors the encoder (`Conv2DTranspose` stages for the
     convolutional variant) and returns a tensor shaped like the input.
 
@@ -277,7 +347,9 @@ def build_vae(
     (with `output_activation="sigmoid"`, data in [0, 1]) makes it exactly
     the negative ELBO per sample; `ReconstructionLoss("gaussian")` with
     `output_activation="linear"` suits standardised data. The history also
-    holds `reconstruction_loss` and `kl_loss` (see `VAE`).
+    holds `reconstruction_loss` and `kl_loss` (see `VAE`). `loss` and
+    `val_loss` are one-sample estimates; report `negative_elbo(model, x)`,
+    averaged over several draws.
 
     Args:
         input_shape: shape of one sample: `(features,)`, or
@@ -303,7 +375,8 @@ def build_vae(
             standardised data (Gaussian decoder).
         kl_weight: weight of the KL term, >= 0; 1 for the ELBO, > 1 for a
             beta-VAE.
-        seed: `None` or an int, for reproducible sampling.
+        seed: `None` or an int, for reproducible sampling (the `Sampling`
+            layer's seed).
         name: model name.
 
     Returns:
@@ -314,14 +387,23 @@ def build_vae(
 
     Example:
 
-    >>> model = build_vae((8, 8, 1), latent_dim=2, conv_filters=(16, 32))
+    >>> import numpy as np
+    >>> x = np.random.default_rng(0).uniform(size=(32, 8, 8, 1)).astype("float32")
+    >>> model = build_vae((8, 8, 1), latent_dim=2, hidden_units=(16,), seed=0)
     >>> model.compile("adam", loss=ReconstructionLoss("bernoulli"))
-    >>> model.fit(x, x, epochs=20)
-    >>> z = np.random.normal(size=(16, 2))
-    >>> samples = model.get_layer("decoder").predict(z)
+    >>> history = model.fit(x, x, epochs=2, batch_size=16, verbose=0)
+    >>> sorted(history.history)
+    ['kl_loss', 'loss', 'reconstruction_loss']
+    >>> z = np.random.default_rng(1).normal(size=(16, 2)).astype("float32")
+    >>> model.get_layer("decoder").predict(z, verbose=0).shape  # new samples
+    (16, 8, 8, 1)
+    >>> negative_elbo(model, x, num_samples=5, seed=0)["negative_elbo"].shape
+    (32,)
+
+    Add `conv_filters=(32, 64)` for a convolutional encoder and decoder.
 
     Reference:
-        - Kingma & Welling, 2014, "Auto-Encoding Variational Bayes".
+        - Kingma & Welling, 2014, "Auto-Encoding Variational Bayes", ICLR.
     """
     convolutional = conv_filters is not None
     if convolutional:
@@ -396,6 +478,144 @@ def build_vae(
     z = Sampling(seed=seed, name="sampling")([z_mean, z_log_var])
     outputs = decoder(z)
     return VAE(inputs, outputs, name=name)
+
+
+def _encoder_and_decoder(vae: Any) -> tuple[keras.Model, keras.Model]:
+    try:
+        return vae.get_layer("encoder"), vae.get_layer("decoder")
+    except (AttributeError, ValueError):
+        raise _common.invalid(
+            "vae", "a model from `build_vae`, with sub-models `encoder` and `decoder`", vae
+        ) from None
+
+
+def negative_elbo(
+    vae: keras.Model,
+    x: Any,
+    *,
+    num_samples: int = 20,
+    distribution: str = "bernoulli",
+    seed: int | None = None,
+    batch_size: int = 64,
+) -> dict[str, Any]:
+    """Monte Carlo estimate of the negative ELBO of each example, in nats.
+
+    `-ELBO(x) = E_q(z|x)[-log p(x|z)] + KL(q(z|x) || N(0, I))`: the KL term
+    in closed form (`kl_divergence`), the expected reconstruction term
+    averaged over `num_samples` draws `z = mean + exp(log_var / 2) * eps`.
+    The estimate is unbiased, with a variance that falls as
+    `1 / num_samples`; the negative ELBO itself is an upper bound on
+    `-log p(x)`. The KL weight is 1 whatever `kl_weight` the model was
+    trained with: for a beta-VAE this is the bound, not the training
+    objective.
+
+    The noise is drawn at once, `eps = keras.random.normal((num_samples,
+    len(x), latent_dim), seed=seed)`, so an int `seed` gives the same
+    estimate on every run.
+
+    Args:
+        vae: a model from `build_vae`, trained or not.
+        x: the examples, an array shaped like the model's input.
+        num_samples: draws of `z` per example, >= 1.
+        distribution: the decoder's likelihood, as in `ReconstructionLoss`:
+            `"bernoulli"` (sigmoid output, data in [0, 1]) or `"gaussian"`
+            (unit variance, up to its constant).
+        seed: `None` (the global Keras seed) or an int, for the draws.
+        batch_size: examples per call to the decoder, which decodes all
+            their draws at once: `num_samples * batch_size` rows.
+
+    Returns:
+        A dict of NumPy arrays, one value per example: `"negative_elbo"`,
+        its parts `"reconstruction_loss"` (the sampled term) and `"kl_loss"`
+        (closed form). Average them for a dataset's figures.
+
+    Example:
+
+    >>> import numpy as np
+    >>> x = np.random.default_rng(0).uniform(size=(8, 16)).astype("float32")
+    >>> vae = build_vae((16,), latent_dim=2, hidden_units=(8,), seed=0)
+    >>> parts = negative_elbo(vae, x, num_samples=5, seed=0)
+    >>> parts["negative_elbo"].shape
+    (8,)
+    >>> total = parts["reconstruction_loss"] + parts["kl_loss"]
+    >>> bool(np.allclose(parts["negative_elbo"], total))
+    True
+
+    Reference:
+        - Kingma & Welling, 2014, "Auto-Encoding Variational Bayes", ICLR.
+    """
+    num_samples = _common.check_positive_int("num_samples", num_samples)
+    distribution = _common.check_choice("distribution", distribution, DISTRIBUTIONS)
+    seed = _common.check_seed("seed", seed)
+    batch_size = _common.check_positive_int("batch_size", batch_size)
+    encoder, decoder = _encoder_and_decoder(vae)
+    z_mean, z_log_var = encoder.predict(x, batch_size=batch_size, verbose=0)
+    z_mean = ops.cast(z_mean, "float32")
+    z_log_var = ops.cast(z_log_var, "float32")
+    num_examples, latent_dim = ops.shape(z_mean)
+    x = ops.convert_to_tensor(x)
+    repeat = (num_samples,) + (1,) * (len(ops.shape(x)) - 1)
+    eps = keras.random.normal((num_samples, num_examples, latent_dim), seed=seed)
+    z = ops.expand_dims(z_mean, 0) + ops.expand_dims(ops.exp(0.5 * z_log_var), 0) * eps
+    per_example = ReconstructionLoss(distribution, reduction=None)
+    reconstruction = []
+    for start in range(0, num_examples, batch_size):
+        stop = min(start + batch_size, num_examples)
+        # All the draws of a batch of examples in one call to the decoder.
+        draws = ops.reshape(z[:, start:stop], (num_samples * (stop - start), latent_dim))
+        decoded = decoder.predict_on_batch(draws)
+        targets = ops.tile(x[start:stop], repeat)
+        losses = ops.reshape(per_example(targets, decoded), (num_samples, stop - start))
+        reconstruction.append(ops.mean(ops.cast(losses, "float32"), axis=0))
+    reconstruction = ops.concatenate(reconstruction, axis=0)
+    kl = kl_divergence(z_mean, z_log_var)
+    return {
+        "negative_elbo": ops.convert_to_numpy(reconstruction + kl),
+        "reconstruction_loss": ops.convert_to_numpy(reconstruction),
+        "kl_loss": ops.convert_to_numpy(kl),
+    }
+
+
+def posterior_mean_reconstruction_loss(
+    vae: keras.Model,
+    x: Any,
+    *,
+    distribution: str = "bernoulli",
+    batch_size: int = 256,
+) -> Any:
+    """Reconstruction loss of each example decoded from its posterior mean.
+
+    `-log p(x | z = mean)`, in nats (summed over the features), for the
+    deterministic reconstruction that `predict()` returns by default. It is
+    not the ELBO's reconstruction term, `E_q(z|x)[-log p(x|z)]` (see
+    `negative_elbo`), and it is no bound on the likelihood: report it under
+    its own name, never as the negative ELBO.
+
+    Args:
+        vae: a model from `build_vae`.
+        x: the examples, an array shaped like the model's input.
+        distribution: `"bernoulli"` or `"gaussian"`, as in
+            `ReconstructionLoss`.
+        batch_size: examples per batch through the encoder and decoder.
+
+    Returns:
+        A NumPy array, one value per example.
+
+    Example:
+
+    >>> import numpy as np
+    >>> x = np.random.default_rng(0).uniform(size=(8, 16)).astype("float32")
+    >>> vae = build_vae((16,), latent_dim=2, hidden_units=(8,), seed=0)
+    >>> posterior_mean_reconstruction_loss(vae, x).shape
+    (8,)
+    """
+    distribution = _common.check_choice("distribution", distribution, DISTRIBUTIONS)
+    batch_size = _common.check_positive_int("batch_size", batch_size)
+    encoder, decoder = _encoder_and_decoder(vae)
+    z_mean, _ = encoder.predict(x, batch_size=batch_size, verbose=0)
+    decoded = decoder.predict(z_mean, batch_size=batch_size, verbose=0)
+    loss = ReconstructionLoss(distribution, reduction=None)(x, decoded)
+    return ops.convert_to_numpy(ops.cast(loss, "float32"))
 
 
 def search_space(hp, **fixed: Any) -> keras.Model:

@@ -165,12 +165,20 @@ def test_salt_and_pepper_hits_the_stated_fraction_half_each_way(rate, value_rang
     assert abs(np.mean(corrupted == high) - rate / 2) < 0.015
 
 
-@pytest.mark.parametrize("stddev", [0.05, 0.5])
+@pytest.mark.parametrize("stddev", [0.05, 0.5, 1.0])
 def test_gaussian_noise_has_the_stated_standard_deviation(stddev):
     x = _uniform((200, 100))
     noise = _numpy(Corruption("gaussian", stddev, seed=5)(x, training=True)) - x
     assert abs(noise.mean()) < 0.05 * stddev
     assert abs(noise.std() / stddev - 1) < 0.03
+
+
+def test_gaussian_corruption_is_keras_gaussian_noise():
+    layer = Corruption("gaussian", 0.3, seed=5)
+    assert isinstance(layer.gaussian_noise, keras.layers.GaussianNoise)
+    x = _uniform((20, 30))
+    expected = keras.layers.GaussianNoise(0.3, seed=5)(x, training=True)
+    np.testing.assert_array_equal(_numpy(layer(x, training=True)), _numpy(expected))
 
 
 def test_zero_rate_corrupts_nothing_even_in_training():
@@ -205,6 +213,8 @@ def test_corruption_config_round_trip():
         ({"noise_type": "gaussian", "noise_level": 0.0}, "noise_level"),
         ({"noise_type": "gaussian", "noise_level": -1.0}, "noise_level"),
         ({"noise_type": "gaussian", "noise_level": float("inf")}, "noise_level"),
+        ({"noise_type": "gaussian", "noise_level": 1.5}, "noise_level"),
+        ({"noise_type": "gaussian", "noise_level": True}, "noise_level"),
         ({"noise_type": "masking", "noise_level": 1.0}, "noise_level"),
         ({"noise_type": "salt_and_pepper", "noise_level": -0.2}, "noise_level"),
         ({"noise_type": "masking", "noise_level": "high"}, "noise_level"),
@@ -227,6 +237,7 @@ def test_corruption_rejects_bad_arguments(kwargs, argument):
         ({"noise_type": "dropout"}, "noise_type"),
         ({"noise_type": "gaussian", "noise_level": 0}, "noise_level"),
         ({"noise_type": "masking", "noise_level": 1.2}, "noise_level"),
+        ({"noise_type": "gaussian", "noise_level": 1.01}, "noise_level"),
         ({"seed": "seven"}, "seed"),
     ],
 )
@@ -242,14 +253,81 @@ def test_denoising_autoencoder_corrupts_only_in_training(noise_type):
         seed=0,
     )
     corruption = model.get_layer("corruption")
-    assert isinstance(corruption, Corruption)
-    assert corruption.noise_type == noise_type
+    if noise_type == "gaussian":
+        # Keras' own layer: additive noise in training only, as Corruption's.
+        assert type(corruption) is keras.layers.GaussianNoise
+        assert (corruption.stddev, corruption.seed) == (0.3, 0)
+    else:
+        assert isinstance(corruption, Corruption)
+        assert corruption.noise_type == noise_type
     encoder = model.get_layer("encoder")
-    assert not any(isinstance(layer, Corruption) for layer in encoder.layers)
+    noise_layers = (Corruption, keras.layers.GaussianNoise)
+    assert not any(isinstance(layer, noise_layers) for layer in encoder.layers)
     x = _uniform((16, 20))
     clean = _numpy(model.get_layer("decoder")(encoder(x)))
     np.testing.assert_allclose(model.predict(x, verbose=0), clean, atol=1e-6)
     assert not np.allclose(_numpy(model(x, training=True)), clean, atol=1e-4)
+
+
+def test_gaussian_noise_level_is_a_standard_deviation_up_to_one():
+    # keras.layers.GaussianNoise takes a standard deviation in [0, 1].
+    with pytest.raises(ValueError, match=r"`noise_level`: expected a standard deviation "
+                       r"in \(0, 1\].*Received: noise_level=1.5"):
+        build_denoising_autoencoder((8,), noise_type="gaussian", noise_level=1.5)
+    model = build_denoising_autoencoder((8,), noise_type="gaussian", noise_level=1)
+    assert model.get_layer("corruption").stddev == 1.0
+
+
+@pytest.mark.parametrize("noise_type", ["gaussian", "masking", "salt_and_pepper"])
+def test_denoising_autoencoder_seed_makes_the_corruption_deterministic(noise_type):
+    def corruption(seed):
+        model = build_denoising_autoencoder(
+            (50,), noise_type=noise_type, noise_level=0.3, latent_dim=2,
+            hidden_units=(4,), seed=seed,
+        )
+        return model.get_layer("corruption")
+
+    x = _uniform((20, 50))
+    first, second = corruption(3), corruption(3)
+    a = _numpy(first(x, training=True))
+    np.testing.assert_array_equal(a, _numpy(second(x, training=True)))
+    assert not np.array_equal(a, _numpy(corruption(4)(x, training=True)))
+    # Successive calls draw new noise.
+    assert not np.array_equal(a, _numpy(first(x, training=True)))
+
+
+def test_gaussian_denoising_autoencoder_round_trips_in_safe_mode(tmp_path):
+    model = build_denoising_autoencoder(
+        (12,), noise_type="gaussian", noise_level=0.2, latent_dim=2, hidden_units=(6,),
+        seed=1,
+    )
+    path = tmp_path / "dae.keras"
+    model.save(path)
+    loaded = keras.saving.load_model(path, safe_mode=True)
+    corruption = loaded.get_layer("corruption")
+    assert type(corruption) is keras.layers.GaussianNoise
+    assert (corruption.stddev, corruption.seed) == (0.2, 1)
+    x = _uniform((4, 12))
+    np.testing.assert_allclose(
+        loaded.predict(x, verbose=0), model.predict(x, verbose=0), rtol=1e-5, atol=1e-6
+    )
+
+
+def test_models_with_a_gaussian_corruption_layer_still_load(tmp_path):
+    # Denoising autoencoders used to hold Corruption("gaussian"); files saved
+    # then keep loading, and the layer still corrupts in training only.
+    inputs = keras.Input((10,))
+    noise = Corruption("gaussian", 0.4, seed=2, name="corruption")
+    outputs = keras.layers.Dense(3)(noise(inputs))
+    path = tmp_path / "old.keras"
+    keras.Model(inputs, outputs).save(path)
+    loaded = keras.saving.load_model(path, safe_mode=True)
+    corruption = loaded.get_layer("corruption")
+    assert isinstance(corruption, Corruption)
+    assert corruption.get_config()["noise_level"] == 0.4
+    x = _uniform((8, 10))
+    np.testing.assert_array_equal(_numpy(corruption(x)), x)
+    assert not np.allclose(_numpy(corruption(x, training=True)), x)
 
 
 # --------------------------------------------------------------------------
@@ -358,12 +436,16 @@ def test_denoising_search_space_tunes_noise():
     hp = keras_tuner.HyperParameters()
     model = denoising_search_space(hp, input_shape=(16,))
     assert {"noise_type", "noise_level", "latent_dim"} <= set(hp.values)
-    assert model.get_layer("corruption").noise_type == hp.values["noise_type"]
+    corruption = model.get_layer("corruption")
+    if hp.values["noise_type"] == "gaussian":
+        assert isinstance(corruption, keras.layers.GaussianNoise)
+    else:
+        assert corruption.noise_type == hp.values["noise_type"]
     hp = keras_tuner.HyperParameters()
     model = denoising_search_space(hp, input_shape=(16,), noise_type="gaussian",
                                    noise_level=0.3)
     assert "noise_type" not in hp.values and "noise_level" not in hp.values
-    assert model.get_layer("corruption").noise_level == 0.3
+    assert model.get_layer("corruption").stddev == 0.3
 
 
 @pytest.mark.parametrize(

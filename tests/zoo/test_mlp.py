@@ -51,6 +51,61 @@ def test_residual_adds_skips_with_projection_where_width_changes():
     assert "block1_projection" not in names and "block2_projection" in names
 
 
+def test_selu_residual_network_keeps_unit_variance():
+    # Klambauer et al.: SELU with LeCun-normal weights keeps unit variance.
+    # A plain skip sum doubles it per block (about 80 after 8 blocks); the
+    # 1/sqrt(2) scaling of each sum keeps it near 1.
+    keras.utils.set_random_seed(0)
+    model = build_mlp((256,), 10, hidden_units=(256,) * 8, activation="selu",
+                      residual=True)
+    scale = model.get_layer("block8_scale")
+    assert isinstance(scale, keras.layers.Rescaling)
+    assert scale.scale == pytest.approx(1 / np.sqrt(2))
+    x = np.random.default_rng(0).standard_normal((1024, 256)).astype("float32")
+    hidden = keras.Model(model.inputs, model.get_layer("predictions").input)
+    activations = hidden.predict(x, verbose=0)
+    assert 0.5 <= activations.var() <= 2.0
+    assert abs(activations.mean()) < 0.1
+
+
+def test_only_selu_scales_the_residual_sum():
+    names = [layer.name for layer in build_mlp((8,), 2, hidden_units=(8, 4), residual=True).layers]
+    assert not any(name.endswith("_scale") for name in names)
+    model = build_mlp((8,), 2, hidden_units=(8, 4), activation="selu", residual=True)
+    names = [layer.name for layer in model.layers]
+    assert names.index("block2_add") + 1 == names.index("block2_scale")
+    assert "block1_scale" in names
+
+
+@pytest.mark.parametrize("activation", ["selu", "relu"])
+def test_projection_honours_the_initializer_and_the_l2_penalty(activation):
+    model = build_mlp((8,), 2, hidden_units=(4,), residual=True, activation=activation,
+                      kernel_initializer="orthogonal", l2=1e-3)
+    projection = model.get_layer("block1_projection")
+    assert isinstance(projection.kernel_initializer, keras.initializers.Orthogonal)
+    assert isinstance(projection.kernel_regularizer, keras.regularizers.L2)
+    assert projection.kernel_regularizer.l2 == pytest.approx(1e-3)
+    assert not projection.use_bias
+    # By default the projection gets the initializer that suits the activation.
+    default = build_mlp((8,), 2, hidden_units=(4,), residual=True, activation=activation)
+    expected = "LecunNormal" if activation == "selu" else "HeNormal"
+    projection = default.get_layer("block1_projection")
+    assert type(projection.kernel_initializer).__name__ == expected
+    assert projection.kernel_regularizer is None
+
+
+def test_selu_residual_network_round_trips_in_safe_mode(tmp_path):
+    model = build_mlp((8,), 3, hidden_units=(8, 4), activation="selu", residual=True,
+                      l2=1e-4)
+    path = tmp_path / "mlp.keras"
+    model.save(path)
+    loaded = keras.saving.load_model(path, safe_mode=True)
+    x = np.random.default_rng(0).standard_normal((5, 8)).astype("float32")
+    np.testing.assert_allclose(
+        loaded.predict(x, verbose=0), model.predict(x, verbose=0), rtol=1e-5, atol=1e-6
+    )
+
+
 def test_images_are_flattened():
     model = build_mlp((8, 8, 1), 10)
     assert model.get_layer("flatten") is not None

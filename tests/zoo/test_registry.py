@@ -97,7 +97,7 @@ def test_search_space_builds_with_default_hyperparameters(built):
     fixed = {
         key: value
         for key, value in spec.example.items()
-        if key in ("input_shape", "num_outputs", "num_outputs")
+        if key in ("input_shape", "num_outputs")
     }
     model = spec.search_space(keras_tuner.HyperParameters(), **fixed)
     assert isinstance(model, keras.Model)

@@ -84,16 +84,124 @@ def test_contrastive_loss_is_zero_for_perfect_pairs():
     assert float(_numpy(contrastive_loss(1.0)(labels, distances))) == 0.0
 
 
-def test_triplet_loss_matches_hand_computed_values():
+def test_triplet_loss_without_normalisation_matches_hand_computed_values():
     # Rows: anchor, positive, negative (2-d each), concatenated.
     # 1) |a-p|^2 = 1, |a-n|^2 = 4: max(1 - 4 + 1, 0) = 0
     # 2) |a-p|^2 = 4, |a-n|^2 = 1: max(4 - 1 + 1, 0) = 4
     y_pred = np.array(
         [[0, 0, 1, 0, 0, 2], [0, 0, 2, 0, 1, 0]], "float32"
     )
-    loss = triplet_loss(margin=1.0)
+    loss = triplet_loss(margin=1.0, normalize=False)
     assert isinstance(loss, TripletLoss)
     np.testing.assert_allclose(_numpy(loss(np.zeros(2), y_pred)), 2.0, rtol=1e-6)
+
+
+# FaceNet (Schroff et al. 2015): a, p, n divided by their norms, then
+# max(|a-p|^2 - |a-n|^2 + 0.2, 0).
+FACENET_TRIPLETS = np.array(
+    [
+        # (3, 0) -> (1, 0); (0, 5) -> (0, 1); (4, 3) -> (0.8, 0.6).
+        # |a-p|^2 = 2, |a-n|^2 = 0.2**2 + 0.6**2 = 0.4: 2 - 0.4 + 0.2 = 1.8
+        [3, 0, 0, 5, 4, 3],
+        # (2, 0) -> (1, 0); (1, 1) -> (1, 1)/sqrt(2); (-1, 0) stays.
+        # |a-p|^2 = 2 - sqrt(2), |a-n|^2 = 4: negative, so 0
+        [2, 0, 1, 1, -1, 0],
+        # (1, 0); (8, 6) -> (0.8, 0.6); (4, -3) -> (0.8, -0.6).
+        # |a-p|^2 = |a-n|^2 = 0.4: the margin, 0.2
+        [1, 0, 8, 6, 4, -3],
+    ],
+    "float32",
+)
+
+
+def test_triplet_loss_is_facenets_by_default():
+    loss = triplet_loss()
+    assert (loss.margin, loss.normalize) == (0.2, True)
+    expected = np.mean([1.8, 0.0, 0.2])
+    np.testing.assert_allclose(
+        _numpy(loss(np.zeros(3), FACENET_TRIPLETS)), expected, rtol=1e-5
+    )
+    per_triplet = TripletLoss(reduction=None)(np.zeros(3), FACENET_TRIPLETS)
+    np.testing.assert_allclose(_numpy(per_triplet), [1.8, 0.0, 0.2], rtol=1e-5, atol=1e-6)
+    # On the unit sphere the scale of each embedding does not matter.
+    scales = np.array([10.0, 0.1, 3.0], "float32").repeat(2)
+    np.testing.assert_allclose(
+        _numpy(loss(np.zeros(3), FACENET_TRIPLETS * scales)), expected, rtol=1e-5
+    )
+
+
+def test_triplet_loss_with_another_margin():
+    # Margin 1: 2 - 0.4 + 1 = 2.6; 2 - sqrt(2) - 4 + 1 < 0; 0 + 1 = 1.
+    loss = triplet_loss(margin=1.0)
+    np.testing.assert_allclose(
+        _numpy(loss(np.zeros(3), FACENET_TRIPLETS)), (2.6 + 1.0) / 3, rtol=1e-5
+    )
+
+
+def test_triplet_loss_of_a_zero_embedding_has_finite_gradients():
+    y_pred = keras.Variable(np.array([[0, 0, 1, 0, 0, 1]], "float32"))
+    if keras.backend.backend() == "tensorflow":
+        import tensorflow as tf
+
+        with tf.GradientTape() as tape:
+            value = triplet_loss()(np.zeros(1), y_pred)
+        gradient = tape.gradient(value, y_pred)
+    elif keras.backend.backend() == "jax":
+        import jax
+
+        gradient = jax.grad(lambda v: triplet_loss()(np.zeros(1), v))(y_pred.value)
+    else:
+        pytest.skip("gradient check written for TensorFlow and JAX")
+    assert np.all(np.isfinite(_numpy(gradient)))
+
+
+def test_triplet_loss_rejects_a_non_boolean_normalize():
+    with pytest.raises(ValueError, match="`normalize`"):
+        triplet_loss(normalize="yes")
+
+
+def test_triplet_loss_from_a_config_saved_before_normalize_compares_raw_embeddings():
+    restored = TripletLoss.from_config(
+        {"name": "triplet_loss", "reduction": "sum_over_batch_size", "margin": 1.0}
+    )
+    assert restored.normalize is False and restored.margin == 1.0
+
+
+def test_triplet_training_separates_classes_and_saves_compiled(tmp_path):
+    rng = np.random.default_rng(0)
+    centres = rng.normal(scale=3.0, size=(3, 6))
+
+    def samples(classes):
+        return (centres[classes] + rng.normal(size=(len(classes), 6))).astype("float32")
+
+    anchor_class = rng.integers(0, 3, size=256)
+    negative_class = (anchor_class + rng.integers(1, 3, size=256)) % 3
+    triplets = [samples(anchor_class), samples(anchor_class), samples(negative_class)]
+    embedding = build_siamese((6,), embedding_dim=4, hidden_units=(16,)).get_layer(
+        "embedding"
+    )
+    inputs = [keras.Input((6,), name=name) for name in ("anchor", "positive", "negative")]
+    outputs = keras.layers.Concatenate(name="triplet")([embedding(x) for x in inputs])
+    model = keras.Model(inputs, outputs)
+    model.compile(keras.optimizers.Adam(1e-2), loss=triplet_loss())
+    targets = np.zeros(256, "float32")
+    history = model.fit(triplets, targets, epochs=8, batch_size=64, verbose=0)
+    assert history.history["loss"][-1] < history.history["loss"][0]
+    vectors = [embedding.predict(x, verbose=0) for x in triplets]
+    unit = [v / np.linalg.norm(v, axis=1, keepdims=True) for v in vectors]
+    positive = np.sum((unit[0] - unit[1]) ** 2, axis=1)
+    negative = np.sum((unit[0] - unit[2]) ** 2, axis=1)
+    assert positive.mean() + 0.2 < negative.mean()
+
+    path = tmp_path / "triplet.keras"
+    model.save(path)
+    loaded = keras.saving.load_model(path, safe_mode=True)
+    assert isinstance(loaded.loss, TripletLoss)
+    assert (loaded.loss.margin, loaded.loss.normalize) == (0.2, True)
+    np.testing.assert_allclose(
+        loaded.predict(triplets, verbose=0), model.predict(triplets, verbose=0),
+        rtol=1e-5, atol=1e-6,
+    )
 
 
 @pytest.mark.parametrize("factory", [contrastive_loss, triplet_loss])
@@ -104,10 +212,11 @@ def test_losses_reject_bad_margin(factory, margin):
 
 
 def test_losses_round_trip_through_config():
-    for loss in (ContrastiveLoss(margin=0.7), TripletLoss(margin=0.3)):
+    for loss in (ContrastiveLoss(margin=0.7), TripletLoss(margin=0.3),
+                 TripletLoss(normalize=False)):
         restored = keras.losses.deserialize(keras.losses.serialize(loss))
         assert type(restored) is type(loss)
-        assert restored.margin == loss.margin
+        assert restored.get_config() == loss.get_config()
 
 
 # --- pair generator ---------------------------------------------------------

@@ -1,10 +1,12 @@
-"""Variational autoencoder: the KL term, sampling, metrics, generation.
+"""Variational autoencoder: the KL term, sampling, metrics, the negative ELBO.
 
 Build, a short fit, save/load and search-space defaults are covered for the
 registered `vae` by test_registry.py. These tests run under whichever
 backend is active (TensorFlow by default; CI runs them again with
 `KERAS_BACKEND=jax`).
 """
+
+import re
 
 import keras
 import keras_tuner
@@ -19,6 +21,8 @@ from zoo.vae import (
     Sampling,
     build_vae,
     kl_divergence,
+    negative_elbo,
+    posterior_mean_reconstruction_loss,
     search_space,
 )
 
@@ -48,6 +52,25 @@ def _randomise_log_var_head(model, seed=0):
     layer = model.get_layer("encoder").get_layer("z_log_var")
     rng = np.random.default_rng(seed)
     layer.set_weights([0.5 * rng.normal(size=w.shape) for w in layer.get_weights()])
+
+
+def _zero_variance(model, log_var=-60.0):
+    """A posterior of (numerically) zero variance: every draw is the mean."""
+    layer = model.get_layer("encoder").get_layer("z_log_var")
+    kernel, bias = layer.get_weights()
+    layer.set_weights([np.zeros_like(kernel), np.full_like(bias, log_var)])
+
+
+def _bernoulli_nll(x, p):
+    """-log p(x | decoder output p), summed over the features of each example."""
+    x = x.reshape(len(x), -1).astype("float64")
+    p = np.clip(p.reshape(len(p), -1).astype("float64"), 1e-7, 1 - 1e-7)
+    return -np.sum(x * np.log(p) + (1 - x) * np.log(1 - p), axis=-1)
+
+
+def _per_example_kl(z_mean, z_log_var):
+    z_mean, z_log_var = z_mean.astype("float64"), z_log_var.astype("float64")
+    return -0.5 * np.sum(1 + z_log_var - z_mean**2 - np.exp(z_log_var), axis=-1)
 
 
 def test_registered():
@@ -81,19 +104,37 @@ def test_kl_added_by_the_model_equals_the_closed_form():
         np.mean(_numpy(kl_divergence(z_mean, z_log_var))), expected, rtol=1e-5
     )
 
-    # evaluate() reports the unweighted KL, the reconstruction term and
-    # their weighted sum.
+    # evaluate() reports the unweighted KL (closed form: no sampling), the
+    # (sampled) reconstruction term and their weighted sum.
     model.compile(loss=ReconstructionLoss("bernoulli"))
     logs = model.evaluate(x, x, batch_size=10, verbose=0, return_dict=True)
-    y_pred = np.clip(model.predict(x, verbose=0), 1e-7, 1 - 1e-7)
-    reconstruction = -np.sum(x * np.log(y_pred) + (1 - x) * np.log(1 - y_pred), axis=-1)
     np.testing.assert_allclose(logs["kl_loss"], expected, rtol=1e-5)
     np.testing.assert_allclose(
-        logs["reconstruction_loss"], reconstruction.mean(), rtol=1e-4
+        logs["loss"], logs["reconstruction_loss"] + 0.5 * expected, rtol=1e-5
     )
+
+
+def test_evaluate_samples_z_and_predict_decodes_the_mean():
+    model = build_vae((16,), latent_dim=2, hidden_units=(8,), seed=0)
+    model.compile(loss=ReconstructionLoss("bernoulli"))
+    x = _structured_data(n=32)
+    # Unit posterior variance (the initial state): one draw per evaluate().
+    losses = [model.evaluate(x, x, batch_size=32, verbose=0) for _ in range(3)]
+    assert len({round(loss[0], 6) for loss in losses}) == 3
+    mean_reconstruction = model.predict(x, verbose=0)
+    np.testing.assert_array_equal(model.predict(x, verbose=0), mean_reconstruction)
+    # With zero posterior variance the draw is the mean: evaluate() is then
+    # exactly the loss of the posterior-mean reconstruction, plus the KL.
+    _zero_variance(model)
+    z_mean, z_log_var = (_numpy(t) for t in model.get_layer("encoder")(x))
+    logs = model.evaluate(x, x, batch_size=32, verbose=0, return_dict=True)
+    reconstruction = _bernoulli_nll(x, model.predict(x, verbose=0)).mean()
+    np.testing.assert_allclose(logs["reconstruction_loss"], reconstruction, rtol=1e-5)
     np.testing.assert_allclose(
-        logs["loss"], reconstruction.mean() + 0.5 * expected, rtol=1e-4
+        logs["kl_loss"], _per_example_kl(z_mean, z_log_var).mean(), rtol=1e-5
     )
+    # The test step leaves no trace: predict() and direct calls keep the mean.
+    assert not model.get_layer("sampling")._in_evaluation
 
 
 def test_fit_trains_the_negative_elbo_and_reports_both_parts():
@@ -126,6 +167,19 @@ def test_sampling_returns_the_mean_at_inference_and_samples_in_training():
     np.testing.assert_array_equal(samples, again)
     next_samples = _numpy(layer([z_mean, z_log_var], training=True))
     assert not np.array_equal(samples, next_samples)
+
+
+def test_sampling_at_inference_when_asked():
+    layer = Sampling(seed=3, sample_at_inference=True)
+    z_mean = np.full((4000, 2), 1.5, dtype="float32")
+    z_log_var = np.full((4000, 2), np.log(4.0), dtype="float32")
+    samples = _numpy(layer([z_mean, z_log_var]))
+    assert abs(samples.std() - 2.0) < 0.1
+    np.testing.assert_array_equal(
+        samples, _numpy(Sampling(seed=3)([z_mean, z_log_var], training=True))
+    )
+    clone = Sampling.from_config(layer.get_config())
+    assert clone.sample_at_inference is True and clone.seed == 3
 
 
 def test_predict_is_deterministic_training_calls_are_not():
@@ -169,6 +223,9 @@ def test_convolutional_vae_trains_generates_and_round_trips(tmp_path):
     )
     logs = loaded.evaluate(x, x, verbose=0, return_dict=True)
     assert {"loss", "reconstruction_loss", "kl_loss"} <= set(logs)
+    for key, value in negative_elbo(loaded, x, num_samples=3, seed=5).items():
+        expected = negative_elbo(model, x, num_samples=3, seed=5)[key]
+        np.testing.assert_allclose(value, expected, rtol=1e-5, atol=1e-5)
 
 
 def test_dense_vae_flattens_images_and_linear_output():
@@ -289,3 +346,124 @@ def test_reported_parts_add_up_to_the_loss_with_a_short_last_batch():
     assert result["loss"] == pytest.approx(
         result["reconstruction_loss"] + result["kl_loss"], rel=1e-5
     )
+
+
+# --------------------------------------------------------------------------
+# negative_elbo and posterior_mean_reconstruction_loss
+# --------------------------------------------------------------------------
+
+
+def test_negative_elbo_equals_a_hand_computation_with_the_same_draws():
+    model = build_vae((16,), latent_dim=3, hidden_units=(8,), seed=0)
+    _randomise_log_var_head(model)
+    x = _structured_data(n=12)
+    result = negative_elbo(model, x, num_samples=4, seed=7, batch_size=5)
+    assert set(result) == {"negative_elbo", "reconstruction_loss", "kl_loss"}
+    assert all(value.shape == (12,) for value in result.values())
+
+    # The documented draws: eps = keras.random.normal((num_samples, n, d), seed).
+    z_mean, z_log_var = model.get_layer("encoder").predict(x, verbose=0)
+    eps = _numpy(keras.random.normal((4, 12, 3), seed=7))
+    decoder = model.get_layer("decoder")
+    reconstruction = np.mean(
+        [
+            _bernoulli_nll(x, decoder.predict(z_mean + np.exp(0.5 * z_log_var) * e, verbose=0))
+            for e in eps
+        ],
+        axis=0,
+    )
+    kl = _per_example_kl(z_mean, z_log_var)
+    np.testing.assert_allclose(result["reconstruction_loss"], reconstruction, rtol=1e-5)
+    np.testing.assert_allclose(result["kl_loss"], kl, rtol=1e-5)
+    np.testing.assert_allclose(result["negative_elbo"], reconstruction + kl, rtol=1e-5)
+    # A seed gives the same estimate every time; another seed, another one.
+    again = negative_elbo(model, x, num_samples=4, seed=7, batch_size=5)
+    np.testing.assert_array_equal(again["negative_elbo"], result["negative_elbo"])
+    other = negative_elbo(model, x, num_samples=4, seed=8)
+    assert not np.allclose(other["negative_elbo"], result["negative_elbo"])
+
+
+def test_negative_elbo_is_exact_for_a_zero_variance_posterior():
+    model = build_vae((16,), latent_dim=2, hidden_units=(8,), seed=0)
+    _zero_variance(model)
+    x = _structured_data(n=10)
+    z_mean, z_log_var = model.get_layer("encoder").predict(x, verbose=0)
+    posterior_mean = _bernoulli_nll(x, model.predict(x, verbose=0))
+    np.testing.assert_allclose(
+        posterior_mean_reconstruction_loss(model, x), posterior_mean, rtol=1e-5
+    )
+    expected = posterior_mean + _per_example_kl(z_mean, z_log_var)
+    for num_samples, seed in [(1, 0), (7, 3)]:
+        result = negative_elbo(model, x, num_samples=num_samples, seed=seed)
+        np.testing.assert_allclose(result["negative_elbo"], expected, rtol=1e-5)
+
+
+def test_negative_elbo_samples_change_the_variance_not_the_mean():
+    # A linear decoder with a unit-variance Gaussian likelihood has a closed
+    # form: E_q[0.5 * |x - zW - b|^2] = 0.5 * |x - mW - b|^2
+    #   + 0.5 * sum_j var_j * |W_j|^2.
+    model = build_vae(
+        (6,), latent_dim=2, hidden_units=(), output_activation="linear", seed=0
+    )
+    _randomise_log_var_head(model, seed=1)
+    x = _structured_data(n=20, features=6)
+    z_mean, z_log_var = model.get_layer("encoder").predict(x, verbose=0)
+    kernel, bias = model.get_layer("decoder").get_layer("reconstruction").get_weights()
+    expected = 0.5 * np.sum((x - z_mean @ kernel - bias) ** 2, axis=-1) + 0.5 * np.exp(
+        z_log_var
+    ) @ np.sum(kernel**2, axis=-1)
+
+    def estimates(num_samples):
+        return np.stack([
+            negative_elbo(model, x, num_samples=num_samples, distribution="gaussian",
+                          seed=seed)["reconstruction_loss"]
+            for seed in range(16)
+        ])
+
+    one, many = estimates(1), estimates(8)
+    var_one, var_many = one.var(axis=0).mean(), many.var(axis=0).mean()
+    assert var_one > 0
+    assert 2 < var_one / var_many < 32  # about 8
+    # Both unbiased: within a few standard errors of the closed form.
+    for draws, variance in [(one, var_one), (many, var_many)]:
+        error = draws.mean() - expected.mean()
+        assert abs(error) < 4 * np.sqrt(variance / draws.size) + 1e-4
+
+
+@pytest.mark.parametrize(
+    "kwargs, argument",
+    [
+        ({"num_samples": 0}, "num_samples"),
+        ({"num_samples": 2.5}, "num_samples"),
+        ({"num_samples": True}, "num_samples"),
+        ({"distribution": "poisson"}, "distribution"),
+        ({"seed": -1}, "seed"),
+        ({"batch_size": 0}, "batch_size"),
+    ],
+)
+def test_negative_elbo_rejects_bad_arguments(kwargs, argument):
+    model = build_vae((4,), latent_dim=2, hidden_units=())
+    x = np.zeros((2, 4), dtype="float32")
+    with pytest.raises(ValueError, match=f"Invalid value for argument `{argument}`"):
+        negative_elbo(model, x, **kwargs)
+
+
+def test_negative_elbo_rejects_zero_samples_in_keras_wording():
+    model = build_vae((4,), latent_dim=2, hidden_units=())
+    message = (
+        "Invalid value for argument `num_samples`: expected a positive integer. "
+        "Received: num_samples=0"
+    )
+    with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
+        negative_elbo(model, np.zeros((2, 4), dtype="float32"), num_samples=0)
+
+
+def test_elbo_functions_reject_a_model_without_encoder_and_decoder():
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(4)])
+    x = np.zeros((2, 4), dtype="float32")
+    with pytest.raises(ValueError, match="Invalid value for argument `vae`"):
+        negative_elbo(model, x)
+    with pytest.raises(ValueError, match="Invalid value for argument `vae`"):
+        posterior_mean_reconstruction_loss(model, x)
+    with pytest.raises(ValueError, match="Invalid value for argument `distribution`"):
+        posterior_mean_reconstruction_loss(model, x, distribution="laplace")
