@@ -94,10 +94,13 @@ def main(argv: list[str] | None = None) -> dict:
 
     # ## Train
     # The input is its own target.
+    # Backed up each epoch: after a crash, the same command resumes the run.
+    out = cli.start_run(args, "autoencoder")
     callbacks = [
         keras.callbacks.EarlyStopping(
             monitor="val_loss", patience=args.patience, restore_best_weights=True
         ),
+        *cli.resumable_callbacks(out),
     ]
     history = model.fit(
         data.x_train,
@@ -130,7 +133,6 @@ def main(argv: list[str] | None = None) -> dict:
             title="worst-reconstructed features",
         )
     print("Test:", cli.format_metrics(metrics))
-    out = cli.output_dir(args, "autoencoder")
     return cli.save_artifacts(
         out, model=model, history=history, metrics=metrics, figures={"reconstructions": figure}
     )

@@ -90,10 +90,13 @@ def main(argv: list[str] | None = None) -> dict:
 
     # ## Train
     # The input is its own target.
+    # Backed up each epoch: after a crash, the same command resumes the run.
+    out = cli.start_run(args, "conv_autoencoder")
     callbacks = [
         keras.callbacks.EarlyStopping(
             monitor="val_loss", patience=args.patience, restore_best_weights=True
         ),
+        *cli.resumable_callbacks(out),
     ]
     history = model.fit(
         data.x_train,
@@ -119,7 +122,6 @@ def main(argv: list[str] | None = None) -> dict:
         {"original": data.x_test[:10], "reconstruction": reconstructions[:10]}
     )
     print("Test:", cli.format_metrics(metrics))
-    out = cli.output_dir(args, "conv_autoencoder")
     return cli.save_artifacts(
         out, model=model, history=history, metrics=metrics, figures={"reconstructions": figure}
     )

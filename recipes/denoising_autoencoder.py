@@ -106,10 +106,13 @@ def main(argv: list[str] | None = None) -> dict:
     # ## Train
     # Clean targets; the model corrupts its own training inputs. Validation
     # feeds noisy inputs, so early stopping keeps the best denoiser.
+    # Backed up each epoch: after a crash, the same command resumes the run.
+    out = cli.start_run(args, "denoising_autoencoder")
     callbacks = [
         keras.callbacks.EarlyStopping(
             monitor="val_loss", patience=args.patience, restore_best_weights=True
         ),
+        *cli.resumable_callbacks(out),
     ]
     history = model.fit(
         data.x_train,
@@ -139,7 +142,6 @@ def main(argv: list[str] | None = None) -> dict:
             title="worst-denoised features",
         )
     print("Test:", cli.format_metrics(metrics))
-    out = cli.output_dir(args, "denoising_autoencoder")
     return cli.save_artifacts(
         out, model=model, history=history, metrics=metrics, figures={"denoising": figure}
     )

@@ -101,10 +101,14 @@ def main(argv: list[str] | None = None) -> dict:
         metrics=["accuracy"],
         steps_per_execution=args.steps_per_execution,
     )
+    # Backed up each epoch: after a crash, the same command resumes the run
+    # (the range test runs again first; it gives the same suggestion).
+    out = cli.start_run(args, "lr_finder")
     callbacks_list = [
         keras.callbacks.EarlyStopping(
             monitor="val_loss", patience=args.patience, restore_best_weights=True
         ),
+        *cli.resumable_callbacks(out),
     ]
     history = model.fit(
         data.x_train,
@@ -130,7 +134,6 @@ def main(argv: list[str] | None = None) -> dict:
     for index, (method, rate) in enumerate(suggestions.items()):
         axis.axvline(rate, color=f"C{index + 1}", ls="--", lw=1, label=f"{method} {rate:.1e}")
     axis.legend(loc="best", fontsize=8)
-    out = cli.output_dir(args, "lr_finder")
     artifacts.write_csv(out / "lr_finder.csv", finder.results)
     return cli.save_artifacts(out, model=model, history=history, metrics=metrics,
                                figures={"lr_finder": figure})

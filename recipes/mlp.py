@@ -87,10 +87,13 @@ def main(argv: list[str] | None = None) -> dict:
         model.summary()
 
     # ## Train
+    # Backed up each epoch: after a crash, the same command resumes the run.
+    out = cli.start_run(args, "mlp")
     callbacks = [
         keras.callbacks.EarlyStopping(
             monitor="val_loss", patience=args.patience, restore_best_weights=True
         ),
+        *cli.resumable_callbacks(out),
     ]
     history = model.fit(
         **datasets.fit_inputs(data, batch_size=args.batch_size, seed=args.seed),
@@ -112,7 +115,6 @@ def main(argv: list[str] | None = None) -> dict:
             data.y_test, predicted, data.class_names
         )
     print("Test:", cli.format_metrics(metrics))
-    out = cli.output_dir(args, "mlp")
     return cli.save_artifacts(out, model=model, history=history, metrics=metrics, figures=figures)
 
 

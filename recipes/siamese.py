@@ -127,10 +127,13 @@ def main(argv: list[str] | None = None) -> dict:
         model.summary()
 
     # ## Train
+    # Backed up each epoch: after a crash, the same command resumes the run.
+    out = cli.start_run(args, "siamese")
     callbacks = [
         keras.callbacks.EarlyStopping(
             monitor="val_loss", patience=args.patience, restore_best_weights=True
         ),
+        *cli.resumable_callbacks(out),
     ]
     history = model.fit(
         [train_left, train_right],
@@ -170,7 +173,6 @@ def main(argv: list[str] | None = None) -> dict:
         ),
     }
     print("Test:", cli.format_metrics(metrics))
-    out = cli.output_dir(args, "siamese")
     artifacts.save_model(embedding, out / "embedding.keras")  # what users reuse
     return cli.save_artifacts(
         out, model=model, history=history, metrics=metrics, figures=figures

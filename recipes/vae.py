@@ -110,10 +110,13 @@ def main(argv: list[str] | None = None) -> dict:
     # ## Train
     # val_loss samples z, as training does: a one-sample estimate of the
     # objective on the validation digits, the figure early stopping watches.
+    # Backed up each epoch: after a crash, the same command resumes the run.
+    out = cli.start_run(args, "vae")
     callbacks = [
         keras.callbacks.EarlyStopping(
             monitor="val_loss", patience=args.patience, restore_best_weights=True
         ),
+        *cli.resumable_callbacks(out),
     ]
     history = model.fit(
         data.x_train,
@@ -158,7 +161,6 @@ def main(argv: list[str] | None = None) -> dict:
         ),
     }
     print("Test:", cli.format_metrics(metrics))
-    out = cli.output_dir(args, "vae")
     return cli.save_artifacts(out, model=model, history=history, metrics=metrics, figures=figures)
 
 

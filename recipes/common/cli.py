@@ -7,6 +7,7 @@ Nothing here imports TensorFlow or Keras at module level, so `--help` and
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import sys
 from collections.abc import Callable
@@ -81,6 +82,10 @@ def parser(
         "--smoke", action="store_true", help="a few hundred samples, 1-2 epochs: a quick check"
     )
     output.add_argument("--quiet", action="store_true", help="no progress bars")
+    output.add_argument(
+        "--restart", action="store_true",
+        help="start over instead of resuming an interrupted run in the same folder",
+    )
     return result
 
 
@@ -248,6 +253,170 @@ def format_metrics(metrics: dict[str, Any]) -> str:
         return str(value)
 
     return ", ".join(f"{name}={text(value)}" for name, value in metrics.items())
+
+
+RUN_FILE = "run.json"
+BACKUP_DIR = "backup"
+# Flags that do not change what a run computes: a resume may change them.
+UNCHECKED_FLAGS = ("quiet", "output_dir", "restart", "backend")
+
+
+def run_info(out: Path) -> dict[str, Any]:
+    """The run folder's `run.json` (recipe, flags, seed, versions, ...), or `{}`."""
+    import json
+
+    path = Path(out) / RUN_FILE
+    return json.loads(path.read_text()) if path.is_file() else {}
+
+
+def update_run_info(out: Path, **fields: Any) -> dict[str, Any]:
+    """Merges `fields` (task, class names, feature schema, ...) into `run.json`, atomically."""
+    from recipes.common import artifacts
+
+    info = {**run_info(out), **{key: _plain(value) for key, value in fields.items()}}
+    artifacts.write_json(Path(out) / RUN_FILE, info)
+    return info
+
+
+def _versions() -> dict[str, str]:
+    import platform
+    from importlib import metadata
+
+    versions = {"python": platform.python_version()}
+    for package in ("keras", "tensorflow", "jax", "numpy", "pandas", "scikit-learn"):
+        try:
+            versions[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            pass
+    return versions
+
+
+def _flags(args: argparse.Namespace) -> dict[str, Any]:
+    return {key: _plain(value) for key, value in sorted(vars(args).items())
+            if key not in UNCHECKED_FLAGS}
+
+
+def backup_epoch(out: Path) -> int | None:
+    """The epochs an interrupted run in `out` completed (from its training
+    backup), or `None` if no run is unfinished there."""
+    import json
+
+    path = Path(out) / BACKUP_DIR / "training_metadata.json"
+    if not path.is_file():
+        return None
+    return int(json.loads(path.read_text())["epoch"])
+
+
+def start_run(args: argparse.Namespace, recipe: str) -> Path:
+    """The run folder `<output-dir>/<recipe>/`, ready to train or to resume.
+
+    A run that was interrupted (killed, crashed) leaves its training backup
+    there. Run the same command again and it resumes from the last completed
+    epoch (`resumable_callbacks` does the restoring); `--restart` discards
+    the backup and starts over. Flags that differ from the interrupted run's
+    are refused, naming them, since the backup belongs to those flags.
+    Writes `run.json`: recipe, flags, seed, backend and package versions.
+    """
+    import shutil
+
+    out = output_dir(args, recipe)
+    done = backup_epoch(out)
+    if done is not None and args.restart:
+        shutil.rmtree(out / BACKUP_DIR)
+        (out / "history.csv").unlink(missing_ok=True)
+        print(f"Restarting {recipe}: the interrupted run's backup was discarded.")
+    elif done is not None:
+        before, now = run_info(out).get("flags", {}), _flags(args)
+        changed = sorted(key for key in set(before) | set(now) if before.get(key) != now.get(key))
+        if changed:
+            differences = ", ".join(
+                f"--{key.replace('_', '-')} {before.get(key)!r} -> {now.get(key)!r}"
+                for key in changed
+            )
+            raise ValueError(
+                f"{out} holds an interrupted {recipe} run with other flags ({differences}). "
+                "Run it again with the same flags to resume it, or add --restart to start over."
+            )
+        print(f"Resuming {recipe} from epoch {done} of {args.epochs}")
+    update_run_info(out, recipe=recipe, flags=_flags(args), seed=args.seed,
+                    backend=args.backend, versions=_versions())
+    return out
+
+
+def resumable_callbacks(out: Path) -> list:
+    """`[HistoryLog(out / "history.csv"), BackupAndRestore(out / "backup")]`.
+
+    Add them to `fit`'s callbacks: the training state (weights, optimizer
+    state and step, hence in-graph schedules) is backed up at every epoch's
+    end with Keras' own `BackupAndRestore` and restored when the same command
+    runs again; the backup is deleted once `fit` completes. `history.csv`
+    grows by one row per epoch as it ends.
+    """
+    import keras
+
+    history = _history_log_class()(Path(out) / "history.csv", Path(out) / BACKUP_DIR)
+    backup = keras.callbacks.BackupAndRestore(str(Path(out) / BACKUP_DIR))
+    return [history, backup]
+
+
+@functools.cache
+def _history_log_class():
+    import keras
+
+    class HistoryLog(keras.callbacks.Callback):
+        """Writes `history.csv` as each epoch ends, continuous across resumes.
+
+        Keras' `CSVLogger(append=True)` appends, but cannot drop the rows of
+        epochs a resumed run repeats (those after the last backup), nor hand
+        `fit`'s `History` the epochs before the resume; this does both. It
+        must come before `BackupAndRestore` in the callbacks list, so an epoch
+        is logged before it is backed up: a crash between the two repeats
+        that epoch on resume, and its row is replaced, never doubled.
+        """
+
+        def __init__(self, path: Path, backup_dir: Path):
+            super().__init__()
+            self.path, self.backup_dir = Path(path), Path(backup_dir)
+            self.rows: list[dict[str, Any]] = []
+
+        def on_train_begin(self, logs=None):
+            import pandas as pd
+
+            done = backup_epoch(self.backup_dir.parent) or 0
+            self.earlier = []
+            if done and self.path.is_file():
+                frame = pd.read_csv(self.path)
+                self.earlier = frame[frame["epoch"] <= done].to_dict("records")
+            self.rows = list(self.earlier)
+
+        def on_epoch_end(self, epoch, logs=None):
+            import pandas as pd
+
+            from recipes.common import artifacts
+
+            row = {"epoch": epoch + 1, **{k: float(v) for k, v in (logs or {}).items()}}
+            self.rows = [r for r in self.rows if r["epoch"] < epoch + 1] + [row]
+            artifacts.write_csv(self.path, pd.DataFrame(self.rows))
+
+        def on_train_end(self, logs=None):
+            # fit's History holds only the epochs of this call: make it the
+            # whole run's, as logged.
+            history = getattr(self.model, "history", None)
+            if history is None or not self.earlier:
+                return
+            keys = [key for key in self.rows[-1] if key != "epoch"]
+            history.history = {key: [row.get(key) for row in self.rows] for key in keys}
+            history.epoch = [row["epoch"] - 1 for row in self.rows]
+
+    return HistoryLog
+
+
+def __getattr__(name: str):
+    # HistoryLog subclasses keras.callbacks.Callback: built on first use, so
+    # importing this module does not import Keras.
+    if name == "HistoryLog":
+        return _history_log_class()
+    raise AttributeError(name)
 
 
 def output_dir(args: argparse.Namespace, recipe: str) -> Path:

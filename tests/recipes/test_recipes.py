@@ -82,3 +82,64 @@ def test_help_does_not_import_tensorflow(name):
     )
     assert "--smoke" in result.stdout
     assert "HEAVY False" in result.stdout
+
+
+KILLER = '''
+import os, signal, sys
+import keras
+from recipes.common import cli
+
+original = cli.resumable_callbacks
+
+
+class KillAfterBackup(keras.callbacks.Callback):
+    def on_epoch_end(self, epoch, logs=None):
+        if epoch + 1 == int(os.environ["KILL_AT"]):
+            os.kill(os.getpid(), signal.SIGKILL)
+
+
+cli.resumable_callbacks = lambda out: [*original(out), KillAfterBackup()]
+from recipes import mlp
+
+mlp.main(sys.argv[1:])
+'''
+
+
+@pytest.mark.slow
+@pytest.mark.subprocess
+def test_killed_run_resumes_from_its_last_epoch(tmp_path):
+    script = tmp_path / "killed_mlp.py"
+    script.write_text(KILLER)
+    flags = ["--smoke", "--quiet", "--patience", "50", "--output-dir", str(tmp_path)]
+    env = {**__import__("os").environ, "KILL_AT": "1", "PYTHONPATH": str(ROOT)}
+    killed = subprocess.run([sys.executable, str(script), *flags], cwd=tmp_path, env=env,
+                            capture_output=True, text=True)
+    assert killed.returncode == -9, killed.stderr[-2000:]
+    out = tmp_path / "mlp"
+    assert (out / "backup").is_dir() and not (out / "model.keras").exists()
+    assert pd.read_csv(out / "history.csv")["epoch"].tolist() == [1]
+
+    resumed = subprocess.run([sys.executable, "-m", "recipes.mlp", *flags], cwd=ROOT,
+                             capture_output=True, text=True)
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert "Resuming mlp from epoch 1 of 2" in resumed.stdout
+    history = pd.read_csv(out / "history.csv")
+    assert history["epoch"].tolist() == [1, 2]
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["epochs_trained"] == 2
+    assert not (out / "backup").exists(), "the backup outlived the finished run"
+    assert json.loads((out / "run.json").read_text())["flags"]["patience"] == 50
+
+
+def test_interrupted_run_refuses_other_flags_and_restarts_on_request(tmp_path):
+    from recipes import mlp
+
+    out = tmp_path / "mlp"
+    (out / "backup").mkdir(parents=True)
+    (out / "backup" / "training_metadata.json").write_text('{"epoch": 1, "batch": 0}')
+    (out / "run.json").write_text(json.dumps({"flags": {"patience": 50}}))
+    flags = ["--smoke", "--quiet", "--output-dir", str(tmp_path)]
+    with pytest.raises(ValueError, match="interrupted mlp run with other flags.*--patience 50"):
+        mlp.main(flags)
+    assert mlp.main([*flags, "--restart"])["epochs_trained"] == 2
+    assert not (out / "backup").exists()
