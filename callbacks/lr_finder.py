@@ -26,7 +26,6 @@ Reference:
 from __future__ import annotations
 
 import math
-import numbers
 import os
 import tempfile
 from collections.abc import Sequence
@@ -36,8 +35,8 @@ import keras
 import numpy as np
 from keras import ops
 
-from callbacks import schedules
-from zoo import _common
+from callbacks import _checks, schedules
+from callbacks._optimizer import target_optimizer
 
 SUGGESTION_METHODS = ("valley", "steep", "minimum", "slide")
 _COLUMNS = ("step", "learning_rate", "loss", "smoothed_loss")
@@ -164,11 +163,27 @@ class LRFinder(keras.callbacks.Callback):
 
     Example:
 
-    >>> finder = LRFinder()
-    >>> finder.find(model, x_train, y_train, batch_size=64)
-    >>> finder.suggestion()            # "valley"
-    >>> finder.plot("lr_find.png")
-    >>> finder.results.to_csv("lr_find.csv", index=False)
+    >>> import os, tempfile
+    >>> import keras
+    >>> import numpy as np
+    >>> rng = np.random.default_rng(0)
+    >>> x = rng.normal(size=(32, 4)).astype("float32")
+    >>> y = x @ rng.normal(size=(4, 3)).astype("float32")
+    >>> model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3)])
+    >>> model.compile(keras.optimizers.SGD(0.01), loss="mse")
+    >>> finder = LRFinder(1e-4, 1e-1, num_steps=12).find(model, x, y, batch_size=8)
+    >>> list(finder.results.columns)
+    ['step', 'learning_rate', 'loss', 'smoothed_loss']
+    >>> finder.results["learning_rate"].round(5).tolist()  # 1e-4 to 1e-1
+    [0.0001, 0.00019, 0.00035, 0.00066, 0.00123, 0.00231, 0.00433, 0.00811,
+     0.0152, 0.02848, 0.05337, 0.1]
+    >>> 1e-4 <= finder.suggestion() <= 1e-1  # "valley" (or "steep", "minimum", "slide")
+    True
+    >>> float(model.optimizer.learning_rate)  # the model is as it was
+    0.01
+    >>> directory = tempfile.mkdtemp()
+    >>> figure = finder.plot(os.path.join(directory, "lr_find.png"))
+    >>> finder.results.to_csv(os.path.join(directory, "lr_find.csv"), index=False)
 
     Reference:
         - Smith, 2017, "Cyclical Learning Rates for Training Neural
@@ -188,16 +203,13 @@ class LRFinder(keras.callbacks.Callback):
         self.start_lr, self.end_lr, self.num_steps = schedules.check_sweep_arguments(
             start_lr, end_lr, num_steps
         )
-        self.smoothing = _common.check_rate("smoothing", smoothing)
-        if (
-            isinstance(divergence_factor, bool)
-            or not isinstance(divergence_factor, numbers.Real)
-            or not 1.0 < divergence_factor < float("inf")
-        ):
-            raise _common.invalid(
-                "divergence_factor", "a finite number > 1", divergence_factor
-            )
-        self.divergence_factor = float(divergence_factor)
+        self.smoothing = _checks.check_real(
+            "smoothing", smoothing, lambda v: 0 <= v < 1, "a float in [0, 1)"
+        )
+        self.divergence_factor = _checks.check_real(
+            "divergence_factor", divergence_factor, lambda v: 1 < v < math.inf,
+            "a finite number > 1",
+        )
         self.diverged = False
         self._records: list[tuple[int, float, float, float]] = []
         self._saved = None
@@ -243,7 +255,7 @@ class LRFinder(keras.callbacks.Callback):
         Returns:
             The suggested learning rate, a float.
         """
-        _common.check_choice("method", method, SUGGESTION_METHODS)
+        _checks.check_choice("method", method, SUGGESTION_METHODS)
         lrs, losses = self._suggestion_data()
         return _SUGGESTERS[method](lrs, losses)[0]
 
@@ -265,9 +277,9 @@ class LRFinder(keras.callbacks.Callback):
             A `matplotlib.figure.Figure` (not attached to pyplot).
         """
         if method is not None:
-            _common.check_choice("method", method, SUGGESTION_METHODS)
+            _checks.check_choice("method", method, SUGGESTION_METHODS)
         if path is not None and not isinstance(path, (str, os.PathLike)):
-            raise _common.invalid("path", "None or a file path", path)
+            raise _checks.invalid("path", "None or a file path", path)
         from matplotlib.figure import Figure
 
         records = self.results
@@ -337,7 +349,7 @@ class LRFinder(keras.callbacks.Callback):
             The finder, for `finder.find(...).suggestion()`.
         """
         if not isinstance(model, keras.Model):
-            raise _common.invalid("model", "a keras.Model", model)
+            raise _checks.invalid("model", "a keras.Model", model)
         if not getattr(model, "compiled", False) or model.optimizer is None:
             raise ValueError(
                 "Invalid value for argument `model`: expected a compiled model "
@@ -345,9 +357,9 @@ class LRFinder(keras.callbacks.Callback):
                 f"Received: model={model.name!r} (not compiled)"
             )
         if batch_size is not None:
-            batch_size = _common.check_positive_int("batch_size", batch_size)
-        _common.check_bool("shuffle", shuffle)
-        seed = _common.check_seed("seed", seed)
+            batch_size = _checks.check_int("batch_size", batch_size)
+        _checks.check_bool("shuffle", shuffle)
+        seed = _checks.check_seed("seed", seed)
         if _is_array_structure(x):
             batch_size = batch_size or 32
             data, steps = _sweep_arrays(
@@ -383,7 +395,7 @@ class LRFinder(keras.callbacks.Callback):
             self._restore(model)
         return self
 
-    def on_train_begin(self, logs=None):
+    def on_train_begin(self, logs: dict | None = None) -> None:
         model = self.model
         steps_per_execution = getattr(model, "steps_per_execution", 1) or 1
         if steps_per_execution != 1:
@@ -395,20 +407,21 @@ class LRFinder(keras.callbacks.Callback):
                 f"Received: steps_per_execution={steps_per_execution}"
             )
         optimizer = model.optimizer
-        if not isinstance(optimizer.learning_rate, keras.Variable):
+        rate = target_optimizer(optimizer)._learning_rate
+        if not isinstance(rate, keras.Variable):
             raise ValueError(
                 "Invalid value for argument `learning_rate`: LRFinder expected "
                 "an optimizer created with a float learning_rate, which it can "
                 "sweep. Received an optimizer whose learning_rate is "
-                f"{type(_inner(optimizer)._learning_rate).__name__}: compile "
-                "with a float learning rate for the test."
+                f"{type(rate).__name__}: compile with a float learning rate for "
+                "the test."
             )
         if not optimizer.built:
             optimizer.build(model.trainable_variables)
         self._restore(model)  # a previous run that stopped on an exception
         variables = list(model.variables) + list(optimizer.variables)
         self._saved = [(v, ops.convert_to_numpy(v)) for v in variables]
-        self._rate_variable = optimizer.learning_rate
+        self._rate_variable = rate
         self._rates = [
             schedules.exponential_sweep(
                 step,
@@ -424,10 +437,10 @@ class LRFinder(keras.callbacks.Callback):
         self._average = 0.0
         self._best = math.inf
 
-    def on_epoch_begin(self, epoch, logs=None):
+    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
         self._previous_mean = 0.0
 
-    def on_train_batch_begin(self, batch, logs=None):
+    def on_train_batch_begin(self, batch: int, logs: dict | None = None) -> None:
         if self._step >= self.num_steps:
             return
         self._learning_rate = self._rates[self._step]
@@ -436,7 +449,7 @@ class LRFinder(keras.callbacks.Callback):
         _ = self.model
         self._rate_variable.assign(self._learning_rate)
 
-    def on_train_batch_end(self, batch, logs=None):
+    def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
         if self._step >= self.num_steps:
             return
         # logs["loss"] is the mean over the epoch's batches so far.
@@ -457,7 +470,7 @@ class LRFinder(keras.callbacks.Callback):
         elif self._step >= self.num_steps:
             self._model.stop_training = True
 
-    def on_train_end(self, logs=None):
+    def on_train_end(self, logs: dict | None = None) -> None:
         self._restore(self.model)
 
     def _restore(self, model) -> None:
@@ -466,10 +479,6 @@ class LRFinder(keras.callbacks.Callback):
         for variable, value in self._saved:
             variable.assign(value)
         self._saved = None
-
-
-def _inner(optimizer):
-    return getattr(optimizer, "inner_optimizer", optimizer)
 
 
 def _is_array_structure(data: Any) -> bool:
@@ -485,17 +494,17 @@ def _sweep_arrays(data, *, batch_size: int, num_steps: int, shuffle: bool, seed)
         if part is None:
             continue
         if not _is_array_structure(part):
-            raise _common.invalid(name, "NumPy arrays, like x", type(part).__name__)
+            raise _checks.invalid(name, "NumPy arrays, like x", type(part).__name__)
         for leaf in keras.tree.flatten(part):
             lengths.setdefault(len(leaf), name)
     if len(lengths) != 1:
-        raise _common.invalid(
+        raise _checks.invalid(
             "y", "arrays with as many samples as x", f"lengths {sorted(lengths)}"
         )
     num_samples = next(iter(lengths))
     steps = min(num_steps, num_samples // batch_size)
     if steps == 0:
-        raise _common.invalid(
+        raise _checks.invalid(
             "batch_size", f"at most the number of samples ({num_samples})", batch_size
         )
     used = steps * batch_size

@@ -5,9 +5,13 @@ values. Each schedule comes twice: a Python version (`float` in, `float`
 out) for tables, plots and logs, and a `keras.ops` version (`*_op`) that the
 callbacks evaluate inside the compiled train step from the optimizer's
 iteration counter, so that the rate is exact at every step on any backend
-and with any `steps_per_execution`. The tests check that both agree.
+and with any `steps_per_execution`. The tests check that both agree. Where
+Keras' `CosineDecayRestarts` computes the same rate exactly (equal cycles
+with a constant peak), the ops delegate to it (`cosine_restarts_op`).
 
 - `cosine_annealing`: half a cosine from `max_lr` down to `min_lr`.
+- `cosine_restarts_op`: equal cycles of it, in-graph (Keras'
+  `CosineDecayRestarts` with `t_mul=1`).
 - `sgdr_cycle`, `sgdr_learning_rate`, `sgdr_cycle_ends`,
   `sgdr_cycle_table`: cosine annealing with warm restarts (Loshchilov &
   Hutter, 2017).
@@ -25,36 +29,27 @@ Reference:
 from __future__ import annotations
 
 import math
-import numbers
 from typing import Any
 
 import keras
 from keras import ops
 
-from zoo import _common
+from callbacks import _checks
 
 
 def _check_cycle_mult(value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
-        raise _common.invalid("cycle_mult", "an integer >= 1", value)
-    return int(value)
+    return _checks.check_int("cycle_mult", value, 1, "an integer >= 1")
 
 
 def _check_max_lr_decay(value: Any) -> float:
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, numbers.Real)
-        or not 0.0 < value <= 1.0
-    ):
-        raise _common.invalid("max_lr_decay", "a float in (0, 1]", value)
-    return float(value)
+    return _checks.check_real("max_lr_decay", value, lambda v: 0 < v <= 1, "a float in (0, 1]")
 
 
 def _check_lr_range(max_lr: Any, min_lr: Any) -> tuple[float, float]:
-    max_lr = _common.check_positive_float("max_lr", max_lr)
-    min_lr = _common.check_non_negative_float("min_lr", min_lr)
+    max_lr = _checks.check_positive_float("max_lr", max_lr)
+    min_lr = _checks.check_non_negative_float("min_lr", min_lr)
     if min_lr > max_lr:
-        raise _common.invalid("min_lr", f"a rate <= max_lr={max_lr!r}", min_lr)
+        raise _checks.invalid("min_lr", f"a rate <= max_lr={max_lr!r}", min_lr)
     return max_lr, min_lr
 
 
@@ -63,7 +58,7 @@ def check_sgdr_arguments(
 ) -> tuple[float, float, int, int, float]:
     """Validates the SGDR hyperparameters and returns them normalised."""
     max_lr, min_lr = _check_lr_range(max_lr, min_lr)
-    cycle_epochs = _common.check_positive_int("cycle_epochs", cycle_epochs)
+    cycle_epochs = _checks.check_int("cycle_epochs", cycle_epochs)
     cycle_mult = _check_cycle_mult(cycle_mult)
     max_lr_decay = _check_max_lr_decay(max_lr_decay)
     return max_lr, min_lr, cycle_epochs, cycle_mult, max_lr_decay
@@ -85,12 +80,7 @@ def cosine_annealing(progress: float, *, max_lr: float, min_lr: float = 0.0) -> 
     Returns:
         The learning rate, a float.
     """
-    if (
-        isinstance(progress, bool)
-        or not isinstance(progress, numbers.Real)
-        or not 0.0 <= progress <= 1.0
-    ):
-        raise _common.invalid("progress", "a float in [0, 1]", progress)
+    progress = _checks.check_real("progress", progress, lambda v: 0 <= v <= 1, "a float in [0, 1]")
     max_lr, min_lr = _check_lr_range(max_lr, min_lr)
     return min_lr + (max_lr - min_lr) * (1.0 + math.cos(math.pi * progress)) / 2.0
 
@@ -121,8 +111,8 @@ def sgdr_cycle(
     >>> sgdr_cycle(3.5, cycle_epochs=2, cycle_mult=2)
     (1, 1.5, 4)
     """
-    epoch = _common.check_non_negative_float("epoch", epoch)
-    cycle_epochs = _common.check_positive_int("cycle_epochs", cycle_epochs)
+    epoch = _checks.check_non_negative_float("epoch", epoch)
+    cycle_epochs = _checks.check_int("cycle_epochs", cycle_epochs)
     cycle_mult = _check_cycle_mult(cycle_mult)
     if cycle_mult == 1:
         cycle = int(epoch // cycle_epochs)
@@ -187,8 +177,8 @@ def sgdr_cycle_ends(
     >>> sgdr_cycle_ends(14, cycle_epochs=2, cycle_mult=2)
     [2, 6, 14]
     """
-    epochs = _common.check_non_negative_int("epochs", epochs)
-    cycle_epochs = _common.check_positive_int("cycle_epochs", cycle_epochs)
+    epochs = _checks.check_int("epochs", epochs, 0)
+    cycle_epochs = _checks.check_int("cycle_epochs", cycle_epochs)
     cycle_mult = _check_cycle_mult(cycle_mult)
     ends, end, length = [], cycle_epochs, cycle_epochs
     while end <= epochs:
@@ -197,6 +187,23 @@ def sgdr_cycle_ends(
         end += length
     return ends
 
+
+# In-graph schedules ------------------------------------------------------------
+#
+# Equal cycles with a constant peak are exactly what Keras'
+# `CosineDecayRestarts` computes with `t_mul=1` (its `alpha` is
+# `min_lr / max_lr`): the ops below hand it the step's position within its
+# cycle, found in integer arithmetic: Keras divides the float32 step by the
+# cycle length itself, which drifts off the position as the step grows (with
+# 5-step cycles, 1e-5 relative by step 84; with 7-step cycles, 3e-2 by step
+# 1.4 million). The rest is own code, for what Keras does not cover exactly:
+#
+# - growing cycles (`cycle_mult >= 2`): Keras finds the cycle from a float32
+#   logarithm, which puts later restarts a step late (e.g. 1-step first
+#   cycle, `t_mul=2`: the restart due at step 32767 comes at step 32768);
+# - a decaying peak (`max_lr_decay < 1`): Keras' `m_mul` scales the cosine's
+#   amplitude above the floor, SGDR scales the peak itself and clamps it at
+#   `min_lr`.
 
 # Steps beyond which the in-graph schedules stop tabulating cycles (int32).
 _MAX_STEP = 2**31 - 1
@@ -207,6 +214,35 @@ def _int_step(step):
     if "int" not in str(step.dtype):
         step = ops.cast(step, "int32")
     return ops.maximum(step, 0)
+
+
+def cosine_restarts_op(step, *, max_lr: float, min_lr: float, cycle_steps: int):
+    """Equal cycles of `cycle_steps` steps from `max_lr` down to `min_lr`, as a tensor.
+
+    Keras' `CosineDecayRestarts(max_lr, cycle_steps, t_mul=1.0, m_mul=1.0,
+    alpha=min_lr / max_lr)`, evaluated at the step's position within its
+    cycle (computed exactly, in integers). Negative steps count as 0.
+
+    Args:
+        step: an integer scalar tensor (or a number): steps since the
+            schedule started.
+        max_lr: the rate at the first step of every cycle (> 0).
+        min_lr: the rate the cycles anneal to, at most `max_lr`.
+        cycle_steps: steps per cycle (positive).
+
+    Returns:
+        A float32 scalar tensor.
+
+    Example:
+
+    >>> [round(float(cosine_restarts_op(s, max_lr=0.1, min_lr=0.0, cycle_steps=4)), 4)
+    ...  for s in range(6)]
+    [0.1, 0.0854, 0.05, 0.0146, 0.1, 0.0854]
+    """
+    keras_schedule = keras.optimizers.schedules.CosineDecayRestarts(
+        max_lr, cycle_steps, t_mul=1.0, m_mul=1.0, alpha=min_lr / max_lr
+    )
+    return keras_schedule(_int_step(step) % cycle_steps)
 
 
 def sgdr_cycle_table(
@@ -250,11 +286,13 @@ def sgdr_learning_rate_op(
 ):
     """`sgdr_learning_rate` at `step / steps_per_epoch`, as a tensor.
 
-    Built for the train step, where every op costs time at every step: the
-    cycle is found in integer arithmetic (equal cycles) or by counting the
-    cycle starts already passed in a short constant table, so restarts fall
-    exactly on their step, in about a dozen scalar ops. Negative steps count
-    as 0.
+    Built for the train step, where every op costs time at every step.
+    Equal cycles with a constant peak are Keras' `CosineDecayRestarts`
+    (`cosine_restarts_op`). Otherwise the cycle is found in integer
+    arithmetic (equal cycles) or by counting the cycle starts already passed
+    in a short constant table, so that restarts fall exactly on their step,
+    in about a dozen scalar ops (see the comment above for why Keras' own
+    version is not used there). Negative steps count as 0.
 
     Args:
         step: an integer scalar tensor: optimizer steps since the schedule
@@ -265,18 +303,23 @@ def sgdr_learning_rate_op(
 
     Returns:
         A float32 scalar tensor.
+
+    Example:
+
+    >>> rate = sgdr_learning_rate_op(6, steps_per_epoch=2, max_lr=0.1,
+    ...                              cycle_epochs=1, cycle_mult=2)
+    >>> round(float(rate), 4)  # step 6 = epoch 3: the second restart
+    0.1
     """
-    step = _int_step(step)
     first_length = cycle_epochs * steps_per_epoch
+    if cycle_mult == 1 and max_lr_decay == 1.0:
+        return cosine_restarts_op(step, max_lr=max_lr, min_lr=min_lr, cycle_steps=first_length)
+    step = _int_step(step)
     if cycle_mult == 1:
-        position = ops.cast(step % first_length, "float32")
-        fraction = position * (1.0 / first_length)
-        if max_lr_decay == 1.0:
-            amplitude = (max_lr - min_lr) / 2.0
-        else:
-            cycle = ops.cast(step // first_length, "float32")
-            peak = ops.maximum(max_lr * ops.power(max_lr_decay, cycle), min_lr)
-            amplitude = (peak - min_lr) / 2.0
+        fraction = ops.cast(step % first_length, "float32") * (1.0 / first_length)
+        cycle = ops.cast(step // first_length, "float32")
+        peak = ops.maximum(max_lr * ops.power(max_lr_decay, cycle), min_lr)
+        amplitude = (peak - min_lr) / 2.0
     else:
         starts, lengths, peaks = sgdr_cycle_table(
             steps_per_epoch=steps_per_epoch,
@@ -305,10 +348,10 @@ def sgdr_learning_rate_op(
 
 
 def _check_snapshot_plan(total_steps: Any, num_snapshots: Any) -> tuple[int, int]:
-    total_steps = _common.check_positive_int("total_steps", total_steps)
-    num_snapshots = _common.check_positive_int("num_snapshots", num_snapshots)
+    total_steps = _checks.check_int("total_steps", total_steps)
+    num_snapshots = _checks.check_int("num_snapshots", num_snapshots)
     if num_snapshots > total_steps:
-        raise _common.invalid(
+        raise _checks.invalid(
             "num_snapshots", f"at most total_steps={total_steps}", num_snapshots
         )
     return total_steps, num_snapshots
@@ -347,8 +390,8 @@ def snapshot_learning_rate(
     >>> snapshot_learning_rate(1, max_lr=0.2, total_steps=100, num_snapshots=4)
     0.2
     """
-    iteration = _common.check_positive_int("iteration", iteration)
-    max_lr = _common.check_positive_float("max_lr", max_lr)
+    iteration = _checks.check_int("iteration", iteration)
+    max_lr = _checks.check_positive_float("max_lr", max_lr)
     length = snapshot_cycle_length(total_steps, num_snapshots)
     position = (iteration - 1) % length
     return max_lr / 2.0 * (math.cos(math.pi * position / length) + 1.0)
@@ -371,7 +414,7 @@ def snapshot_cycle_ends(total_steps: int, num_snapshots: int) -> list[int]:
     """
     length = snapshot_cycle_length(total_steps, num_snapshots)
     if (num_snapshots - 1) * length >= total_steps:
-        raise _common.invalid(
+        raise _checks.invalid(
             "num_snapshots",
             f"a number of cycles of ceil(T/M) steps that fits in "
             f"total_steps={total_steps} (only {-(-total_steps // length)} fit)",
@@ -383,10 +426,13 @@ def snapshot_cycle_ends(total_steps: int, num_snapshots: int) -> list[int]:
 def snapshot_learning_rate_op(
     step, *, max_lr: float, total_steps: int, num_snapshots: int
 ):
-    """`snapshot_learning_rate(step + 1, ...)` as a tensor, for a 0-based step."""
+    """`snapshot_learning_rate(step + 1, ...)` as a tensor, for a 0-based step.
+
+    Huang et al.'s schedule is Keras' `CosineDecayRestarts` with cycles of
+    `ceil(T / M)` steps, `t_mul=1` and `alpha=0` (`cosine_restarts_op`).
+    """
     length = -(-total_steps // num_snapshots)
-    position = ops.cast(_int_step(step) % length, "float32")
-    return max_lr / 2.0 * (1.0 + ops.cos(position * (math.pi / length)))
+    return cosine_restarts_op(step, max_lr=max_lr, min_lr=0.0, cycle_steps=length)
 
 
 # Learning-rate range test -------------------------------------------------------
@@ -406,9 +452,9 @@ def exponential_sweep(
     0.01
     """
     start_lr, end_lr, num_steps = check_sweep_arguments(start_lr, end_lr, num_steps)
-    step = _common.check_non_negative_int("step", step)
+    step = _checks.check_int("step", step, 0)
     if step >= num_steps:
-        raise _common.invalid("step", f"an integer < num_steps={num_steps}", step)
+        raise _checks.invalid("step", f"an integer < num_steps={num_steps}", step)
     if step == num_steps - 1:
         return end_lr
     return start_lr * (end_lr / start_lr) ** (step / (num_steps - 1))
@@ -418,14 +464,9 @@ def check_sweep_arguments(
     start_lr: Any, end_lr: Any, num_steps: Any
 ) -> tuple[float, float, int]:
     """Validates the range test's sweep and returns it normalised."""
-    start_lr = _common.check_positive_float("start_lr", start_lr)
-    end_lr = _common.check_positive_float("end_lr", end_lr)
+    start_lr = _checks.check_positive_float("start_lr", start_lr)
+    end_lr = _checks.check_positive_float("end_lr", end_lr)
     if end_lr <= start_lr:
-        raise _common.invalid("end_lr", f"a rate > start_lr={start_lr!r}", end_lr)
-    if (
-        isinstance(num_steps, bool)
-        or not isinstance(num_steps, numbers.Integral)
-        or num_steps < 2
-    ):
-        raise _common.invalid("num_steps", "an integer >= 2", num_steps)
-    return start_lr, end_lr, int(num_steps)
+        raise _checks.invalid("end_lr", f"a rate > start_lr={start_lr!r}", end_lr)
+    num_steps = _checks.check_int("num_steps", num_steps, 2)
+    return start_lr, end_lr, num_steps

@@ -9,7 +9,9 @@ The rate is computed inside the compiled train step from the optimizer's
 iteration counter (an `SGDRSchedule` installed on the optimizer while `fit`
 runs), so it is exact at every step, including with `steps_per_execution >
 1` and when `fit` is called again to continue training. A Python assignment
-per batch would see only one call per execution.
+per batch would see only one call per execution. Without peak decay the
+schedule is Keras' `CosineDecayRestarts` in epochs (see `SGDRSchedule` for
+where own code remains, and why).
 
 Reference:
     - Loshchilov & Hutter, 2017, "SGDR: Stochastic Gradient Descent with
@@ -21,10 +23,21 @@ from __future__ import annotations
 from typing import Any
 
 import keras
-from keras import ops
 
-from callbacks import schedules
-from zoo import _common
+from callbacks import _checks, schedules
+from callbacks._optimizer import (
+    fit_steps_per_epoch,
+    install_schedule,
+    optimizer_step,
+    restore_learning_rate,
+)
+
+_SGDR_ARGUMENTS = ("max_lr", "min_lr", "cycle_epochs", "cycle_mult", "max_lr_decay")
+
+
+def _sgdr_arguments(owner: SGDRSchedule | SGDR) -> dict[str, Any]:
+    """The five SGDR hyperparameters of an `SGDR` or an `SGDRSchedule`, by name."""
+    return {name: getattr(owner, name) for name in _SGDR_ARGUMENTS}
 
 
 @keras.saving.register_keras_serializable(package="callbacks")
@@ -33,13 +46,35 @@ class SGDRSchedule(keras.optimizers.schedules.LearningRateSchedule):
 
     `SGDR` installs one on the optimizer while `fit` runs; it can also be
     passed to an optimizer directly. The rate at optimizer step `s` is
-    `schedules.sgdr_learning_rate((s - step_offset) / steps_per_epoch, ...)`.
+    `schedules.sgdr_learning_rate((s - step_offset) / steps_per_epoch, ...)`
+    (steps before `step_offset` get the first step's rate).
+
+    Without peak decay (`max_lr_decay=1`) this is Keras'
+    `keras.optimizers.schedules.CosineDecayRestarts(max_lr,
+    first_decay_steps=cycle_epochs * steps_per_epoch, t_mul=cycle_mult,
+    alpha=min_lr / max_lr)` shifted by `step_offset`, and for equal cycles
+    (`cycle_mult=1`) the rate is computed by it. Growing cycles and a
+    decaying peak use own code (`schedules.sgdr_learning_rate_op`): Keras
+    finds the cycle from a float32 logarithm, which puts later restarts a
+    step late, and its `m_mul` shrinks the amplitude above the floor where
+    SGDR shrinks the peak and clamps it at `min_lr`.
 
     Args:
-        max_lr, min_lr, cycle_epochs, cycle_mult, max_lr_decay: as in `SGDR`.
+        max_lr: peak learning rate of the first cycle.
+        min_lr: the rate every cycle anneals to (absolute).
+        cycle_epochs: the first cycle's length in epochs.
+        cycle_mult: an integer >= 1 by which each cycle outgrows the last.
+        max_lr_decay: factor in (0, 1] applied to the peak at each restart.
         steps_per_epoch: batches per epoch.
         step_offset: the optimizer step at which epoch 0 of the schedule
             began (it lets a continued `fit` resume mid-schedule).
+
+    Example:
+
+    >>> schedule = SGDRSchedule(0.1, cycle_epochs=1, cycle_mult=2, steps_per_epoch=2)
+    >>> [round(float(schedule(step)), 4) for step in range(7)]  # restarts at 2 and 6
+    [0.1, 0.05, 0.1, 0.0854, 0.05, 0.0146, 0.1]
+    >>> optimizer = keras.optimizers.SGD(learning_rate=schedule)
     """
 
     def __init__(
@@ -53,102 +88,25 @@ class SGDRSchedule(keras.optimizers.schedules.LearningRateSchedule):
         steps_per_epoch: int = 1,
         step_offset: int = 0,
     ):
-        (
-            self.max_lr,
-            self.min_lr,
-            self.cycle_epochs,
-            self.cycle_mult,
-            self.max_lr_decay,
-        ) = schedules.check_sgdr_arguments(
-            max_lr, min_lr, cycle_epochs, cycle_mult, max_lr_decay
+        self.max_lr, self.min_lr, self.cycle_epochs, self.cycle_mult, self.max_lr_decay = (
+            schedules.check_sgdr_arguments(max_lr, min_lr, cycle_epochs, cycle_mult, max_lr_decay)
         )
-        self.steps_per_epoch = _common.check_positive_int(
-            "steps_per_epoch", steps_per_epoch
-        )
-        if isinstance(step_offset, bool) or not isinstance(step_offset, int):
-            raise _common.invalid("step_offset", "an integer", step_offset)
-        self.step_offset = step_offset
+        self.steps_per_epoch = _checks.check_int("steps_per_epoch", steps_per_epoch)
+        self.step_offset = _checks.check_int("step_offset", step_offset, None)
 
     def __call__(self, step):
         return schedules.sgdr_learning_rate_op(
             step - self.step_offset,
             steps_per_epoch=self.steps_per_epoch,
-            max_lr=self.max_lr,
-            min_lr=self.min_lr,
-            cycle_epochs=self.cycle_epochs,
-            cycle_mult=self.cycle_mult,
-            max_lr_decay=self.max_lr_decay,
+            **_sgdr_arguments(self),
         )
 
     def get_config(self) -> dict[str, Any]:
         return {
-            "max_lr": self.max_lr,
-            "min_lr": self.min_lr,
-            "cycle_epochs": self.cycle_epochs,
-            "cycle_mult": self.cycle_mult,
-            "max_lr_decay": self.max_lr_decay,
+            **_sgdr_arguments(self),
             "steps_per_epoch": self.steps_per_epoch,
             "step_offset": self.step_offset,
         }
-
-
-# Installing a schedule on a compiled model's optimizer --------------------------
-#
-# Keras 3 optimizers hold either a float learning rate (a tracked, non-trainable
-# variable) or a `LearningRateSchedule` that they call with their iteration
-# counter inside the train step. The public `learning_rate` setter accepts a
-# schedule and untracks the variable, so the optimizer's variables (what
-# `.keras` files and the JAX train state hold) match those of an optimizer
-# built with a schedule: checkpoints written during training load cleanly. It
-# cannot switch back (it would `assign` to the schedule), so `restore` puts the
-# variable back itself, at its old position among the optimizer's variables.
-# The compiled train function captured the old rate, so both directions make
-# the model build a fresh one (traced on its next call).
-
-
-def _target_optimizer(optimizer):
-    # A LossScaleOptimizer (mixed precision) delegates to its inner optimizer.
-    return getattr(optimizer, "inner_optimizer", optimizer)
-
-
-def optimizer_step(model) -> int:
-    """The optimizer's raw iteration counter (batches, even with accumulation)."""
-    optimizer = _target_optimizer(model.optimizer)
-    counter = getattr(optimizer, "_iterations", optimizer.iterations)
-    return int(ops.convert_to_numpy(counter))
-
-
-def install_schedule(model, schedule):
-    """Makes `model`'s optimizer follow `schedule`; returns what `restore` needs."""
-    optimizer = _target_optimizer(model.optimizer)
-    previous = optimizer._learning_rate
-    position = None
-    if isinstance(previous, keras.Variable):
-        position = next(
-            index
-            for index, variable in enumerate(optimizer._variables)
-            if variable is previous
-        )
-    optimizer.learning_rate = schedule
-    model.make_train_function(force=True)
-    return optimizer, previous, position
-
-
-def restore_learning_rate(model, token) -> None:
-    """Undoes `install_schedule`."""
-    optimizer, previous, position = token
-    if position is None:
-        optimizer.learning_rate = previous
-    else:
-        # Attribute assignment tracks the variable again (appending it);
-        # move it back to where it was.
-        optimizer._learning_rate = previous
-        tracked = optimizer._variables
-        current = next(
-            index for index, variable in enumerate(tracked) if variable is previous
-        )
-        tracked.insert(position, tracked.pop(current))
-    model.train_function = None
 
 
 class SGDR(keras.callbacks.Callback):
@@ -167,11 +125,13 @@ class SGDR(keras.callbacks.Callback):
     `history.history`) get `learning_rate`: the rate the epoch's last step
     used.
 
-    Compared with `keras.optimizers.schedules.CosineDecayRestarts`, which
-    counts optimizer steps and gives the floor as a fraction of the peak,
-    `SGDR` takes cycles in epochs and `min_lr` as an absolute rate, resumes
-    with `initial_epoch`, logs the rate into the history, and exposes
-    `cycle_ends` so that `SnapshotEnsemble` can snapshot at the minima.
+    Compared with `keras.optimizers.schedules.CosineDecayRestarts` (on
+    which `SGDRSchedule` builds), which counts optimizer steps and gives the
+    floor as a fraction of the peak, `SGDR` takes cycles in epochs and
+    `min_lr` as an absolute rate, decays the peak itself (never below
+    `min_lr`), resumes with `initial_epoch`, logs the rate into the history,
+    and exposes `cycle_ends` so that `SnapshotEnsemble` can snapshot at the
+    minima.
 
     Args:
         max_lr: peak learning rate of the first cycle.
@@ -185,11 +145,23 @@ class SGDR(keras.callbacks.Callback):
 
     Example:
 
-    >>> sgdr = SGDR(0.1, min_lr=1e-4, cycle_epochs=2, cycle_mult=2)
-    >>> history = model.fit(x, y, epochs=14, callbacks=[sgdr])
-    >>> history.history["learning_rate"]  # the last step's rate per epoch
-    >>> sgdr.cycle_ends
-    [2, 6, 14]
+    >>> import keras
+    >>> import numpy as np
+    >>> x = np.random.default_rng(0).normal(size=(32, 4)).astype("float32")
+    >>> y = np.random.default_rng(1).normal(size=(32, 3)).astype("float32")
+    >>> model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3)])
+    >>> model.compile(keras.optimizers.SGD(0.01), loss="mse")
+    >>> sgdr = SGDR(0.1, min_lr=1e-3, cycle_epochs=1, cycle_mult=2)
+    >>> history = model.fit(x, y, batch_size=8, epochs=7, callbacks=[sgdr],
+    ...                     verbose=0)
+    >>> sgdr.cycle_ends  # cycles of 1, 2 and 4 epochs
+    [1, 3, 7]
+    >>> [round(rate, 4) for rate in history.history["learning_rate"]]
+    [0.0155, 0.0694, 0.0048, 0.0917, 0.0602, 0.023, 0.002]
+    >>> sgdr.learning_rate_at(0.5)  # half way through the first cycle
+    0.0505
+    >>> float(model.optimizer.learning_rate)  # the optimizer's own rate is back
+    0.01
 
     Reference:
         - Loshchilov & Hutter, 2017, "SGDR: Stochastic Gradient Descent with
@@ -207,19 +179,11 @@ class SGDR(keras.callbacks.Callback):
         steps_per_epoch: int | None = None,
     ):
         super().__init__()
-        (
-            self.max_lr,
-            self.min_lr,
-            self.cycle_epochs,
-            self.cycle_mult,
-            self.max_lr_decay,
-        ) = schedules.check_sgdr_arguments(
-            max_lr, min_lr, cycle_epochs, cycle_mult, max_lr_decay
+        self.max_lr, self.min_lr, self.cycle_epochs, self.cycle_mult, self.max_lr_decay = (
+            schedules.check_sgdr_arguments(max_lr, min_lr, cycle_epochs, cycle_mult, max_lr_decay)
         )
         if steps_per_epoch is not None:
-            steps_per_epoch = _common.check_positive_int(
-                "steps_per_epoch", steps_per_epoch
-            )
+            steps_per_epoch = _checks.check_int("steps_per_epoch", steps_per_epoch)
         self.steps_per_epoch = steps_per_epoch
         self.schedule: SGDRSchedule | None = None
         self._token = None
@@ -247,39 +211,26 @@ class SGDR(keras.callbacks.Callback):
 
     def learning_rate_at(self, epoch: float) -> float:
         """The rate at a (fractional) epoch: `schedules.sgdr_learning_rate`."""
-        return schedules.sgdr_learning_rate(
-            epoch,
-            max_lr=self.max_lr,
-            min_lr=self.min_lr,
-            cycle_epochs=self.cycle_epochs,
-            cycle_mult=self.cycle_mult,
-            max_lr_decay=self.max_lr_decay,
-        )
+        return schedules.sgdr_learning_rate(epoch, **_sgdr_arguments(self))
 
-    def on_train_begin(self, logs=None):
-        if self._token is not None:
-            # The last fit stopped on an exception, before on_train_end.
-            restore_learning_rate(self.model, self._token)
-            self._token = None
+    def on_train_begin(self, logs: dict | None = None) -> None:
+        # A schedule still installed: the last fit stopped on an exception.
+        self._token = restore_learning_rate(self._token)
         self._steps = fit_steps_per_epoch(self, self.steps_per_epoch)
 
-    def on_epoch_begin(self, epoch, logs=None):
+    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
         if self._token is not None:
             return
         # The first epoch of this fit (`initial_epoch`): place the schedule so
         # that this epoch starts at `epoch` epochs into it.
         self.schedule = SGDRSchedule(
-            self.max_lr,
-            min_lr=self.min_lr,
-            cycle_epochs=self.cycle_epochs,
-            cycle_mult=self.cycle_mult,
-            max_lr_decay=self.max_lr_decay,
+            **_sgdr_arguments(self),
             steps_per_epoch=self._steps,
             step_offset=optimizer_step(self.model) - epoch * self._steps,
         )
         self._token = install_schedule(self.model, self.schedule)
 
-    def on_epoch_end(self, epoch, logs=None):
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         if logs is None or self._token is None:
             return
         # The rate of the epoch's last step, from the same formula in Python
@@ -287,21 +238,5 @@ class SGDR(keras.callbacks.Callback):
         last_step = optimizer_step(self.model) - 1 - self.schedule.step_offset
         logs["learning_rate"] = self.learning_rate_at(max(last_step, 0) / self._steps)
 
-    def on_train_end(self, logs=None):
-        if self._token is not None:
-            restore_learning_rate(self.model, self._token)
-            self._token = None
-
-
-def fit_steps_per_epoch(callback, steps_per_epoch: int | None) -> int:
-    """`steps_per_epoch` if given, else the batches per epoch `fit` reports."""
-    if steps_per_epoch is not None:
-        return steps_per_epoch
-    steps = (callback.params or {}).get("steps")
-    if not steps:
-        raise ValueError(
-            f"Invalid value for argument `steps_per_epoch`: expected a positive "
-            f"integer when fit() cannot tell the number of batches per epoch "
-            f"(data of unknown length). Received: steps_per_epoch={steps_per_epoch!r}"
-        )
-    return int(steps)
+    def on_train_end(self, logs: dict | None = None) -> None:
+        self._token = restore_learning_rate(self._token)

@@ -30,15 +30,14 @@ import keras
 import numpy as np
 from keras import ops
 
-from callbacks import schedules
-from callbacks.sgdr import (
-    SGDR,
+from callbacks import _checks, schedules
+from callbacks._optimizer import (
     fit_steps_per_epoch,
     install_schedule,
     optimizer_step,
     restore_learning_rate,
 )
-from zoo import _common
+from callbacks.sgdr import SGDR
 
 
 @keras.saving.register_keras_serializable(package="callbacks")
@@ -46,13 +45,27 @@ class SnapshotSchedule(keras.optimizers.schedules.LearningRateSchedule):
     """Huang et al.'s cyclic cosine annealing of the optimizer's step counter.
 
     The rate at optimizer step `s` is `schedules.snapshot_learning_rate(s -
-    step_offset + 1, ...)`.
+    step_offset + 1, ...)` (steps before `step_offset` get the first
+    step's rate).
+
+    The schedule is Keras' `keras.optimizers.schedules.CosineDecayRestarts(
+    max_lr, first_decay_steps=ceil(T / M), t_mul=1, alpha=0)`, which computes
+    the rate. What remains here is what Keras lacks: the `step_offset` that
+    lets a continued `fit` resume mid-schedule, and the step's position in
+    its cycle, computed in integers (Keras divides the float32 step by the
+    cycle length, which drifts off the position as the step grows).
 
     Args:
         max_lr: `alpha_0`, the rate at the start of every cycle.
         total_steps: `T`, iterations in the whole training.
         num_snapshots: `M`, the number of cycles.
         step_offset: the optimizer step at which iteration 1 ran.
+
+    Example:
+
+    >>> schedule = SnapshotSchedule(0.2, total_steps=12, num_snapshots=3)
+    >>> [round(float(schedule(step)), 4) for step in range(5)]  # cycles of 4
+    [0.2, 0.1707, 0.1, 0.0293, 0.2]
     """
 
     def __init__(
@@ -63,13 +76,11 @@ class SnapshotSchedule(keras.optimizers.schedules.LearningRateSchedule):
         num_snapshots: int,
         step_offset: int = 0,
     ):
-        self.max_lr = _common.check_positive_float("max_lr", max_lr)
-        self.total_steps = _common.check_positive_int("total_steps", total_steps)
-        self.num_snapshots = _common.check_positive_int("num_snapshots", num_snapshots)
+        self.max_lr = _checks.check_positive_float("max_lr", max_lr)
+        self.total_steps = _checks.check_int("total_steps", total_steps)
+        self.num_snapshots = _checks.check_int("num_snapshots", num_snapshots)
         schedules.snapshot_cycle_length(self.total_steps, self.num_snapshots)
-        if isinstance(step_offset, bool) or not isinstance(step_offset, int):
-            raise _common.invalid("step_offset", "an integer", step_offset)
-        self.step_offset = step_offset
+        self.step_offset = _checks.check_int("step_offset", step_offset, None)
 
     def __call__(self, step):
         return schedules.snapshot_learning_rate_op(
@@ -128,9 +139,22 @@ class SnapshotEnsemble(keras.callbacks.Callback):
 
     Example:
 
-    >>> snapshots = SnapshotEnsemble(5, 0.1, directory="runs/snapshots")
-    >>> model.fit(x, y, epochs=50, callbacks=[snapshots])
+    >>> import os, tempfile
+    >>> import keras
+    >>> import numpy as np
+    >>> x = np.random.default_rng(0).normal(size=(32, 4)).astype("float32")
+    >>> y = np.random.default_rng(1).integers(0, 3, size=32)
+    >>> model = keras.Sequential(
+    ...     [keras.Input((4,)), keras.layers.Dense(3, activation="softmax")])
+    >>> model.compile(keras.optimizers.SGD(0.01), "sparse_categorical_crossentropy")
+    >>> snapshots = SnapshotEnsemble(3, 0.1, directory=tempfile.mkdtemp())
+    >>> _ = model.fit(x, y, batch_size=8, epochs=6, callbacks=[snapshots],
+    ...               verbose=0)  # 3 cycles of 2 epochs (8 steps)
+    >>> [os.path.basename(path) for path in snapshots.snapshot_paths]
+    ['snapshot_01.keras', 'snapshot_02.keras', 'snapshot_03.keras']
     >>> ensemble = build_ensemble(snapshots.snapshot_paths)
+    >>> ensemble.predict(x, verbose=0).shape
+    (32, 3)
 
     Reference:
         - Huang et al., 2017, "Snapshot Ensembles: Train 1, get M for free".
@@ -147,27 +171,25 @@ class SnapshotEnsemble(keras.callbacks.Callback):
         steps_per_epoch: int | None = None,
     ):
         super().__init__()
-        self.num_snapshots = _common.check_positive_int("num_snapshots", num_snapshots)
+        self.num_snapshots = _checks.check_int("num_snapshots", num_snapshots)
         if sgdr is not None and not isinstance(sgdr, SGDR):
-            raise _common.invalid("sgdr", "None or an SGDR callback", sgdr)
+            raise _checks.invalid("sgdr", "None or an SGDR callback", sgdr)
         if max_lr is not None:
-            max_lr = _common.check_positive_float("max_lr", max_lr)
+            max_lr = _checks.check_positive_float("max_lr", max_lr)
         if sgdr is None and max_lr is None:
-            raise _common.invalid("max_lr", "a positive number (no sgdr given)", max_lr)
+            raise _checks.invalid("max_lr", "a positive number (no sgdr given)", max_lr)
         if sgdr is not None and max_lr is not None and max_lr != sgdr.max_lr:
-            raise _common.invalid(
+            raise _checks.invalid(
                 "max_lr",
                 f"None or sgdr.max_lr={sgdr.max_lr!r} when sgdr is given",
                 max_lr,
             )
         if not isinstance(directory, (str, os.PathLike)) or not os.fspath(directory):
-            raise _common.invalid("directory", "a folder path", directory)
+            raise _checks.invalid("directory", "a folder path", directory)
         if keep is not None:
-            keep = _common.check_positive_int("keep", keep)
+            keep = _checks.check_int("keep", keep)
         if steps_per_epoch is not None:
-            steps_per_epoch = _common.check_positive_int(
-                "steps_per_epoch", steps_per_epoch
-            )
+            steps_per_epoch = _checks.check_int("steps_per_epoch", steps_per_epoch)
         self.max_lr = sgdr.max_lr if sgdr is not None else max_lr
         self.directory = os.fspath(directory)
         self.keep = keep
@@ -180,13 +202,12 @@ class SnapshotEnsemble(keras.callbacks.Callback):
 
     # Planning ---------------------------------------------------------------
 
-    def on_train_begin(self, logs=None):
-        if self._token is not None:
-            restore_learning_rate(self.model, self._token)
-            self._token = None
+    def on_train_begin(self, logs: dict | None = None) -> None:
+        # A schedule still installed: the last fit stopped on an exception.
+        self._token = restore_learning_rate(self._token)
         epochs = int(self.params["epochs"])
         if self.num_snapshots > epochs:
-            raise _common.invalid(
+            raise _checks.invalid(
                 "num_snapshots", f"at most the number of epochs ({epochs})",
                 self.num_snapshots,
             )
@@ -198,7 +219,7 @@ class SnapshotEnsemble(keras.callbacks.Callback):
                 cycle_mult=self.sgdr.cycle_mult,
             )
             if len(ends) < self.num_snapshots:
-                raise _common.invalid(
+                raise _checks.invalid(
                     "num_snapshots",
                     f"at most the {len(ends)} SGDR cycles that end within "
                     f"{epochs} epochs ({ends})",
@@ -212,7 +233,7 @@ class SnapshotEnsemble(keras.callbacks.Callback):
                 length = schedules.snapshot_cycle_length(
                     total_steps, self.num_snapshots
                 )
-                raise _common.invalid(
+                raise _checks.invalid(
                     "num_snapshots",
                     f"cycles of ceil(T/M) = {length} steps that end at epoch ends "
                     f"({self._steps} steps each; choose epochs={epochs} a multiple "
@@ -223,7 +244,7 @@ class SnapshotEnsemble(keras.callbacks.Callback):
         self._first_epoch = True
         self._check_sgdr = self.sgdr is not None
 
-    def on_epoch_begin(self, epoch, logs=None):
+    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
         if not self._first_epoch:
             return
         self._first_epoch = False
@@ -241,7 +262,7 @@ class SnapshotEnsemble(keras.callbacks.Callback):
             )
             self._token = install_schedule(self.model, self.schedule)
 
-    def on_train_batch_begin(self, batch, logs=None):
+    def on_train_batch_begin(self, batch: int, logs: dict | None = None) -> None:
         # Once per fit, after every callback's on_epoch_begin has run.
         if self._check_sgdr:
             self._check_sgdr = False
@@ -254,15 +275,13 @@ class SnapshotEnsemble(keras.callbacks.Callback):
 
     # Snapshots ----------------------------------------------------------------
 
-    def on_epoch_end(self, epoch, logs=None):
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         if self._next < len(self._plan) and epoch + 1 == self._plan[self._next]:
             self._save_snapshot(self._next + 1)
             self._next += 1
 
-    def on_train_end(self, logs=None):
-        if self._token is not None:
-            restore_learning_rate(self.model, self._token)
-            self._token = None
+    def on_train_end(self, logs: dict | None = None) -> None:
+        self._token = restore_learning_rate(self._token)
 
     def _save_snapshot(self, index: int) -> str:
         """Writes `snapshot_<index>.keras` atomically and applies `keep`."""
@@ -330,19 +349,19 @@ def _check_weights(
 ) -> list[float]:
     expected = "a list of non-negative numbers"
     if isinstance(weights, (str, bytes)) or not isinstance(weights, Sequence):
-        raise _common.invalid(name, expected, weights)
+        raise _checks.invalid(name, expected, weights)
     values = list(weights)
     if count is not None and len(values) != count:
-        raise _common.invalid(name, f"{count} numbers, one per member", weights)
+        raise _checks.invalid(name, f"{count} numbers, one per member", weights)
     for value in values:
         if (
             isinstance(value, bool)
             or not isinstance(value, numbers.Real)
             or not 0 <= value < float("inf")
         ):
-            raise _common.invalid(name, expected, weights)
+            raise _checks.invalid(name, expected, weights)
     if not values or sum(values) <= 0:
-        raise _common.invalid(name, "numbers that are not all zero", weights)
+        raise _checks.invalid(name, "numbers that are not all zero", weights)
     return [float(value) for value in values]
 
 
@@ -350,11 +369,11 @@ def _load_members(models_or_paths: Any) -> list[keras.Model]:
     if isinstance(models_or_paths, (str, os.PathLike, keras.Model)) or not isinstance(
         models_or_paths, Sequence
     ):
-        raise _common.invalid(
+        raise _checks.invalid(
             "models_or_paths", "a list of keras.Model or .keras paths", models_or_paths
         )
     if not models_or_paths:
-        raise _common.invalid(
+        raise _checks.invalid(
             "models_or_paths", "at least one model or path", models_or_paths
         )
     members = []
@@ -363,14 +382,14 @@ def _load_members(models_or_paths: Any) -> list[keras.Model]:
             members.append(item)
         elif isinstance(item, (str, os.PathLike)):
             if not os.path.isfile(item):
-                raise _common.invalid(
+                raise _checks.invalid(
                     "models_or_paths", "paths of existing .keras files", os.fspath(item)
                 )
             members.append(
                 keras.saving.load_model(item, compile=False, safe_mode=True)
             )
         else:
-            raise _common.invalid(
+            raise _checks.invalid(
                 "models_or_paths", "a list of keras.Model or .keras paths", item
             )
     return members
@@ -422,10 +441,21 @@ def build_ensemble(
 
     Example:
 
-    >>> ensemble = build_ensemble(snapshots.snapshot_paths[-3:])
-    >>> ensemble.compile(loss="sparse_categorical_crossentropy",
-    ...                  metrics=["accuracy"])
-    >>> ensemble.evaluate(x_val, y_val)
+    >>> import keras
+    >>> import numpy as np
+    >>> members = [
+    ...     keras.Sequential([keras.Input((4,)), keras.layers.Dense(3, activation="softmax")])
+    ...     for _ in range(3)]
+    >>> ensemble = build_ensemble(members, weights=[1, 1, 2])
+    >>> [layer.name for layer in ensemble.layers]
+    ['input_0', 'member_1', 'member_2', 'member_3', 'weighted_average']
+    >>> x = np.random.default_rng(0).normal(size=(32, 4)).astype("float32")
+    >>> p1, p2, p3 = (member.predict(x, verbose=0) for member in members)
+    >>> np.allclose(ensemble.predict(x, verbose=0), (p1 + p2 + 2 * p3) / 4, atol=1e-6)
+    True
+    >>> ensemble.compile(loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    >>> y = np.random.default_rng(1).integers(0, 3, size=32)
+    >>> loss, accuracy = ensemble.evaluate(x, y, verbose=0)
     """
     members = _load_members(models_or_paths)
     if weights is not None:
@@ -435,7 +465,7 @@ def build_ensemble(
         if _signature(member.inputs) != _signature(reference.inputs) or _signature(
             member.outputs
         ) != _signature(reference.outputs):
-            raise _common.invalid(
+            raise _checks.invalid(
                 "models_or_paths",
                 "models with the same input and output shapes "
                 f"(first: {_signature(reference.inputs)} -> "
@@ -517,22 +547,33 @@ def evaluate_snapshot_ensembles(
 
     Example:
 
+    >>> import keras
+    >>> import numpy as np
+    >>> x = np.random.default_rng(0).normal(size=(32, 4)).astype("float32")
+    >>> y = np.random.default_rng(1).integers(0, 3, size=32)
+    >>> def member():
+    ...     return keras.Sequential(
+    ...         [keras.Input((4,)), keras.layers.Dense(3, activation="softmax")])
+    >>> members = [member(), member(), member()]  # oldest first
     >>> table = evaluate_snapshot_ensembles(
-    ...     snapshots.snapshot_paths, x_val, y_val,
-    ...     loss="sparse_categorical_crossentropy")
+    ...     members, x, y, loss="sparse_categorical_crossentropy")
+    >>> list(table.columns)
+    ['num_snapshots', 'loss', 'accuracy']
+    >>> table["num_snapshots"].tolist()  # the ensembles of the last 1, 2, 3
+    [1, 2, 3]
     """
     import pandas as pd
 
     members = _load_members(models_or_paths)
     if batch_size is not None:
-        batch_size = _common.check_positive_int("batch_size", batch_size)
+        batch_size = _checks.check_int("batch_size", batch_size)
     if metrics is not None and (
         isinstance(metrics, (str, bytes)) or not isinstance(metrics, Sequence)
     ):
-        raise _common.invalid("metrics", "None or a list of Keras metrics", metrics)
+        raise _checks.invalid("metrics", "None or a list of Keras metrics", metrics)
     for member in members:
         if len(member.outputs) != 1:
-            raise _common.invalid(
+            raise _checks.invalid(
                 "models_or_paths",
                 "single-output models",
                 f"{member.name} with {len(member.outputs)} outputs",
@@ -543,7 +584,7 @@ def evaluate_snapshot_ensembles(
     ]
     shape = predictions[0].shape[1:]
     if any(p.shape[1:] != shape for p in predictions):
-        raise _common.invalid(
+        raise _checks.invalid(
             "models_or_paths", "models with the same output shape",
             [p.shape[1:] for p in predictions],
         )
@@ -561,5 +602,5 @@ def evaluate_snapshot_ensembles(
             averaged, y, batch_size=batch_size, verbose=0, return_dict=True
         )
         scores = {name: float(value) for name, value in scores.items()}
-        rows.append({"num_snapshots": count, **scores})
+        rows.append({"num_snapshots": count, "loss": scores.pop("loss"), **scores})
     return pd.DataFrame(rows)

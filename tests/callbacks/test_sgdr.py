@@ -83,6 +83,17 @@ def test_a_schedule_compiled_in_is_put_back():
     assert config["class_name"] == "ExponentialDecay"
 
 
+def test_loss_scale_optimizer_follows_the_schedule_on_its_inner_optimizer():
+    model = probe_model(STEPS)
+    model.compile(
+        keras.optimizers.LossScaleOptimizer(keras.optimizers.SGD(0.5)), loss="mae"
+    )
+    rates, _ = fit_probe(model, 3, [SGDR(0.1, **SGDR_KWARGS)])
+    np.testing.assert_allclose(rates, expected_rates(0, 3), rtol=1e-5, atol=1e-7)
+    inner = model.optimizer.inner_optimizer
+    assert float(keras.ops.convert_to_numpy(inner.learning_rate)) == 0.5
+
+
 class _FailOnce(keras.callbacks.Callback):
     def __init__(self):
         super().__init__()

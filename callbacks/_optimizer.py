@@ -1,0 +1,98 @@
+"""Optimizer plumbing shared by `SGDR`, `SnapshotEnsemble` and `LRFinder`.
+
+Installing a schedule on a compiled model's optimizer while `fit` runs:
+
+Keras 3 optimizers hold either a float learning rate (a tracked,
+non-trainable variable) or a `LearningRateSchedule` that they call with
+their iteration counter inside the train step. The public `learning_rate`
+setter accepts a schedule and untracks the variable, so the optimizer's
+variables (what `.keras` files and the JAX train state hold) match those of
+an optimizer built with a schedule: checkpoints written during training load
+cleanly. It cannot switch back (it would `assign` to the schedule), so
+`restore_learning_rate` puts the variable back itself, at its old position
+among the optimizer's variables. The compiled train function captured the
+old rate, so both directions make the model build a fresh one (traced on its
+next call).
+
+A `LossScaleOptimizer` (mixed precision) delegates to its inner optimizer,
+which is the one that holds the rate and the step counter.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import keras
+from keras import ops
+
+from callbacks import _checks
+
+# What `install_schedule` returns and `restore_learning_rate` takes:
+# (model, optimizer, previous learning rate, its index among the variables).
+Token = tuple[keras.Model, keras.optimizers.Optimizer, Any, int | None]
+
+
+def target_optimizer(optimizer: keras.optimizers.Optimizer) -> keras.optimizers.Optimizer:
+    """The optimizer that holds the learning rate (the inner one of a `LossScaleOptimizer`)."""
+    return getattr(optimizer, "inner_optimizer", optimizer)
+
+
+def optimizer_step(model: keras.Model) -> int:
+    """The optimizer's raw iteration counter (batches, even with accumulation)."""
+    optimizer = target_optimizer(model.optimizer)
+    counter = getattr(optimizer, "_iterations", optimizer.iterations)
+    return int(ops.convert_to_numpy(counter))
+
+
+def _index(variables, variable) -> int:
+    return next(index for index, tracked in enumerate(variables) if tracked is variable)
+
+
+def install_schedule(
+    model: keras.Model, schedule: keras.optimizers.schedules.LearningRateSchedule
+) -> Token:
+    """Makes `model`'s optimizer follow `schedule`; returns what restoring needs."""
+    optimizer = target_optimizer(model.optimizer)
+    previous = optimizer._learning_rate
+    position = None
+    if isinstance(previous, keras.Variable):
+        position = _index(optimizer._variables, previous)
+    optimizer.learning_rate = schedule
+    model.make_train_function(force=True)
+    return model, optimizer, previous, position
+
+
+def restore_learning_rate(token: Token | None) -> None:
+    """Undoes `install_schedule` (nothing to do for `None`); returns `None`.
+
+    Callbacks keep the token while their schedule is installed and write
+    `self._token = restore_learning_rate(self._token)`.
+    """
+    if token is None:
+        return None
+    model, optimizer, previous, position = token
+    if position is None:
+        optimizer.learning_rate = previous
+    else:
+        # Attribute assignment tracks the variable again (appending it);
+        # move it back to where it was.
+        optimizer._learning_rate = previous
+        tracked = optimizer._variables
+        tracked.insert(position, tracked.pop(_index(tracked, previous)))
+    model.train_function = None
+    return None
+
+
+def fit_steps_per_epoch(callback: keras.callbacks.Callback, steps_per_epoch: int | None) -> int:
+    """`steps_per_epoch` if given, else the batches per epoch `fit` reports."""
+    if steps_per_epoch is not None:
+        return steps_per_epoch
+    steps = (callback.params or {}).get("steps")
+    if not steps:
+        raise _checks.invalid(
+            "steps_per_epoch",
+            "a positive integer when fit() cannot tell the number of batches per "
+            "epoch (data of unknown length)",
+            steps_per_epoch,
+        )
+    return int(steps)
