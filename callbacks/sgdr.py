@@ -217,18 +217,22 @@ class SGDR(keras.callbacks.Callback):
         # A schedule still installed: the last fit stopped on an exception.
         self._token = restore_learning_rate(self._token)
         self._steps = fit_steps_per_epoch(self, self.steps_per_epoch)
+        # Installed now, so that the optimizer's variables are those a backup
+        # written during this fit holds (keras.callbacks.BackupAndRestore,
+        # placed after this callback, restores them next); it is placed in
+        # time when the first epoch begins.
+        self.schedule = SGDRSchedule(**_sgdr_arguments(self), steps_per_epoch=self._steps)
+        self._token = install_schedule(self.model, self.schedule)
+        self._placed = False
 
     def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
-        if self._token is not None:
+        if self._placed:
             return
-        # The first epoch of this fit (`initial_epoch`): place the schedule so
-        # that this epoch starts at `epoch` epochs into it.
-        self.schedule = SGDRSchedule(
-            **_sgdr_arguments(self),
-            steps_per_epoch=self._steps,
-            step_offset=optimizer_step(self.model) - epoch * self._steps,
-        )
-        self._token = install_schedule(self.model, self.schedule)
+        self._placed = True
+        # The first epoch of this fit (`initial_epoch`, or the epoch a backup
+        # resumes from): this epoch starts `epoch` epochs into the schedule.
+        # No step has run yet, so the train step traces with this offset.
+        self.schedule.step_offset = optimizer_step(self.model) - epoch * self._steps
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         if logs is None or self._token is None:

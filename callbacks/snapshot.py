@@ -241,6 +241,14 @@ class SnapshotEnsemble(keras.callbacks.Callback):
                     self.num_snapshots,
                 )
             self._plan = [end // self._steps for end in ends]
+        if self.sgdr is None:
+            # Installed now, so that the optimizer's variables are those a
+            # backup written during this fit holds (keras.callbacks.
+            # BackupAndRestore, placed after this callback, restores them next).
+            self.schedule = SnapshotSchedule(
+                self.max_lr, total_steps=epochs * self._steps, num_snapshots=self.num_snapshots
+            )
+            self._token = install_schedule(self.model, self.schedule)
         self._first_epoch = True
         self._check_sgdr = self.sgdr is not None
 
@@ -253,14 +261,18 @@ class SnapshotEnsemble(keras.callbacks.Callback):
             (index for index, end in enumerate(self._plan) if end > epoch),
             len(self._plan),
         )
+        # A fit resumed from a backup (keras.callbacks.BackupAndRestore) keeps
+        # the snapshots the interrupted fit saved, if their files are there.
+        for index in range(1, self._next + 1):
+            path = os.path.join(self.directory, f"snapshot_{index:02d}.keras")
+            if os.path.exists(path) and path not in self.snapshot_paths:
+                self.snapshot_paths.append(path)
+        self.snapshot_paths.sort()
         if self.sgdr is None:
-            self.schedule = SnapshotSchedule(
-                self.max_lr,
-                total_steps=int(self.params["epochs"]) * self._steps,
-                num_snapshots=self.num_snapshots,
-                step_offset=optimizer_step(self.model) - epoch * self._steps,
-            )
-            self._token = install_schedule(self.model, self.schedule)
+            # This fit's first epoch (`initial_epoch`, or the epoch a backup
+            # resumes from) starts `epoch` epochs into the schedule. No step
+            # has run yet, so the train step traces with this offset.
+            self.schedule.step_offset = optimizer_step(self.model) - epoch * self._steps
 
     def on_train_batch_begin(self, batch: int, logs: dict | None = None) -> None:
         # Once per fit, after every callback's on_epoch_begin has run.

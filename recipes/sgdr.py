@@ -95,10 +95,13 @@ def main(argv: list[str] | None = None) -> dict:
         cycle_mult=args.cycle_mult,
         max_lr_decay=args.max_lr_decay,
     )
+    # Backed up each epoch: after a crash, the same command resumes the run,
+    # and the schedule continues from the restored optimizer step.
+    out = cli.start_run(args, "sgdr")
     history = model.fit(
         **datasets.fit_inputs(data, batch_size=args.batch_size, seed=args.seed),
         epochs=args.epochs,
-        callbacks=[sgdr],
+        callbacks=[sgdr, *cli.resumable_callbacks(out)],
         verbose=cli.verbose(args),
     )
 
@@ -120,7 +123,6 @@ def main(argv: list[str] | None = None) -> dict:
         metric="validation accuracy",
         restarts=[end for end in sgdr.cycle_ends if end < args.epochs],
     )
-    out = cli.output_dir(args, "sgdr")
     return cli.save_artifacts(out, model=model, history=history, metrics=metrics,
                                figures={"learning_rate": figure})
 

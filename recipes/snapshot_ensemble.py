@@ -92,16 +92,19 @@ def main(argv: list[str] | None = None) -> dict:
         model.summary()
 
     # ## Train
-    out = cli.output_dir(args, "snapshot_ensemble")
-    for stale in (out / "snapshots").glob("snapshot_*.keras"):  # from an earlier run
-        stale.unlink()
+    # Backed up each epoch: after a crash, the same command resumes the run
+    # and keeps the snapshots it had saved.
+    out = cli.start_run(args, "snapshot_ensemble")
+    if cli.backup_epoch(out) is None:  # a fresh run: drop an earlier run's snapshots
+        for stale in (out / "snapshots").glob("snapshot_*.keras"):
+            stale.unlink()
     snapshots = callbacks.SnapshotEnsemble(
         args.num_snapshots, args.learning_rate, directory=out / "snapshots"
     )
     history = model.fit(
         **datasets.fit_inputs(data, batch_size=args.batch_size, seed=args.seed),
         epochs=args.epochs,
-        callbacks=[snapshots],
+        callbacks=[snapshots, *cli.resumable_callbacks(out)],
         verbose=cli.verbose(args),
     )
 

@@ -337,3 +337,67 @@ def test_evaluate_snapshot_ensembles_validation():
             evaluate_snapshot_ensembles(
                 x=x, y=y, loss="sparse_categorical_crossentropy", **kwargs
             )
+
+
+class _Crash(keras.callbacks.Callback):
+    def __init__(self, at_epoch):
+        super().__init__()
+        self.at_epoch = at_epoch
+
+    def on_epoch_end(self, epoch, logs=None):
+        if epoch + 1 == self.at_epoch:
+            raise RuntimeError("crash")
+
+
+def test_resumed_fit_keeps_saved_snapshots_and_continues_the_schedule(tmp_path, recwarn):
+    expected = [
+        schedules.snapshot_learning_rate(t, max_lr=0.2, total_steps=24, num_snapshots=3)
+        for t in range(1, 25)
+    ]
+    backup = tmp_path / "backup"
+    snapshots = SnapshotEnsemble(3, 0.2, directory=tmp_path / "snapshots")
+    with pytest.raises(RuntimeError, match="crash"):
+        fit_probe(probe_model(STEPS), 6,
+                  [snapshots, keras.callbacks.BackupAndRestore(str(backup)), _Crash(3)])
+    assert [os.path.basename(p) for p in snapshots.snapshot_paths] == ["snapshot_01.keras"]
+
+    # A new process would build everything again: a fresh model and callbacks.
+    snapshots = SnapshotEnsemble(3, 0.2, directory=tmp_path / "snapshots")
+    rates, history = fit_probe(
+        probe_model(STEPS), 6, [snapshots, keras.callbacks.BackupAndRestore(str(backup))]
+    )
+    assert len(history.history["loss"]) == 3  # epochs 4-6 only
+    np.testing.assert_allclose(rates, expected[12:], rtol=1e-5, atol=1e-7)
+    names = [os.path.basename(p) for p in snapshots.snapshot_paths]
+    assert names == ["snapshot_01.keras", "snapshot_02.keras", "snapshot_03.keras"]
+    assert _kernel_sum(snapshots.snapshot_paths[-1]) == pytest.approx(sum(expected), rel=1e-5)
+    # The backup held the optimizer's variables as they are with the schedule in.
+    assert not [w for w in recwarn if "Skipping variable loading" in str(w.message)]
+
+
+def test_resumed_sgdr_fit_restores_the_optimizer_state(tmp_path, recwarn):
+    backup = tmp_path / "backup"
+
+    def model():
+        result = probe_model(STEPS)
+        result.compile(keras.optimizers.Adam(0.1), loss="mae")
+        return result
+
+    interrupted = model()
+    with pytest.raises(RuntimeError, match="crash"):
+        fit_probe(interrupted, 3, [SGDR(0.2, cycle_epochs=1),
+                                   keras.callbacks.BackupAndRestore(str(backup)), _Crash(2)])
+    moments = [np.array(v) for v in interrupted.optimizer.variables[1:]]
+    resumed = model()
+    sgdr = SGDR(0.2, cycle_epochs=1)
+
+    class Check(keras.callbacks.Callback):
+        def on_epoch_begin(self, epoch, logs=None):
+            self.state = [np.array(v) for v in self.model.optimizer.variables]
+
+    check = Check()
+    fit_probe(resumed, 3, [sgdr, keras.callbacks.BackupAndRestore(str(backup)), check])
+    assert not [w for w in recwarn if "Skipping variable loading" in str(w.message)]
+    assert int(check.state[0]) == 2 * STEPS  # the step counter of epoch 3's start
+    for restored, saved in zip(check.state[1:], moments):
+        np.testing.assert_allclose(restored, saved)
