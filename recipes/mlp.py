@@ -11,6 +11,7 @@ Run:
     python -m recipes.mlp --dataset wine --activation selu
     python -m recipes.mlp --csv my_table.csv --target label
     python -m recipes.mlp --csv my_table.csv --target a,b   # multi-label
+    python -m recipes.predict runs/mlp --csv new_rows.csv    # apply a --csv run
 
 Expected on the bundled digits (default flags, 2 CPU cores): test accuracy
 0.985 (seed 0), early stopping at epoch 58, about 12 s in all.
@@ -57,9 +58,12 @@ def main(argv: list[str] | None = None) -> dict:
     import numpy as np
 
     import zoo
-    from recipes.common import datasets
+    from recipes.common import datasets, tables
 
     # ## Data
+    # A --csv table goes through a `keras.utils.FeatureSpace` fitted on its
+    # training rows (normalised numbers, one-hot categories with an
+    # out-of-vocabulary bucket, filled gaps): `data.preprocessing`.
     data = cli.load_data(args)
     print(f"{data.name}: {len(data.x_train)} train, {len(data.x_val)} validation, "
           f"{len(data.x_test)} test samples, {data.input_shape[0]} features, task {data.task}")
@@ -115,6 +119,9 @@ def main(argv: list[str] | None = None) -> dict:
             data.y_test, predicted, data.class_names
         )
     print("Test:", cli.format_metrics(metrics))
+    # A --csv run keeps its FeatureSpace (preprocessing.keras) and schema
+    # (run.json), so `python -m recipes.predict` can apply it to new rows.
+    tables.save(out, data)
     return cli.save_artifacts(out, model=model, history=history, metrics=metrics, figures=figures)
 
 

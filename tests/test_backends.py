@@ -31,6 +31,7 @@ JAX_TESTS = [
     "tests/zoo/test_recurrent.py",
     "tests/callbacks",
     "tests/recipes/test_recipes.py",
+    "tests/recipes/test_predict.py",
 ]
 # Validation-only tests raise before any backend code; listing and --help
 # never import Keras.

@@ -12,6 +12,9 @@ Nothing here imports TensorFlow or Keras at import time.
 - `recipes.common.datasets`: `Dataset`, `load_dataset`, `load_csv`,
   `load_table`, `load_series`, `load_image_folder`, `split`, `view_for`,
   `fit_inputs` (the fast input pipeline).
+- `recipes.common.tables`: a CSV table's preprocessing, fitted on its
+  training rows with `keras.utils.FeatureSpace` (schema, missing values,
+  unseen categories; `save` keeps it beside the model for `recipes.predict`).
 - `recipes.common.artifacts`: atomic writes (`write_json`, `write_csv`,
   `save_model`, `save_figure`).
 - `recipes.common.plots`: the figures the recipes leave behind.

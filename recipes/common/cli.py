@@ -114,6 +114,12 @@ def add_data_flags(
             choices=("classification", "regression", "multilabel"),
             help="override the task inferred from --target",
         )
+        group.add_argument(
+            "--missing",
+            choices=("fill", "error"),
+            default="fill",
+            help="empty cells of --csv: fill (median + indicator; text: own category) or error",
+        )
 
 
 def setup(args: argparse.Namespace) -> None:
@@ -210,7 +216,9 @@ def load_data(args: argparse.Namespace, *, view: str = "flat", labels: bool = Tr
     csv = getattr(args, "csv", None)
     images = getattr(args, "images", None)
     if csv is not None and not labels:
-        data = datasets.load_table(csv, exclude=args.target, seed=args.seed)
+        data = datasets.load_table(
+            csv, exclude=args.target, seed=args.seed, missing=getattr(args, "missing", "error")
+        )
     elif images is not None:
         data = datasets.load_image_folder(
             images, image_size=args.image_size, color_mode=args.color_mode, seed=args.seed
@@ -221,7 +229,10 @@ def load_data(args: argparse.Namespace, *, view: str = "flat", labels: bool = Tr
                 "Invalid value for argument `target`: expected the target column "
                 f"name of --csv {str(csv)!r}. Received: target=None"
             )
-        data = datasets.load_csv(csv, args.target, task=args.task, seed=args.seed)
+        data = datasets.load_csv(
+            csv, args.target, task=args.task, seed=args.seed,
+            missing=getattr(args, "missing", "fill"),
+        )
     elif getattr(args, "target", None):
         raise ValueError(
             "Invalid value for argument `target`: it needs --csv. "

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -18,7 +19,6 @@ VIEWS = ("flat", "image", "sequence")
 # to the view of the bundled digits it takes; pairs are built from vectors.
 INPUT_VIEWS = {"vector": "flat", "image": "image", "sequence": "sequence", "pair": "flat"}
 TASKS = ("classification", "regression", "multilabel")
-MAX_CATEGORIES = 50
 
 
 @dataclasses.dataclass
@@ -32,6 +32,10 @@ class Dataset:
         class_names: names of the classes (classification) or target columns.
         feature_names: column names of the features, where they have names.
         scale: `(mean, std)` of a standardised series target, to undo it.
+        preprocessing: for a CSV table, the `keras.utils.FeatureSpace` fitted
+            on its training split (raw columns to `x`); else `None`.
+        schema: for a CSV table, its columns' kinds, medians and categories
+            and the target (`recipes.common.tables`); else `None`.
     """
 
     name: str
@@ -46,6 +50,8 @@ class Dataset:
     class_names: list[str]
     feature_names: list[str] = dataclasses.field(default_factory=list)
     scale: tuple[float, float] | None = None
+    preprocessing: Any = None
+    schema: dict[str, Any] | None = None
 
     @classmethod
     def from_split(cls, name: str, task: str, parts: tuple, **fields) -> Dataset:
@@ -216,14 +222,22 @@ def load_csv(
     *,
     task: str | None = None,
     seed: int = 0,
+    missing: str = "fill",
 ) -> Dataset:
     """Loads a user's CSV table: numeric and categorical features, one target.
 
-    Categorical (text) features are one-hot encoded; numeric features are
-    standardised with training statistics. The task is inferred from the
-    target unless given: text, boolean or integer targets with at most 20
-    distinct values are classification, others regression. Several target
-    columns, separated by commas, holding only 0 and 1, are a multi-label task.
+    Features are encoded by a `keras.utils.FeatureSpace` fitted on the
+    training split only (see `recipes.common.tables`): numeric columns are
+    normalised, text and integer categories (booleans, integers with at most
+    10 distinct values) are looked up with an out-of-vocabulary bucket and
+    one-hot encoded. The fitted space is `Dataset.preprocessing`, the
+    columns' kinds, medians and categories `Dataset.schema`:
+    `tables.save(out, data)` keeps both for `recipes.predict`.
+
+    The task is inferred from the target unless given: text, boolean or
+    integer targets with at most 20 distinct values are classification,
+    others regression. Several target columns, separated by commas, holding
+    only 0 and 1, are a multi-label task.
 
     Args:
         path: the CSV file, with a header row.
@@ -231,26 +245,40 @@ def load_csv(
         task: `"classification"`, `"regression"`, `"multilabel"` or `None`
             to infer it.
         seed: seed of the split.
+        missing: `"fill"` (default): a numeric gap gets the training median
+            plus a `<column>_is_missing` indicator feature, a text gap is its
+            own category, a row without a target value is dropped; one line
+            says what was filled. `"error"`: a missing value is a
+            `ValueError` naming its column and line.
 
     Raises:
         ValueError: naming the file, the column and, where it can, the line,
             for a missing file, a missing target, an empty table, missing
-            values, or text that cannot be encoded.
+            values (with `missing="error"`), or text that cannot be encoded.
     """
+    from recipes.common import tables
 
     path = Path(path)
     if task is not None and task not in TASKS:
         raise _invalid("task", f"one of {TASKS} or None", task)
-    frame = _read_table(path)
+    frame = _read_table(path, missing=missing)
     targets = _target_columns(frame, target, path)
+    unlabelled = frame[targets].isna().any(axis=1)
+    if unlabelled.any():
+        print(f"Dropped {int(unlabelled.sum())} row(s) without a target value "
+              f"(first at {_row(frame.index[unlabelled][0])}).")
+        frame = frame[~unlabelled]
     features = frame.drop(columns=targets)
-    x = _encode_features(features, path)
     y, task, class_names = _encode_target(frame[targets], targets, task, path)
+    schema = tables.infer_schema(features, path)
+    schema["target"] = targets
     stratify = task == "classification"
-    x_train, y_train, x_val, y_val, x_test, y_test = split(
-        x, y, seed=seed, stratify=stratify
+    i_train, y_train, i_val, y_val, i_test, y_test = split(
+        np.arange(len(frame)), y, seed=seed, stratify=stratify
     )
-    x_train, x_val, x_test = standardize(x_train, x_val, x_test)
+    (x_train, x_val, x_test), space, schema = _encode_features(
+        features, schema, (i_train, i_val, i_test), path
+    )
     return Dataset.from_split(
         str(path),
         task,
@@ -258,35 +286,44 @@ def load_csv(
         num_outputs=len(class_names) if task == "classification" else len(targets),
         class_names=class_names,
         feature_names=[str(c) for c in features.columns],
+        preprocessing=space,
+        schema=schema,
     )
 
 
 def load_table(
-    path: str | Path, *, exclude: str | None = None, seed: int = 0
+    path: str | Path, *, exclude: str | None = None, seed: int = 0, missing: str = "error"
 ) -> Dataset:
-    """Every column of a CSV file (but `exclude`) as standardised features, split 70/15/15.
+    """Every column of a CSV file (but `exclude`) as features, split 70/15/15.
 
-    For models that need no labels (autoencoders): text columns are one-hot
-    encoded, then every feature is standardised with training statistics.
+    For models that need no labels (autoencoders): the same
+    `keras.utils.FeatureSpace` encoding as `load_csv`, fitted on the
+    training split (numeric columns normalised, categories one-hot).
 
     Args:
         path: the CSV file, with a header row.
         exclude: a column (or several, comma-separated) to leave out, e.g.
             the label; `None` keeps every column.
         seed: seed of the split.
+        missing: `"error"` (default) or `"fill"`, as for `load_csv`.
     """
+    from recipes.common import tables
+
     path = Path(path)
-    frame = _read_table(path)
+    frame = _read_table(path, missing=missing)
     if len(frame) < 10:
         raise ValueError(f"CSV file {str(path)!r} has {len(frame)} rows; need 10 or more.")
     if exclude:
         frame = frame.drop(columns=_target_columns(frame, exclude, path))
-    x = _encode_features(frame, path)
-    no_labels = np.zeros(len(x), dtype="int64")
-    x_train, y_train, x_val, y_val, x_test, y_test = split(
-        x, no_labels, seed=seed, stratify=False
+    schema = tables.infer_schema(frame, path)
+    schema["target"] = []
+    no_labels = np.zeros(len(frame), dtype="int64")
+    i_train, y_train, i_val, y_val, i_test, y_test = split(
+        np.arange(len(frame)), no_labels, seed=seed, stratify=False
     )
-    x_train, x_val, x_test = standardize(x_train, x_val, x_test)
+    (x_train, x_val, x_test), space, schema = _encode_features(
+        frame, schema, (i_train, i_val, i_test), path
+    )
     return Dataset.from_split(
         str(path),
         "reconstruction",
@@ -294,12 +331,14 @@ def load_table(
         num_outputs=0,
         class_names=[],
         feature_names=[str(column) for column in frame.columns],
+        preprocessing=space,
+        schema=schema,
     )
 
 
-def _read_table(path: Path):
-    """The CSV as a DataFrame; a one-line `ValueError` for a missing, empty,
-    unparsable file or a missing value (naming column and line)."""
+def read_csv(path: Path):
+    """The CSV as a DataFrame; a one-line `ValueError` for a missing, empty or
+    unparsable file."""
     import pandas as pd
 
     if not path.is_file():
@@ -312,14 +351,16 @@ def _read_table(path: Path):
         raise ValueError(f"CSV file {str(path)!r} cannot be parsed: {error}") from None
     if frame.empty:
         raise ValueError(f"CSV file {str(path)!r} has a header but no rows.")
-    for column in frame.columns:
-        nan_rows = frame.index[frame[column].isna()]
-        if len(nan_rows):
-            raise ValueError(
-                f"CSV file {str(path)!r}, column {column!r}: missing value at "
-                f"{_row(nan_rows[0])} ({len(nan_rows)} missing in all). Fill or "
-                "drop missing values first."
-            )
+    return frame
+
+
+def _read_table(path: Path, *, missing: str = "error"):
+    """`read_csv`, then with `missing="error"` a `ValueError` naming the first
+    missing value's column and line."""
+    from recipes.common import tables
+
+    frame = read_csv(path)
+    tables.check_missing(frame, path, missing)
     return frame
 
 
@@ -337,32 +378,20 @@ def _target_columns(frame, target: str, path: Path) -> list[str]:
     return targets
 
 
-def _encode_features(features, path: Path) -> np.ndarray:
-    import pandas as pd
+def _encode_features(features, schema: dict, parts: tuple, path: Path):
+    """Fits `tables`' FeatureSpace on the first of `parts` (row positions, the
+    training split) and encodes every part; prints what was filled."""
+    from recipes.common import tables
 
-    encoded = []
-    for column in features.columns:
-        values = features[column]
-        if pd.api.types.is_bool_dtype(values) or pd.api.types.is_numeric_dtype(values):
-            encoded.append(values.astype("float32").to_frame())
-            continue
-        numbers = pd.to_numeric(values, errors="coerce")
-        if numbers.notna().any():
-            # Mostly numbers with a few stray strings: a data error, not a category.
-            bad = numbers.index[numbers.isna()][0]
-            raise ValueError(
-                f"CSV file {str(path)!r}, column {column!r}: non-numeric value "
-                f"{values[bad]!r} at {_row(bad)} in a numeric column."
-            )
-        categories = values.astype(str).unique()
-        if len(categories) > MAX_CATEGORIES:
-            raise ValueError(
-                f"CSV file {str(path)!r}, column {column!r}: text column with "
-                f"{len(categories)} distinct values cannot be one-hot encoded "
-                f"(at most {MAX_CATEGORIES}); e.g. {values.iloc[0]!r} at {_row(0)}."
-            )
-        encoded.append(pd.get_dummies(values.astype(str), prefix=str(column), dtype="float32"))
-    return pd.concat(encoded, axis=1).to_numpy(dtype="float32")
+    train = features.iloc[parts[0]]
+    schema = tables.fit_schema(schema, train)
+    prepared = [tables.prepare(features.iloc[part], schema, path) for part in parts]
+    space = tables.fit(schema, prepared[0].inputs)
+    everything = tables.prepare(features, schema, path)
+    note = tables.describe_filled(everything, schema)
+    if note:
+        print(note)
+    return tuple(tables.encode(space, p.inputs) for p in prepared), space, schema
 
 
 def _encode_target(frame, targets: list[str], task: str | None, path: Path):
@@ -402,6 +431,8 @@ def _encode_target(frame, targets: list[str], task: str | None, path: Path):
             )
         return values.to_numpy(dtype="float32").reshape(-1, 1), task, [column]
     raw = values.to_numpy() if is_numeric else values.astype(str).to_numpy()
+    if is_numeric and np.all(np.mod(raw, 1) == 0):
+        raw = raw.astype("int64")  # class names "1", not "1.0", after dropped gaps
     classes, codes = np.unique(raw, return_inverse=True)
     if len(classes) < 2:
         raise ValueError(

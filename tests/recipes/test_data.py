@@ -69,7 +69,10 @@ def test_csv_classification_with_categorical_feature(tmp_path):
     data = datasets.load_csv(write(tmp_path, table()), "label")
     assert data.task == "classification"
     assert data.class_names == ["no", "yes"]
-    assert data.input_shape == (3,)  # size + one-hot colour (blue, red)
+    # size + one-hot colour (out-of-vocabulary, blue, red), from Keras' FeatureSpace
+    assert data.input_shape == (4,)
+    assert [c["kind"] for c in data.schema["columns"]] == ["numeric", "text"]
+    np.testing.assert_allclose(data.x_train[:, -1].mean(), 0, atol=1e-5)  # size normalised
     assert len(data.x_train) + len(data.x_val) + len(data.x_test) == 40
 
 
@@ -96,7 +99,6 @@ def test_csv_multilabel(tmp_path):
         ("size,label\n", "label", "no rows"),
         (table(), "price", "Target column 'price' not found.*Columns: size, colour, label"),
         ("label\n1\n2\n", "label", "no feature columns"),
-        ("size,label\n1,a\n,b\n3,a\n", "label", "column 'size': missing value at line 3"),
         (
             "size,label\n1,a\nbig,b\n3,a\n", "label",
             "column 'size': non-numeric value 'big' at line 3",
@@ -109,6 +111,14 @@ def test_bad_csv_is_named(tmp_path, text, target, match):
     path = tmp_path / "missing.csv" if text is None else write(tmp_path, text)
     with pytest.raises(ValueError, match=match):
         datasets.load_csv(path, target)
+
+
+def test_missing_error_keeps_the_refusal(tmp_path):
+    path = write(tmp_path, "size,label\n1,a\n,b\n3,a\n")
+    with pytest.raises(ValueError, match="column 'size': missing value at line 3"):
+        datasets.load_csv(path, "label", missing="error")
+    with pytest.raises(ValueError, match="argument `missing`.*'guess'"):
+        datasets.load_csv(path, "label", missing="guess")
 
 
 def test_bad_csv_task_arguments(tmp_path):

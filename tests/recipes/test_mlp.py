@@ -75,3 +75,14 @@ def test_bad_csv_on_the_command_line_is_one_line_and_status_2(tmp_path):
     ]
     assert "Traceback" not in result.stderr
     assert not (tmp_path / "mlp").exists()
+
+
+def test_missing_error_keeps_todays_refusal(tmp_path):
+    rows = [f"{'' if i % 5 == 0 else i},{'' if i % 7 == 0 else 'ab'[i % 2]},{i % 2}"
+            for i in range(40)]
+    path = tmp_path / "gaps.csv"
+    path.write_text("x,kind,label\n" + "\n".join(rows) + "\n")
+    with pytest.raises(ValueError, match=r"gaps.csv', column 'x': missing value at line 2 "
+                                         r"\(8 missing in all\)"):
+        run(tmp_path, "--csv", str(path), "--target", "label", "--missing", "error")
+    assert not (tmp_path / "mlp").exists()

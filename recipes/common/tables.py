@@ -1,0 +1,309 @@
+"""Raw CSV columns to model inputs with Keras' `FeatureSpace`, saved beside the model.
+
+`load_csv` (and `load_table`) describe each feature column in a *schema*, a
+JSON-friendly dict written to the run's `run.json`, and fit a
+`keras.utils.FeatureSpace` on the training rows only: numeric columns are
+normalised, text and integer categories are looked up with one
+out-of-vocabulary bucket and one-hot encoded. Missing values are filled the
+way fastai's `FillMissing` does: a numeric gap gets the training median plus
+an `<column>_is_missing` indicator feature, a text gap is its own category.
+
+The fitted `FeatureSpace` is saved as `preprocessing.keras` beside
+`model.keras` (it loads with `keras.saving.load_model` on every backend), so
+`recipes.predict` applies the same encoding to new rows:
+
+```python
+schema = infer_schema(frame, path, targets=["churn"])
+schema = fit_schema(schema, train_rows)
+space = fit(schema, prepare(train_rows, schema, path).inputs)
+x = encode(space, prepare(new_rows, schema, path).inputs)
+```
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+MISSING_TEXT = "(missing)"
+# Integer-category gaps are looked up as this value (its own category).
+MISSING_INTEGER = -999_999
+MAX_CATEGORIES = 50
+MAX_INTEGER_CATEGORIES = 10
+PREPROCESSING_FILE = "preprocessing.keras"
+MISSING_POLICIES = ("fill", "error")
+
+
+def row(index) -> str:
+    """`"line N"` of a CSV row with pandas index `index` (the header is line 1)."""
+    return f"line {int(index) + 2}"
+
+
+def check_missing(frame, path: Path, missing: str) -> None:
+    """With `missing="error"`, a `ValueError` naming the first missing value's column and line."""
+    if missing not in MISSING_POLICIES:
+        raise ValueError(
+            f"Invalid value for argument `missing`: expected one of {MISSING_POLICIES}. "
+            f"Received: missing={missing!r}"
+        )
+    if missing == "fill":
+        return
+    for column in frame.columns:
+        nan_rows = frame.index[frame[column].isna()]
+        if len(nan_rows):
+            raise ValueError(
+                f"CSV file {str(path)!r}, column {column!r}: missing value at "
+                f"{row(nan_rows[0])} ({len(nan_rows)} missing in all). Fill or "
+                "drop missing values first."
+            )
+
+
+def _numbers(values, column: str, path: Path):
+    """`values` as floats; a `ValueError` naming the first non-numeric value's line."""
+    import pandas as pd
+
+    if pd.api.types.is_bool_dtype(values) or pd.api.types.is_numeric_dtype(values):
+        return values.astype("float64")
+    numbers = pd.to_numeric(values, errors="coerce")
+    bad = numbers.isna() & values.notna()
+    if bad.any():
+        first = values.index[bad][0]
+        raise ValueError(
+            f"CSV file {str(path)!r}, column {column!r}: non-numeric value "
+            f"{values[first]!r} at {row(first)} in a numeric column."
+        )
+    return numbers.astype("float64")
+
+
+def infer_schema(features, path: Path) -> dict[str, Any]:
+    """Each feature column's kind: `"numeric"`, `"integer"` (category) or `"text"`.
+
+    Booleans and integer columns with at most 10 distinct values are integer
+    categories; other numbers are numeric; a column of text is a text
+    category (at most 50 distinct values). A column mixing numbers and a
+    few strings is a data error.
+
+    Returns:
+        `{"columns": [{"name", "kind", "has_missing"}, ...]}`; `fit_schema`
+        adds the training statistics.
+    """
+    import pandas as pd
+
+    columns = []
+    for name in features.columns:
+        values = features[name]
+        present = values.dropna()
+        is_number = pd.api.types.is_bool_dtype(values) or pd.api.types.is_numeric_dtype(values)
+        if not is_number and pd.to_numeric(present, errors="coerce").notna().any():
+            _numbers(values, name, path)  # raises, naming the stray text
+        if is_number:
+            numbers = present.astype("float64")
+            integral = bool(np.all(np.mod(numbers.to_numpy(), 1) == 0))
+            few = numbers.nunique() <= MAX_INTEGER_CATEGORIES
+            kind = "integer" if integral and few else "numeric"
+        else:
+            kind = "text"
+            distinct = present.astype(str).unique()
+            if len(distinct) > MAX_CATEGORIES:
+                raise ValueError(
+                    f"CSV file {str(path)!r}, column {name!r}: text column with "
+                    f"{len(distinct)} distinct values cannot be one-hot encoded "
+                    f"(at most {MAX_CATEGORIES}); e.g. {present.iloc[0]!r} at "
+                    f"{row(present.index[0])}."
+                )
+        columns.append(
+            {"name": str(name), "kind": kind, "has_missing": bool(values.isna().any())}
+        )
+    return {"columns": columns}
+
+
+def fit_schema(schema: dict[str, Any], train) -> dict[str, Any]:
+    """`schema` with the training rows' statistics: numeric medians, categories."""
+    columns = []
+    for column in schema["columns"]:
+        values = train[column["name"]]
+        column = dict(column)
+        if column["kind"] == "numeric":
+            numbers = values.astype("float64")
+            median = numbers.median()
+            column["median"] = float(median) if np.isfinite(median) else 0.0
+        elif column["kind"] == "integer":
+            present = values.dropna().astype("int64")
+            column["categories"] = sorted(int(v) for v in present.unique())
+            if values.isna().any():  # a gap is its own category
+                column["categories"].append(MISSING_INTEGER)
+        else:
+            present = values.dropna().astype(str)
+            column["categories"] = sorted(present.unique().tolist())
+            if values.isna().any():
+                column["categories"].append(MISSING_TEXT)
+        columns.append(column)
+    return {**schema, "columns": columns}
+
+
+@dataclasses.dataclass
+class Prepared:
+    """`prepare`'s result: the FeatureSpace's inputs and what was filled or unseen.
+
+    Attributes:
+        inputs: one numpy array per FeatureSpace input (column name, and
+            `<column>_is_missing` indicators).
+        filled: per column, how many missing values were filled.
+        unseen: per category column, how many values the training rows lacked
+            (they go to the out-of-vocabulary bucket).
+    """
+
+    inputs: dict[str, np.ndarray]
+    filled: dict[str, int]
+    unseen: dict[str, int]
+
+
+def prepare(frame, schema: dict[str, Any], path: Path) -> Prepared:
+    """The raw columns of `frame` named in `schema`, typed and with gaps filled.
+
+    Columns are matched by name; extra columns are ignored.
+
+    Raises:
+        ValueError: for a missing column or a non-numeric value in a numeric
+            column, naming the file, the column and the line.
+    """
+    missing = [c["name"] for c in schema["columns"] if c["name"] not in frame.columns]
+    if missing:
+        raise ValueError(
+            f"CSV file {str(path)!r} lacks column(s) the model needs: "
+            f"{', '.join(map(repr, missing))}. Columns: {', '.join(map(str, frame.columns))}"
+        )
+    inputs, filled, unseen = {}, {}, {}
+    for column in schema["columns"]:
+        name, kind = column["name"], column["kind"]
+        values = frame[name]
+        gaps = values.isna().to_numpy()
+        if gaps.any():
+            filled[name] = int(gaps.sum())
+        if kind == "text":
+            text = values.astype(str).where(~gaps, MISSING_TEXT).to_numpy(dtype=object)
+            inputs[name] = text
+            new = ~np.isin(text, column["categories"])
+        else:
+            numbers = _numbers(values, name, path).to_numpy()
+            if kind == "numeric":
+                inputs[name] = np.where(gaps, column["median"], numbers).astype("float32")
+                new = np.zeros(len(numbers), dtype=bool)
+            else:
+                # A non-integer value in an integer category is an unseen value.
+                integral = np.mod(np.where(gaps, 0, numbers), 1) == 0
+                codes = np.where(gaps, MISSING_INTEGER, np.where(integral, numbers, -1))
+                inputs[name] = codes.astype("int64")
+                new = ~np.isin(inputs[name], column["categories"])
+            if column["has_missing"] and kind == "numeric":
+                inputs[f"{name}_is_missing"] = gaps.astype("float32")
+        if new.any():
+            unseen[name] = int(new.sum())
+    return Prepared(inputs, filled, unseen)
+
+
+def _layer_name(index: int, name: str) -> str:
+    return f"f{index}_" + re.sub(r"[^0-9A-Za-z_]", "_", name)[:40]
+
+
+def fit(schema: dict[str, Any], inputs: dict[str, np.ndarray]):
+    """A `keras.utils.FeatureSpace` for `schema`, adapted on the training `inputs`.
+
+    Numeric columns are `float_normalized`, integer and text categories
+    `integer_categorical` / `string_categorical` with one out-of-vocabulary
+    index, missing-value indicators passed through as floats; the output is
+    one concatenated float vector per row.
+    """
+    import keras
+    import tensorflow as tf
+
+    space = keras.utils.FeatureSpace
+    features = {}
+    for index, column in enumerate(schema["columns"]):
+        name, kind = column["name"], column["kind"]
+        layer = _layer_name(index, name)
+        if kind == "numeric":
+            features[name] = space.float_normalized(name=layer)
+            if column["has_missing"]:
+                features[f"{name}_is_missing"] = space.float(name=f"{layer}_is_missing")
+        elif kind == "integer":
+            features[name] = space.integer_categorical(num_oov_indices=1, name=layer)
+        else:
+            features[name] = space.string_categorical(num_oov_indices=1, name=layer)
+    feature_space = space(features=features, output_mode="concat")
+    feature_space.adapt(tf.data.Dataset.from_tensor_slices(inputs).batch(1024))
+    return feature_space
+
+
+def encode(feature_space, inputs: dict[str, np.ndarray], batch_size: int = 4096) -> np.ndarray:
+    """The float32 model inputs for `prepare`'s `inputs`, through `feature_space`."""
+    import keras
+
+    rows = len(next(iter(inputs.values())))
+    parts = [
+        keras.ops.convert_to_numpy(
+            feature_space({key: value[start : start + batch_size] for key, value in inputs.items()})
+        )
+        for start in range(0, rows, batch_size)
+    ]
+    return np.concatenate(parts).astype("float32")
+
+
+def describe_filled(prepared: Prepared, schema: dict[str, Any]) -> str | None:
+    """One line saying how many values of which columns were filled, or `None`."""
+    if not prepared.filled:
+        return None
+    kinds = {column["name"]: column for column in schema["columns"]}
+    parts = []
+    for name, count in prepared.filled.items():
+        column = kinds[name]
+        if column["kind"] == "numeric":
+            how = f"median {column['median']:g}"
+            how += f" + {name}_is_missing" if column["has_missing"] else ""
+        else:
+            how = "own category"
+        parts.append(f"{name}: {count} ({how})")
+    total = sum(prepared.filled.values())
+    return f"Filled {total} missing value(s): " + "; ".join(parts)
+
+
+def describe_unseen(prepared: Prepared) -> str | None:
+    """One line counting values no training row had (out-of-vocabulary), or `None`."""
+    if not prepared.unseen:
+        return None
+    parts = [f"{name}: {count}" for name, count in prepared.unseen.items()]
+    return (
+        f"Note: {sum(prepared.unseen.values())} value(s) unseen in training, predicted "
+        "through the out-of-vocabulary bucket (" + "; ".join(parts) + ")."
+    )
+
+
+def save(out: Path, data) -> None:
+    """Keeps what `recipes.predict` needs in the run folder `out`.
+
+    For a `--csv` run, `data.preprocessing` (the fitted `FeatureSpace`) goes
+    to `preprocessing.keras` and the task, target, class names and feature
+    schema to `run.json`; otherwise an earlier run's `preprocessing.keras` is
+    removed and the schema cleared, so the folder describes one run.
+    """
+    from recipes.common import artifacts, cli
+
+    out = Path(out)
+    path = out / PREPROCESSING_FILE
+    if data.preprocessing is None:
+        path.unlink(missing_ok=True)
+        cli.update_run_info(out, task=data.task, class_names=data.class_names,
+                            target=None, feature_schema=None)
+        return
+    artifacts.save_model(data.preprocessing, path)
+    cli.update_run_info(
+        out,
+        task=data.task,
+        class_names=data.class_names,
+        target=data.schema.get("target"),
+        feature_schema=data.schema,
+    )

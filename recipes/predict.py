@@ -1,0 +1,253 @@
+"""Predict: apply a trained run's model to new rows of a CSV table.
+
+A command, not a training recipe. `python -m recipes.mlp --csv ...` leaves in
+its run folder the model (`model.keras`), the fitted Keras `FeatureSpace`
+that turns raw columns into its inputs (`preprocessing.keras`) and the
+table's schema, target and class names (`run.json`). This applies all three
+to new rows: columns are matched by name in any order, extra columns are
+ignored, gaps are filled as in training, and a category the training rows
+never had goes to the out-of-vocabulary bucket (counted in a one-line note).
+
+Output, one row per input row, in input order (with the `--id` column first):
+classification: `prediction` (the class name as in the training CSV) and
+`probability_<class>`; regression: `prediction` in the target's units;
+multi-label: `probability_<label>` and `prediction_<label>` (0/1 at
+`--threshold`). If the target column is present, the metric against it is
+printed (accuracy, mean absolute error, binary accuracy).
+
+Run:
+    python -m recipes.mlp --csv churn.csv --target churn
+    python -m recipes.predict runs/mlp --csv next_month.csv --output predictions.csv
+    python -m recipes.predict runs/mlp --csv next_month.csv --id customer_id
+
+From Python:
+    from recipes import predict
+    frame = predict.load("runs/mlp").predict(new_rows)   # a pandas DataFrame
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+from typing import Any
+
+from recipes.common import cli
+
+TABLE_TASKS = ("classification", "regression", "multilabel")
+
+
+def _threshold(text: str) -> float:
+    value = float(text)
+    if not 0 < value < 1:
+        raise argparse.ArgumentTypeError(f"expected a number in (0, 1), got {text}")
+    return value
+
+
+class Predictor:
+    """A run's model with its table preprocessing: raw rows in, predictions out.
+
+    Build one with `load(run_dir)`.
+
+    Attributes:
+        run_dir: the run folder.
+        info: its `run.json` (task, class names, target, feature schema, ...).
+        model: the trained `keras.Model` (encoded features in).
+        preprocessing: the fitted `keras.utils.FeatureSpace` (raw columns in).
+        notes: after `predict`, lines about filled gaps and unseen categories.
+        metrics: after `predict`, the metric against the target column, if
+            the rows had it.
+    """
+
+    def __init__(self, run_dir: Path, info: dict[str, Any], model, preprocessing):
+        self.run_dir = Path(run_dir)
+        self.info = info
+        self.model = model
+        self.preprocessing = preprocessing
+        self.schema = info["feature_schema"]
+        self.task = info["task"]
+        self.class_names = [str(name) for name in info.get("class_names") or []]
+        self.targets = list(self.schema.get("target") or info.get("target") or [])
+        self.notes: list[str] = []
+        self.metrics: dict[str, float] = {}
+
+    def predict(
+        self,
+        frame,
+        *,
+        threshold: float = 0.5,
+        id_column: str | None = None,
+        source: str = "<DataFrame>",
+    ):
+        """Predictions for the raw rows of `frame` (a pandas DataFrame).
+
+        Args:
+            frame: rows with (at least) the training CSV's feature columns,
+                in any order.
+            threshold: multi-label: probability from which a label is 1.
+            id_column: a column of `frame` to copy first into the output.
+            source: the file name used in error messages.
+
+        Returns:
+            A DataFrame, one row per input row, in input order.
+
+        Raises:
+            ValueError: for no rows, a missing column or a non-numeric value
+                in a numeric column (naming file, column and line).
+        """
+        import numpy as np
+        import pandas as pd
+
+        from recipes.common import tables
+
+        if len(frame) == 0:
+            raise ValueError(f"CSV file {source!r} has no rows.")
+        if id_column is not None and id_column not in frame.columns:
+            raise ValueError(
+                f"Invalid value for argument `id`: expected a column of CSV file {source!r}. "
+                f"Columns: {', '.join(map(str, frame.columns))}. Received: id={id_column!r}"
+            )
+        frame = frame.reset_index(drop=True)
+        prepared = tables.prepare(frame, self.schema, Path(source))
+        x = tables.encode(self.preprocessing, prepared.inputs)
+        scores = np.asarray(self.model.predict(x, batch_size=1024, verbose=0))
+        self.notes = [
+            line
+            for line in (
+                tables.describe_filled(prepared, self.schema),
+                tables.describe_unseen(prepared),
+            )
+            if line
+        ]
+        result = pd.DataFrame(index=frame.index)
+        if id_column is not None:
+            result[id_column] = frame[id_column]
+        if self.task == "classification":
+            names = np.array(self.class_names, dtype=object)
+            result["prediction"] = names[np.argmax(scores, axis=-1)]
+            for index, name in enumerate(self.class_names):
+                result[f"probability_{name}"] = scores[:, index]
+        elif self.task == "regression":
+            result["prediction"] = scores[:, 0]
+            for index, name in enumerate(self.targets[1:], start=1):
+                result[f"prediction_{name}"] = scores[:, index]
+        else:
+            for index, name in enumerate(self.targets):
+                result[f"probability_{name}"] = scores[:, index]
+                result[f"prediction_{name}"] = (scores[:, index] >= threshold).astype("int64")
+        self.metrics = self._score(frame, result)
+        return result
+
+    def _score(self, frame, result) -> dict[str, float]:
+        """The metric against the target column(s) present in `frame`."""
+        import numpy as np
+        import pandas as pd
+
+        present = [name for name in self.targets if name in frame.columns]
+        if not present:
+            return {}
+        if self.task == "classification":
+            truth = frame[present[0]]
+            known = truth.notna().to_numpy()
+            numbers = pd.to_numeric(truth, errors="coerce")
+            if numbers[known].notna().all() and np.all(np.mod(numbers[known], 1) == 0):
+                truth = numbers.where(~known, 0).astype("int64")  # 1.0 -> "1"
+            labels = truth.astype(str).to_numpy()
+            hits = labels[known] == result["prediction"].to_numpy()[known]
+            return {"accuracy": float(hits.mean())} if known.any() else {}
+        if self.task == "regression":
+            truth = pd.to_numeric(frame[present[0]], errors="coerce").to_numpy()
+            known = ~np.isnan(truth)
+            error = np.abs(truth - result["prediction"].to_numpy())[known]
+            return {"mean_absolute_error": float(error.mean())} if known.any() else {}
+        hits = []
+        for name in present:
+            truth = pd.to_numeric(frame[name], errors="coerce").to_numpy()
+            known = ~np.isnan(truth)
+            hits.append(truth[known] == result[f"prediction_{name}"].to_numpy()[known])
+        hits = np.concatenate(hits)
+        return {"binary_accuracy": float(hits.mean())} if len(hits) else {}
+
+
+def load(run_dir: str | Path) -> Predictor:
+    """The `Predictor` of a run folder trained on a CSV table (e.g. `runs/mlp`).
+
+    Loads `model.keras` and `preprocessing.keras` with
+    `keras.saving.load_model(..., safe_mode=True)` under the current backend.
+
+    Raises:
+        ValueError: if `run_dir` is not a run folder, or its model was not
+            trained on a table (no feature schema, no preprocessing file).
+    """
+    import keras
+
+    from recipes.common import tables
+
+    run_dir = Path(run_dir)
+    info = cli.run_info(run_dir) if run_dir.is_dir() else {}
+    if not info or not (run_dir / "model.keras").is_file():
+        raise ValueError(
+            "Invalid value for argument `run_dir`: expected a run folder with run.json "
+            f"and model.keras (e.g. runs/mlp). Received: run_dir={str(run_dir)!r}"
+        )
+    preprocessing = run_dir / tables.PREPROCESSING_FILE
+    if not info.get("feature_schema") or not preprocessing.is_file():
+        raise ValueError(
+            f"Run folder {str(run_dir)!r} holds a {info.get('recipe', 'model')!r} model that "
+            "does not read tables (it was not trained with --csv); predict needs one that does."
+        )
+    if info.get("task") not in TABLE_TASKS:
+        raise ValueError(
+            f"Run folder {str(run_dir)!r}: predict does not handle task "
+            f"{info.get('task')!r} yet; expected one of {TABLE_TASKS}."
+        )
+    return Predictor(
+        run_dir,
+        info,
+        keras.saving.load_model(run_dir / "model.keras", safe_mode=True),
+        keras.saving.load_model(preprocessing, safe_mode=True),
+    )
+
+
+def main(argv: list[str] | None = None) -> dict:
+    summary, _, rest = __doc__.strip().partition("\n")
+    parser = argparse.ArgumentParser(
+        prog="python -m recipes.predict",
+        description=summary,
+        epilog=rest.strip(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("run_dir", type=Path, help="a run folder, e.g. runs/mlp")
+    parser.add_argument("--csv", type=Path, required=True, help="the rows to predict")
+    parser.add_argument("--output", type=Path, default=Path("predictions.csv"))
+    parser.add_argument("--id", help="a column of --csv to copy into the output")
+    parser.add_argument("--threshold", type=_threshold, default=0.5,
+                        help="multi-label: probability from which a label is 1")
+    parser.add_argument(
+        "--backend",
+        choices=cli.BACKENDS,
+        default=os.environ.get("KERAS_BACKEND", "tensorflow"),
+        help="Keras backend (default: $KERAS_BACKEND or tensorflow)",
+    )
+    args = parser.parse_args(argv)
+    cli.setup(argparse.Namespace(backend=args.backend, seed=0, smoke=False))
+
+    from recipes.common import artifacts, datasets
+
+    predictor = load(args.run_dir)
+    frame = datasets.read_csv(args.csv)
+    result = predictor.predict(
+        frame, threshold=args.threshold, id_column=args.id, source=str(args.csv)
+    )
+    for note in predictor.notes:
+        print(note)
+    artifacts.write_csv(args.output, result)
+    print(f"Wrote {len(result)} predictions to {args.output}")
+    if predictor.metrics:
+        column = ",".join(name for name in predictor.targets if name in frame.columns)
+        print(f"Against column {column!r}: {cli.format_metrics(predictor.metrics)}")
+    return {"rows": len(result), "output": str(args.output), **predictor.metrics}
+
+
+if __name__ == "__main__":
+    cli.run(main)

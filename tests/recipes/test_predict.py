@@ -1,0 +1,227 @@
+"""recipes.predict: a --csv run's model applied to new raw rows, and every bad input.
+
+The main train-and-predict test also runs under JAX:
+`KERAS_BACKEND=jax pytest tests/recipes/test_predict.py -k match_the_model`.
+"""
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import keras
+import numpy as np
+import pandas as pd
+import pytest
+
+import recipes
+from recipes import mlp, predict
+from recipes.common import tables
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def write_table(path, target="label", rows=120, *, seed=0):
+    """Text, integer-category and numeric columns with gaps, and the `target` column(s)
+    (label: classes, price: regression, p,q: multi-label)."""
+    rng = np.random.default_rng(seed)
+    lines = ["size,colour,doors,weight,label,price,p,q"]
+    for i in range(rows):
+        size = "" if i % 11 == 0 else f"{rng.normal(5, 2):.3f}"
+        colour = "" if i % 13 == 0 else ["red", "green", "blue"][i % 3]
+        doors = [2, 3, 4, 5][i % 4]
+        weight = f"{rng.normal(100, 10):.1f}"
+        label = "yes" if i % 3 == 0 else "no"
+        lines.append(f"{size},{colour},{doors},{weight},{label},{i * 0.5 + doors:.2f},"
+                     f"{i % 2},{(i // 3) % 2}")
+    path.write_text("\n".join(lines) + "\n")
+    others = [c for c in ("label", "price", "p", "q") if c not in target.split(",")]
+    pd.read_csv(path).drop(columns=others).to_csv(path, index=False)
+    return path
+
+
+def train(out, csv, target, *flags):
+    return mlp.main(["--smoke", "--quiet", "--epochs", "1", "--hidden-units", "16",
+                     "--output-dir", str(out), "--csv", str(csv), "--target", target, *flags])
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("predict")
+    train(folder / "runs", write_table(folder / "train.csv"), "label")
+    return folder / "runs" / "mlp"
+
+
+def new_rows():
+    """Shuffled columns, an extra one, an unseen colour and door count, gaps, ids."""
+    return pd.DataFrame({
+        "id": ["a", "b", "c", "d", "e"],
+        "weight": [90.0, 101.5, 110.0, 99.0, 100.0],
+        "extra": ["x"] * 5,
+        "colour": ["red", "purple", None, "blue", "green"],
+        "size": [4.0, None, 6.5, 5.0, 3.0],
+        "doors": [2, 3, 7, 4, 5],
+        "label": ["no", "yes", "no", "no", "yes"],
+    })
+
+
+@pytest.mark.slow
+def test_predictions_match_the_model_on_its_own_preprocessing(run_dir):
+    info = json.loads((run_dir / "run.json").read_text())
+    assert info["task"] == "classification" and info["class_names"] == ["no", "yes"]
+    assert info["target"] == ["label"] and info["recipe"] == "mlp"
+    kinds = {c["name"]: c["kind"] for c in info["feature_schema"]["columns"]}
+    assert kinds == {"size": "numeric", "colour": "text", "doors": "integer",
+                     "weight": "numeric"}
+    predictor = predict.load(run_dir)
+    frame = new_rows()
+    result = predictor.predict(frame, id_column="id")
+    assert list(result.columns) == ["id", "prediction", "probability_no", "probability_yes"]
+    assert result["id"].tolist() == frame["id"].tolist()
+
+    # Same rows, encoded by the run's own saved preprocessing, through model.predict.
+    space = keras.saving.load_model(run_dir / tables.PREPROCESSING_FILE)
+    model = keras.saving.load_model(run_dir / "model.keras")
+    prepared = tables.prepare(frame, info["feature_schema"], Path("new.csv"))
+    expected = model.predict(tables.encode(space, prepared.inputs), verbose=0)
+    np.testing.assert_allclose(result[["probability_no", "probability_yes"]], expected,
+                               rtol=1e-5, atol=1e-6)
+    assert result["prediction"].tolist() == [["no", "yes"][k] for k in expected.argmax(-1)]
+    # purple and 7 doors are unseen: out-of-vocabulary, counted; gaps filled.
+    assert prepared.unseen == {"colour": 1, "doors": 1}
+    assert prepared.filled == {"colour": 1, "size": 1}
+    assert any("2 value(s) unseen" in note for note in predictor.notes)
+    assert any("Filled 2 missing" in note for note in predictor.notes)
+    assert set(predictor.metrics) == {"accuracy"}
+    # Any column order gives the same predictions.
+    shuffled = predictor.predict(frame[frame.columns[::-1]])
+    np.testing.assert_allclose(shuffled["probability_yes"], result["probability_yes"])
+
+
+@pytest.mark.slow
+def test_command_line_writes_one_row_per_input_row(run_dir, tmp_path, capsys):
+    csv = tmp_path / "new.csv"
+    new_rows().to_csv(csv, index=False)
+    output = tmp_path / "out" / "predictions.csv"
+    summary = predict.main([str(run_dir), "--csv", str(csv), "--output", str(output),
+                            "--id", "id"])
+    written = pd.read_csv(output)
+    assert written["id"].tolist() == ["a", "b", "c", "d", "e"]
+    assert set(written["prediction"]) <= {"no", "yes"}
+    assert summary["rows"] == 5 and 0 <= summary["accuracy"] <= 1
+    printed = capsys.readouterr().out
+    assert "Against column 'label': accuracy=" in printed
+    assert "out-of-vocabulary bucket (colour: 1; doors: 1)" in printed
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("target", ["price", "p,q"])
+def test_regression_and_multilabel(target, tmp_path):
+    csv = write_table(tmp_path / "train.csv", target)
+    train(tmp_path, csv, target)
+    predictor = predict.load(tmp_path / "mlp")
+    frame = pd.read_csv(csv).head(7)
+    if target == "price":
+        result = predictor.predict(frame)
+        assert list(result.columns) == ["prediction"]
+        assert set(predictor.metrics) == {"mean_absolute_error"}
+    else:
+        result = predictor.predict(frame, threshold=0.3)
+        assert list(result.columns) == ["probability_p", "prediction_p",
+                                        "probability_q", "prediction_q"]
+        np.testing.assert_array_equal(result["prediction_p"], result["probability_p"] >= 0.3)
+        assert set(predictor.metrics) == {"binary_accuracy"}
+    assert len(result) == 7
+
+
+def bad(run_dir, tmp_path, text):
+    csv = tmp_path / "bad.csv"
+    csv.write_text(text)
+    return csv
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "text, match",
+    [
+        ("", "CSV file '.*bad.csv' is empty"),
+        ("size,colour,doors,weight\n", "has a header but no rows"),
+        ("size,colour,weight\n1,red,3\n", "lacks column.*'doors'"),
+        ("size,colour,doors,weight\n1,red,2,3\n2,red,2,heavy\n",
+         "column 'weight': non-numeric value 'heavy' at line 3"),
+    ],
+)
+def test_bad_rows_are_named_and_nothing_is_written(run_dir, tmp_path, text, match):
+    output = tmp_path / "predictions.csv"
+    with pytest.raises(ValueError, match=match):
+        predict.main([str(run_dir), "--csv", str(bad(run_dir, tmp_path, text)),
+                      "--output", str(output)])
+    assert not output.exists()
+
+
+@pytest.mark.slow
+def test_bad_id_column(run_dir, tmp_path):
+    csv = tmp_path / "new.csv"
+    new_rows().to_csv(csv, index=False)
+    with pytest.raises(ValueError, match="argument `id`.*Received: id='customer'"):
+        predict.main([str(run_dir), "--csv", str(csv), "--id", "customer",
+                      "--output", str(tmp_path / "p.csv")])
+
+
+def test_not_a_run_folder(tmp_path):
+    for folder in (tmp_path / "nowhere", tmp_path):
+        with pytest.raises(ValueError, match="argument `run_dir`: expected a run folder"):
+            predict.load(folder)
+
+
+def test_run_whose_model_does_not_read_tables(tmp_path):
+    (tmp_path / "run.json").write_text(json.dumps({"recipe": "cnn", "task": "classification"}))
+    (tmp_path / "model.keras").write_text("")
+    with pytest.raises(ValueError, match="'cnn' model that does not read tables"):
+        predict.load(tmp_path)
+
+
+@pytest.mark.slow
+def test_a_later_bundled_data_run_clears_the_table_preprocessing(run_dir, tmp_path):
+    folder = tmp_path / "mlp"
+    shutil.copytree(run_dir, folder)
+    mlp.main(["--smoke", "--quiet", "--epochs", "1", "--hidden-units", "16",
+              "--output-dir", str(tmp_path)])
+    assert not (folder / tables.PREPROCESSING_FILE).exists()
+    with pytest.raises(ValueError, match="does not read tables"):
+        predict.load(folder)
+
+
+@pytest.mark.subprocess
+def test_command_line_error_is_one_line_and_status_2(tmp_path):
+    output = tmp_path / "p.csv"
+    csv = bad(None, tmp_path, "a\n1\n")
+    result = subprocess.run(
+        [sys.executable, "-m", "recipes.predict", str(tmp_path / "nowhere"), "--csv", str(csv),
+         "--output", str(output)],
+        cwd=ROOT, capture_output=True, text=True,
+    )
+    assert result.returncode == 2
+    lines = [line for line in result.stderr.splitlines() if line.startswith("recipes.predict")]
+    assert lines == [
+        "recipes.predict: error: Invalid value for argument `run_dir`: expected a run "
+        f"folder with run.json and model.keras (e.g. runs/mlp). Received: run_dir="
+        f"'{tmp_path / 'nowhere'}'"
+    ]
+    assert "Traceback" not in result.stderr and not output.exists()
+
+
+def test_help_does_not_import_tensorflow_and_predict_is_not_a_recipe():
+    code = (
+        "import runpy, sys; sys.argv = ['predict', '--help']\n"
+        "try:\n    runpy.run_module('recipes.predict', run_name='__main__')\n"
+        "except SystemExit:\n    pass\n"
+        "print('HEAVY', 'tensorflow' in sys.modules or 'keras' in sys.modules)"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True
+    )
+    assert "--threshold" in result.stdout and "HEAVY False" in result.stdout
+    assert "predict" not in recipes.list_recipes()
+    assert "predict" in recipes.list_commands()
