@@ -61,6 +61,8 @@ RUNS = (
         "(always the mean digit: {test_mse_mean_sample:.3f})"),
     Run("denoising_autoencoder", (), "MSE of the noisy inputs {test_noisy_input_mse:.3f}, "
         "denoised {test_denoised_mse:.4f}"),
+    Run("denoising_autoencoder", ("--model", "autoencoder"),
+        "the same network trained on clean digits: denoised {test_denoised_mse:.4f}"),
     Run("conv_autoencoder", (), "test MSE {test_mse:.4f} per pixel "
         "(always the mean image: {test_mse_mean_image:.3f})"),
     Run("vae", (), "test negative ELBO {test_negative_elbo:.1f} nats per image "
@@ -78,6 +80,8 @@ RUNS = (
     Run("gmlp", (), "digits test accuracy {test_accuracy:.3f}, {epochs_trained} epochs"),
     Run("siamese", (), "test pair accuracy {test_pair_accuracy:.3f}, "
         "ROC AUC {test_roc_auc:.3f}"),
+    Run("siamese", ("--distance", "cosine", "--margin", "0.5"),
+        "test pair accuracy {test_pair_accuracy:.3f}, ROC AUC {test_roc_auc:.3f}"),
     Run("transfer_learning", (), "test accuracy on 5-9 from 10 examples per class: "
         "feature extraction {feature_extraction_test_accuracy:.3f}, fine-tuning "
         "{fine_tuning_test_accuracy:.3f}, from scratch {from_scratch_test_accuracy:.3f}"),
