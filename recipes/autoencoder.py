@@ -55,7 +55,7 @@ def main(argv: list[str] | None = None) -> dict:
     import keras
 
     import zoo
-    from recipes.common import evaluation, plots
+    from recipes.common import evaluation, plots, tables
 
     cli.check_model(args.model, MODELS)
 
@@ -133,6 +133,8 @@ def main(argv: list[str] | None = None) -> dict:
             title="worst-reconstructed features",
         )
     print("Test:", cli.format_metrics(metrics))
+    # For --csv: the fitted preprocessing and schema, for recipes.predict.
+    tables.save(out, data, task="reconstruction")
     return cli.save_artifacts(
         out, model=model, history=history, metrics=metrics, figures={"reconstructions": figure}
     )

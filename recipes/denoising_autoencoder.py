@@ -64,7 +64,7 @@ def main(argv: list[str] | None = None) -> dict:
     import keras
 
     import zoo
-    from recipes.common import evaluation, plots
+    from recipes.common import evaluation, plots, tables
     from zoo.autoencoder import Corruption
 
     cli.check_model(args.model, MODELS)
@@ -142,6 +142,8 @@ def main(argv: list[str] | None = None) -> dict:
             title="worst-denoised features",
         )
     print("Test:", cli.format_metrics(metrics))
+    # For --csv: the fitted preprocessing and schema, for recipes.predict.
+    tables.save(out, data, task="reconstruction")
     return cli.save_artifacts(
         out, model=model, history=history, metrics=metrics, figures={"denoising": figure}
     )

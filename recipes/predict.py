@@ -1,7 +1,8 @@
 """Predict: apply a trained run's model to new rows of a CSV table.
 
-A command, not a training recipe. `python -m recipes.mlp --csv ...` leaves in
-its run folder the model (`model.keras`), the fitted Keras `FeatureSpace`
+A command, not a training recipe. `python -m recipes.mlp --csv ...` (and
+`python -m recipes.autoencoder --csv ...` or `recipes.denoising_autoencoder`)
+leaves in its run folder the model (`model.keras`), the fitted Keras `FeatureSpace`
 that turns raw columns into its inputs (`preprocessing.keras`) and the
 table's schema, target and class names (`run.json`). This applies all three
 to new rows: columns are matched by name in any order, extra columns are
@@ -12,13 +13,19 @@ Output, one row per input row, in input order (with the `--id` column first):
 classification: `prediction` (the class name as in the training CSV) and
 `probability_<class>`; regression: `prediction` in the target's units;
 multi-label: `probability_<label>` and `prediction_<label>` (0/1 at
-`--threshold`). If the target column is present, the metric against it is
-printed (accuracy, mean absolute error, binary accuracy).
+`--threshold`); autoencoder (task reconstruction): `reconstruction_error`,
+the row's mean squared error between its encoded features (standardised
+numbers, one-hot categories) and the model's reconstruction of them, an
+anomaly score (the column left out with `--target` in training is ignored).
+If the target column is present, the metric against it is printed
+(accuracy, mean absolute error, binary accuracy).
 
 Run:
     python -m recipes.mlp --csv churn.csv --target churn
     python -m recipes.predict runs/mlp --csv next_month.csv --output predictions.csv
     python -m recipes.predict runs/mlp --csv next_month.csv --id customer_id
+    python -m recipes.autoencoder --csv sensors.csv --target label
+    python -m recipes.predict runs/autoencoder --csv today.csv --id sensor_id
 
 From Python:
     from recipes import predict
@@ -34,7 +41,7 @@ from typing import Any
 
 from recipes.common import cli
 
-TABLE_TASKS = ("classification", "regression", "multilabel")
+TABLE_TASKS = ("classification", "regression", "multilabel", "reconstruction")
 
 
 def _threshold(text: str) -> float:
@@ -89,7 +96,8 @@ class Predictor:
             source: the file name used in error messages.
 
         Returns:
-            A DataFrame, one row per input row, in input order.
+            A DataFrame, one row per input row, in input order (for an
+            autoencoder run: its `reconstruction_error` column).
 
         Raises:
             ValueError: for no rows, a missing column or a non-numeric value
@@ -127,6 +135,10 @@ class Predictor:
             result["prediction"] = names[np.argmax(scores, axis=-1)]
             for index, name in enumerate(self.class_names):
                 result[f"probability_{name}"] = scores[:, index]
+        elif self.task == "reconstruction":
+            # Per-row MSE in the encoded (standardised, one-hot) feature space.
+            squared = np.square(x - scores.reshape(x.shape))
+            result["reconstruction_error"] = squared.mean(axis=-1).astype("float64")
         elif self.task == "regression":
             result["prediction"] = scores[:, 0]
             for index, name in enumerate(self.targets[1:], start=1):
@@ -170,7 +182,8 @@ class Predictor:
 
 
 def load(run_dir: str | Path) -> Predictor:
-    """The `Predictor` of a run folder trained on a CSV table (e.g. `runs/mlp`).
+    """The `Predictor` of a run folder trained on a CSV table (e.g. `runs/mlp`,
+    `runs/autoencoder`).
 
     Loads `model.keras` and `preprocessing.keras` with
     `keras.saving.load_model(..., safe_mode=True)` under the current backend.
@@ -246,7 +259,11 @@ def main(argv: list[str] | None = None) -> dict:
     if predictor.metrics:
         column = ",".join(name for name in predictor.targets if name in frame.columns)
         print(f"Against column {column!r}: {cli.format_metrics(predictor.metrics)}")
-    return {"rows": len(result), "output": str(args.output), **predictor.metrics}
+    report = {"rows": len(result), "output": str(args.output), **predictor.metrics}
+    if "reconstruction_error" in result:
+        report["mean_reconstruction_error"] = float(result["reconstruction_error"].mean())
+        print(f"Mean reconstruction error: {report['mean_reconstruction_error']:.4f}")
+    return report
 
 
 if __name__ == "__main__":

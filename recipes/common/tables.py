@@ -282,8 +282,11 @@ def describe_unseen(prepared: Prepared) -> str | None:
     )
 
 
-def save(out: Path, data) -> None:
+def save(out: Path, data, *, task: str | None = None) -> None:
     """Keeps what `recipes.predict` needs in the run folder `out`.
+
+    `task` overrides `data.task` where the model does something else with
+    the data (an autoencoder reconstructs labelled digits: `"reconstruction"`).
 
     For a `--csv` run, `data.preprocessing` (the fitted `FeatureSpace`) goes
     to `preprocessing.keras` and the task, target, class names and feature
@@ -296,13 +299,13 @@ def save(out: Path, data) -> None:
     path = out / PREPROCESSING_FILE
     if data.preprocessing is None:
         path.unlink(missing_ok=True)
-        cli.update_run_info(out, task=data.task, class_names=data.class_names,
+        cli.update_run_info(out, task=task or data.task, class_names=data.class_names,
                             target=None, feature_schema=None)
         return
     artifacts.save_model(data.preprocessing, path)
     cli.update_run_info(
         out,
-        task=data.task,
+        task=task or data.task,
         class_names=data.class_names,
         target=data.schema.get("target"),
         feature_schema=data.schema,

@@ -1,7 +1,7 @@
 """recipes.predict: a --csv run's model applied to new raw rows, and every bad input.
 
-The main train-and-predict test also runs under JAX:
-`KERAS_BACKEND=jax pytest tests/recipes/test_predict.py -k match_the_model`.
+The main train-and-predict tests also run under JAX:
+`KERAS_BACKEND=jax pytest tests/recipes/test_predict.py -k "match_the_model or autoencoder"`.
 """
 
 import json
@@ -16,7 +16,7 @@ import pandas as pd
 import pytest
 
 import recipes
-from recipes import mlp, predict
+from recipes import autoencoder, denoising_autoencoder, mlp, predict
 from recipes.common import tables
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -225,3 +225,87 @@ def test_help_does_not_import_tensorflow_and_predict_is_not_a_recipe():
     assert "--threshold" in result.stdout and "HEAVY False" in result.stdout
     assert "predict" not in recipes.list_recipes()
     assert "predict" in recipes.list_commands()
+
+
+# ## Autoencoder runs: reconstruction error per row
+
+
+def train_autoencoder(recipe, out, csv):
+    recipe.main(["--smoke", "--quiet", "--epochs", "1", "--hidden-units", "16",
+                 "--latent-dim", "2", "--output-dir", str(out), "--csv", str(csv),
+                 "--target", "label"])
+
+
+def expected_errors(run_dir, frame):
+    """Per-row MSE by hand: the rows encoded by the run's own preprocessing.keras."""
+    info = json.loads((run_dir / "run.json").read_text())
+    space = keras.saving.load_model(run_dir / tables.PREPROCESSING_FILE)
+    model = keras.saving.load_model(run_dir / "model.keras")
+    x = tables.encode(space, tables.prepare(frame, info["feature_schema"], Path("new.csv")).inputs)
+    reconstruction = model.predict(x, verbose=0).reshape(x.shape)
+    return ((x - reconstruction) ** 2).mean(axis=1)
+
+
+@pytest.fixture(scope="module")
+def autoencoder_run(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("predict_autoencoder")
+    train_autoencoder(autoencoder, folder / "runs", write_table(folder / "train.csv"))
+    return folder / "runs" / "autoencoder"
+
+
+@pytest.mark.slow
+def test_autoencoder_reconstruction_error_matches_the_model(autoencoder_run):
+    info = json.loads((autoencoder_run / "run.json").read_text())
+    assert info["task"] == "reconstruction" and info["recipe"] == "autoencoder"
+    assert info["target"] == [] and info["class_names"] == []
+    kinds = {c["name"]: c["kind"] for c in info["feature_schema"]["columns"]}
+    assert kinds == {"size": "numeric", "colour": "text", "doors": "integer",
+                     "weight": "numeric"}  # label left out with --target
+    predictor = predict.load(autoencoder_run)
+    frame = new_rows()  # shuffled columns, plus id, extra and label
+    result = predictor.predict(frame, id_column="id")
+    assert list(result.columns) == ["id", "reconstruction_error"]
+    assert result["id"].tolist() == frame["id"].tolist()
+    expected = expected_errors(autoencoder_run, frame)
+    np.testing.assert_allclose(result["reconstruction_error"], expected, rtol=1e-5, atol=1e-7)
+    assert (result["reconstruction_error"] > 0).all()
+    assert any("2 value(s) unseen" in note for note in predictor.notes)
+    assert any("Filled 2 missing" in note for note in predictor.notes)
+    assert predictor.metrics == {}  # no target: the label column is ignored
+    shuffled = predictor.predict(frame[frame.columns[::-1]])
+    np.testing.assert_allclose(shuffled["reconstruction_error"], expected, rtol=1e-5, atol=1e-7)
+
+
+@pytest.mark.slow
+def test_autoencoder_bad_rows_are_named(autoencoder_run, tmp_path):
+    output = tmp_path / "predictions.csv"
+    for text, match in [("size,colour,weight\n1,red,3\n", "lacks column.*'doors'"),
+                        ("size,colour,doors,weight\n", "has a header but no rows")]:
+        with pytest.raises(ValueError, match=match):
+            predict.main([str(autoencoder_run), "--csv", str(bad(None, tmp_path, text)),
+                          "--output", str(output)])
+    assert not output.exists()
+
+
+@pytest.mark.slow
+def test_denoising_autoencoder_command_line_one_row_per_input(tmp_path, capsys):
+    train_autoencoder(denoising_autoencoder, tmp_path / "runs",
+                      write_table(tmp_path / "train.csv"))
+    run_dir = tmp_path / "runs" / "denoising_autoencoder"
+    assert json.loads((run_dir / "run.json").read_text())["task"] == "reconstruction"
+    frame = pd.concat([new_rows()] * 3, ignore_index=True)
+    frame["id"] = [f"row{i}" for i in range(len(frame))]
+    csv = tmp_path / "new.csv"
+    frame.to_csv(csv, index=False)
+    output = tmp_path / "errors.csv"
+    report = predict.main([str(run_dir), "--csv", str(csv), "--output", str(output),
+                           "--id", "id"])
+    written = pd.read_csv(output)
+    assert list(written.columns) == ["id", "reconstruction_error"]
+    assert written["id"].tolist() == frame["id"].tolist()
+    # No corruption at inference: the clean rows' reconstruction error.
+    expected = expected_errors(run_dir, pd.read_csv(csv))
+    np.testing.assert_allclose(written["reconstruction_error"], expected, rtol=1e-4, atol=1e-6)
+    assert report["rows"] == 15
+    assert report["mean_reconstruction_error"] == pytest.approx(expected.mean(), rel=1e-4)
+    assert "Mean reconstruction error:" in capsys.readouterr().out
