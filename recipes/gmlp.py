@@ -14,7 +14,7 @@ Run:
     python -m recipes.gmlp --patch-size 1   # every pixel a token: 64 tokens, slower
 
 Expected on the bundled digits (default flags, 2 CPU cores): test accuracy
-0.967 (seed 0), 30 epochs, about 56 s in all.
+0.978 (seed 0; seeds 1 and 2: 0.981, 0.978), 30 epochs, about 80 s in all.
 
 Next steps: `python -m recipes.tune --model gmlp` searches patch size, width,
 depth and regularisation; compare with `python -m recipes.cnn` on the same
@@ -28,7 +28,13 @@ from recipes.common import cli
 
 def main(argv: list[str] | None = None) -> dict:
     # ## Setup
-    parser = cli.parser(__doc__, epochs=30, batch_size=64, learning_rate=3e-3)
+    # A peak rate of 5e-3, decayed to zero over the 30 epochs, at no extra
+    # cost. At 3e-3 the model ended underfitted (final training loss 0.027
+    # against 0.009, validation loss 0.17 against 0.07) and scored 0.948,
+    # 0.974, 0.974 on seeds 0-2 (2e-3: 0.952, 0.970, 0.963). More
+    # regularisation hurt instead (seed 0, rate 0.2: dropout 0.933, drop
+    # path 0.944).
+    parser = cli.parser(__doc__, epochs=30, batch_size=64, learning_rate=5e-3)
     cli.add_data_flags(parser, ("digits",), csv=False, images=True)
     # ## Hyperparameters
     model_flags = parser.add_argument_group("model")
@@ -93,10 +99,13 @@ def main(argv: list[str] | None = None) -> dict:
         model.summary()
 
     # ## Train
+    # Backed up each epoch: after a crash, the same command resumes the run.
+    out = cli.start_run(args, "gmlp")
     callbacks = [
         keras.callbacks.EarlyStopping(
             monitor="val_loss", patience=args.patience, restore_best_weights=True
         ),
+        *cli.resumable_callbacks(out),
     ]
     history = model.fit(
         **datasets.fit_inputs(data, batch_size=args.batch_size, seed=args.seed),
@@ -119,7 +128,6 @@ def main(argv: list[str] | None = None) -> dict:
         ),
     }
     print("Test:", cli.format_metrics(metrics))
-    out = cli.output_dir(args, "gmlp")
     return cli.save_artifacts(out, model=model, history=history, metrics=metrics, figures=figures)
 
 
