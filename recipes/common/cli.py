@@ -354,20 +354,72 @@ def start_run(args: argparse.Namespace, recipe: str) -> Path:
     return out
 
 
+# Backups may cost at most this share of training time (see resumable_callbacks).
+BACKUP_OVERHEAD = 0.05
+
+
 def resumable_callbacks(out: Path) -> list:
-    """`[HistoryLog(out / "history.csv"), BackupAndRestore(out / "backup")]`.
+    """`[HistoryLog(out / "history.csv"), <backup in out / "backup">]`.
 
     Add them to `fit`'s callbacks: the training state (weights, optimizer
-    state and step, hence in-graph schedules) is backed up at every epoch's
-    end with Keras' own `BackupAndRestore` and restored when the same command
-    runs again; the backup is deleted once `fit` completes. `history.csv`
-    grows by one row per epoch as it ends.
+    state and step, hence in-graph schedules) is backed up at epoch ends with
+    Keras' own `BackupAndRestore` and restored when the same command runs
+    again; the backup is deleted once `fit` completes. `history.csv` grows
+    by one row per epoch as it ends.
+
+    A backup (`save_weights`) has a fixed cost that is large next to a small
+    model's epoch (for the mlp recipe, a fifth of the run when taken every
+    epoch, by cProfile). So an epoch's end is backed up only once training
+    since the last backup has taken 20
+    times (1 / `BACKUP_OVERHEAD`) as long as that backup did: for large
+    models every epoch, for the smallest every few epochs, a few seconds of
+    training at most lost to a crash.
     """
     import keras
 
     history = _history_log_class()(Path(out) / "history.csv", Path(out) / BACKUP_DIR)
     backup = keras.callbacks.BackupAndRestore(str(Path(out) / BACKUP_DIR))
-    return [history, backup]
+    return [history, _throttled_class()(backup, BACKUP_OVERHEAD)]
+
+
+@functools.cache
+def _throttled_class():
+    import time
+
+    import keras
+
+    class ThrottledBackup(keras.callbacks.Callback):
+        """Forwards to a `BackupAndRestore`, skipping epoch-end backups that
+        would make backing up cost more than `overhead` of the training time."""
+
+        def __init__(self, backup, overhead: float):
+            super().__init__()
+            self.backup, self.overhead = backup, overhead
+
+        def set_model(self, model):
+            super().set_model(model)
+            self.backup.set_model(model)
+
+        def set_params(self, params):
+            super().set_params(params)
+            self.backup.set_params(params)
+
+        def on_train_begin(self, logs=None):
+            self.backup.on_train_begin(logs)
+            self._last, self._wait = time.perf_counter(), 0.0
+
+        def on_epoch_end(self, epoch, logs=None):
+            if time.perf_counter() - self._last < self._wait:
+                return
+            started = time.perf_counter()
+            self.backup.on_epoch_end(epoch, logs)
+            self._last = time.perf_counter()
+            self._wait = (self._last - started) / self.overhead
+
+        def on_train_end(self, logs=None):
+            self.backup.on_train_end(logs)
+
+    return ThrottledBackup
 
 
 @functools.cache
