@@ -368,8 +368,8 @@ def resumable_callbacks(out: Path) -> list:
     by one row per epoch as it ends.
 
     A backup (`save_weights`) has a fixed cost that is large next to a small
-    model's epoch (for the mlp recipe, a fifth of the run when taken every
-    epoch, by cProfile). So an epoch's end is backed up only once training
+    model's epoch (for the mlp recipe, a large share of the run when taken
+    every epoch). So an epoch's end is backed up only once training
     since the last backup has taken 20
     times (1 / `BACKUP_OVERHEAD`) as long as that backup did: for large
     models every epoch, for the smallest every few epochs, a few seconds of
