@@ -171,7 +171,8 @@ def readme_cells(results: dict) -> dict[str, tuple[str, str]]:
     for key, entry in results["runs"].items():
         run = run_of(key)
         texts, times = cells.setdefault(run.recipe, ([], []))
-        texts.append(summary(run, entry["metrics"]))
+        flags = f"`{' '.join(run.flags)}`: " if run.flags else ""
+        texts.append(flags + summary(run, entry["metrics"]))
         times.append(seconds(entry["wall_seconds"]))
     return {name: ("; ".join(texts), " / ".join(times)) for name, (texts, times) in cells.items()}
 

@@ -17,8 +17,11 @@ Run:
     python -m recipes.cnn --images my_photos/ --image-size 64 64   # one folder per class
     python -m recipes.cnn --model gmlp                             # another zoo image model
 
-Expected on the bundled digits (default flags, 2 CPU cores): test accuracy
-1.000 (seed 0), early stopping at epoch 26, about 22 s in all.
+Expected on the bundled data (default flags, seed 0, TensorFlow, measured by
+`python -m benchmarks.recipes`): digits test accuracy 1.000, 26 epochs, ~39
+s in all; `--augmentation translation`: with translation: 0.996, ~43 s in
+all; `--augmentation rotation translation zoom`: with rotation, translation
+and zoom: 0.996, ~44 s in all.
 
 Next steps: `python -m recipes.tune --model cnn` searches depth, width,
 residual and batch-norm placement; `python -m recipes.transfer_learning`

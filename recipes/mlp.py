@@ -13,8 +13,9 @@ Run:
     python -m recipes.mlp --csv my_table.csv --target a,b   # multi-label
     python -m recipes.predict runs/mlp --csv new_rows.csv    # apply a --csv run
 
-Expected on the bundled digits (default flags, 2 CPU cores): test accuracy
-0.985 (seed 0), early stopping at epoch 58, about 12 s in all.
+Expected on the bundled data (default flags, seed 0, TensorFlow, measured by
+`python -m benchmarks.recipes`): digits test accuracy 0.985, 58 epochs, ~27
+s in all.
 
 Next steps: `python -m recipes.tune --model mlp` searches depth, width,
 activation, dropout and batch-norm placement; `--activation selu` shows a

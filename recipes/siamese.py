@@ -18,11 +18,10 @@ Run:
     python -m recipes.siamese --csv my_table.csv --target label
     python -m recipes.siamese --images my_photos/ --image-size 32 32
 
-Expected on the bundled digits (default flags, 2 CPU cores, a shared and
-loaded machine): test pair accuracy 0.974 and ROC AUC 0.997 (seeds 0-2:
-0.968-0.974 and 0.995-0.997), early stopping near epoch 25, about 25 s in
-all. `--distance cosine --margin 0.5`: 0.976 and 0.996; `--view image`:
-0.986 and 0.999 in about 95 s.
+Expected on the bundled data (default flags, seed 0, TensorFlow, measured by
+`python -m benchmarks.recipes`): test pair accuracy 0.974, ROC AUC 0.997,
+~30 s in all; `--distance cosine --margin 0.5`: test pair accuracy 0.976,
+ROC AUC 0.996, ~25 s in all.
 
 Next steps: `python -m recipes.tune --model siamese` searches the embedding
 width and depth and the distance; load embedding.keras and classify new

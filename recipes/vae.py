@@ -28,12 +28,9 @@ Run:
     python -m recipes.vae --elbo-samples 100        # a tighter estimate of the test ELBO
     python -m recipes.vae --images my_photos/ --image-size 32 32 --conv-filters 32 64 128
 
-Expected on the bundled digits (default flags, seed 0, 2 CPU cores shared
-with other jobs): test negative ELBO 24.79 nats per image with 20 draws per
-digit (24.79 with 1000; standard deviation 0.015 over the draws' seed) =
-reconstruction 21.95 + KL 2.84; posterior-mean reconstruction 21.19 nats,
-0.0375 MSE per pixel; early stopping at epoch 52; about 90 s in all (56 s of
-CPU time), the slowest of the four.
+Expected on the bundled data (default flags, seed 0, TensorFlow, measured by
+`python -m benchmarks.recipes`): test negative ELBO 24.8 nats per image
+(20-sample estimate) = reconstruction 21.9 + KL 2.84, ~55 s in all.
 
 Next steps: decode a straight line between two digits' latent means to morph
 one into the other; `python -m recipes.tune --model vae` searches the latent
