@@ -24,10 +24,13 @@ def _seed():
 
 def pytest_collection_modifyitems(config, items):
     """Starts the JAX subprocess run of tests/test_backends.py as soon as it is
-    collected, so that it overlaps the TensorFlow tests instead of following them."""
-    for item in items:
-        if item.name == "test_models_callbacks_and_recipes_under_jax":
-            item.module.start_jax_run()
+    collected, and moves the test that waits for it to the end, so that it
+    overlaps every TensorFlow test instead of blocking those after it."""
+    waits = [item for item in items if item.name == "test_models_callbacks_and_recipes_under_jax"]
+    for item in waits:
+        item.module.start_jax_run()
+        items.remove(item)
+    items.extend(waits)
 
 
 def pytest_sessionfinish(session, exitstatus):
