@@ -61,13 +61,19 @@ class Predictor:
         info: its `run.json` (task, class names, target, feature schema, ...).
         model: the trained `keras.Model` (encoded features in).
         preprocessing: the fitted `keras.utils.FeatureSpace` (raw columns in).
+        inference: on TensorFlow, the run's `inference.keras` (raw columns
+            in, the FeatureSpace inside), which `predict` then uses;
+            otherwise `None`.
         notes: after `predict`, lines about filled gaps and unseen categories.
         metrics: after `predict`, the metric against the target column, if
             the rows had it.
     """
 
-    def __init__(self, run_dir: Path, info: dict[str, Any], model, preprocessing):
+    def __init__(
+        self, run_dir: Path, info: dict[str, Any], model, preprocessing, inference=None
+    ):
         self.run_dir = Path(run_dir)
+        self.inference = inference
         self.info = info
         self.model = model
         self.preprocessing = preprocessing
@@ -117,8 +123,15 @@ class Predictor:
             )
         frame = frame.reset_index(drop=True)
         prepared = tables.prepare(frame, self.schema, Path(source))
-        x = tables.encode(self.preprocessing, prepared.inputs)
-        scores = np.asarray(self.model.predict(x, batch_size=1024, verbose=0))
+        if self.inference is not None:  # raw columns in, gaps filled in the model
+            import tensorflow as tf  # string inputs: a tf.data pipeline
+
+            raw = tables.raw_inputs(frame, self.schema, Path(source))
+            batches = tf.data.Dataset.from_tensor_slices(raw).batch(1024)
+            scores = np.asarray(self.inference.predict(batches, verbose=0))
+        else:
+            x = tables.encode(self.preprocessing, prepared.inputs)
+            scores = np.asarray(self.model.predict(x, batch_size=1024, verbose=0))
         self.notes = [
             line
             for line in (
@@ -186,7 +199,8 @@ def load(run_dir: str | Path) -> Predictor:
     `runs/autoencoder`).
 
     Loads `model.keras` and `preprocessing.keras` with
-    `keras.saving.load_model(..., safe_mode=True)` under the current backend.
+    `keras.saving.load_model(..., safe_mode=True)` under the current backend,
+    and on TensorFlow the run's `inference.keras` (raw columns in).
 
     Raises:
         ValueError: if `run_dir` is not a run folder, or its model was not
@@ -214,11 +228,17 @@ def load(run_dir: str | Path) -> Predictor:
             f"Run folder {str(run_dir)!r}: predict does not handle task "
             f"{info.get('task')!r} yet; expected one of {TABLE_TASKS}."
         )
+    inference = None
+    if keras.backend.backend() == "tensorflow" and (run_dir / tables.INFERENCE_FILE).is_file():
+        from recipes.common import table_layers  # noqa: F401 (registers its layers)
+
+        inference = keras.saving.load_model(run_dir / tables.INFERENCE_FILE, safe_mode=True)
     return Predictor(
         run_dir,
         info,
         keras.saving.load_model(run_dir / "model.keras", safe_mode=True),
         keras.saving.load_model(preprocessing, safe_mode=True),
+        inference,
     )
 
 

@@ -513,11 +513,14 @@ def save_artifacts(
 ) -> dict[str, Any]:
     """Writes `model.keras`, `history.csv`, `metrics.json` and PNGs, atomically.
 
+    A TensorFlow `--csv` run also gets `inference.keras`, the model with its
+    preprocessing inside (raw columns in; `tables.save_inference_model`).
+
     The training-curves plot is drawn from the history. PNGs in `out` that
     this run did not draw (an earlier run's, with other flags) are removed,
     so the folder describes one run. Returns `metrics`.
     """
-    from recipes.common import artifacts, plots
+    from recipes.common import artifacts, plots, tables
 
     figures = dict(figures or {})
     if history is not None:
@@ -526,6 +529,7 @@ def save_artifacts(
         figures.setdefault("training_curves", plots.training_curves(frame))
     if model is not None:
         artifacts.save_model(model, out / "model.keras")
+        tables.save_inference_model(out, model)
     for name, figure in figures.items():
         artifacts.save_figure(figure, out / f"{name}.png")
     for stale in out.glob("*.png"):  # drawn by an earlier run with other flags

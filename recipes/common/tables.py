@@ -35,6 +35,9 @@ MISSING_INTEGER = -999_999
 MAX_CATEGORIES = 50
 MAX_INTEGER_CATEGORIES = 10
 PREPROCESSING_FILE = "preprocessing.keras"
+# On TensorFlow: raw columns in, predictions out (the FeatureSpace inside).
+INFERENCE_FILE = "inference.keras"
+INFERENCE_TASKS = ("classification", "regression", "multilabel")
 MISSING_POLICIES = ("fill", "error")
 
 
@@ -253,6 +256,57 @@ def encode(feature_space, inputs: dict[str, np.ndarray], batch_size: int = 4096)
     return np.concatenate(parts).astype("float32")
 
 
+def inference_model(model, feature_space, schema: dict[str, Any]):
+    """`model` behind `feature_space`: a model that reads raw columns (TensorFlow only).
+
+    keras-io's FeatureSpace example builds such an inference model; here the
+    gaps are filled in front of it (`table_layers.FillMissing`), as
+    `prepare` fills them. The inputs are a dict keyed by column name, each
+    of shape `(rows, 1)`: float32 for numbers and integer categories (NaN is
+    a gap), strings for text (`""` is a gap). String tensors exist only on
+    TensorFlow, so the JAX backend keeps `preprocessing.keras` beside the
+    model instead.
+    """
+    import keras
+
+    from recipes.common import table_layers
+
+    space_inputs = feature_space.get_inputs()
+    encoder = keras.Model(space_inputs, feature_space.get_encoded_features(), name="preprocessing")
+    raw, prepared = {}, {}
+    for index, column in enumerate(schema["columns"]):
+        name, kind = column["name"], column["kind"]
+        layer = _layer_name(index, name)
+        if kind == "text":
+            raw[name] = keras.Input(shape=(1,), dtype="string", name=name)
+            prepared[name] = table_layers.FillMissing(MISSING_TEXT, name=f"fill_{layer}")(raw[name])
+            continue
+        raw[name] = keras.Input(shape=(1,), dtype="float32", name=name)
+        if kind == "integer":
+            fill = table_layers.FillMissing(MISSING_INTEGER, integral=True, name=f"fill_{layer}")
+            prepared[name] = fill(raw[name])
+            continue
+        fill = table_layers.FillMissing(column["median"], name=f"fill_{layer}")
+        prepared[name] = fill(raw[name])
+        if column["has_missing"]:
+            indicator = table_layers.MissingIndicator(name=f"missing_{layer}")
+            prepared[f"{name}_is_missing"] = indicator(raw[name])
+    return keras.Model(raw, model(encoder(prepared)), name="inference")
+
+
+def raw_inputs(frame, schema: dict[str, Any], path: Path) -> dict[str, np.ndarray]:
+    """`inference_model`'s inputs from the raw columns of `frame`: NaN and `""` gaps."""
+    inputs = {}
+    for column in schema["columns"]:
+        name, values = column["name"], frame[column["name"]]
+        if column["kind"] == "text":
+            text = values.astype(str).where(values.notna(), "")
+            inputs[name] = text.to_numpy(dtype=str).reshape(-1, 1)
+        else:
+            inputs[name] = _numbers(values, name, path).to_numpy("float32").reshape(-1, 1)
+    return inputs
+
+
 def describe_filled(prepared: Prepared, schema: dict[str, Any]) -> str | None:
     """One line saying how many values of which columns were filled, or `None`."""
     if not prepared.filled:
@@ -299,6 +353,7 @@ def save(out: Path, data, *, task: str | None = None) -> None:
     path = out / PREPROCESSING_FILE
     if data.preprocessing is None:
         path.unlink(missing_ok=True)
+        (out / INFERENCE_FILE).unlink(missing_ok=True)
         cli.update_run_info(out, task=task or data.task, class_names=data.class_names,
                             target=None, feature_schema=None)
         return
@@ -310,3 +365,34 @@ def save(out: Path, data, *, task: str | None = None) -> None:
         target=data.schema.get("target"),
         feature_schema=data.schema,
     )
+
+
+def save_inference_model(out: Path, model) -> bool:
+    """Writes `inference.keras` (raw columns in) for a TensorFlow `--csv` run.
+
+    Called by `cli.save_artifacts` once `model.keras` is written: where the
+    run folder holds a fitted `preprocessing.keras` and a prediction task,
+    and the backend is TensorFlow. Anything else removes a stale
+    `inference.keras`.
+
+    Returns:
+        Whether the file was written.
+    """
+    import keras
+
+    from recipes.common import artifacts, cli
+
+    out = Path(out)
+    info = cli.run_info(out)
+    path = out / INFERENCE_FILE
+    if (
+        keras.backend.backend() != "tensorflow"
+        or info.get("task") not in INFERENCE_TASKS
+        or not info.get("feature_schema")
+        or not (out / PREPROCESSING_FILE).is_file()
+    ):
+        path.unlink(missing_ok=True)
+        return False
+    feature_space = keras.saving.load_model(out / PREPROCESSING_FILE, safe_mode=True)
+    artifacts.save_model(inference_model(model, feature_space, info["feature_schema"]), path)
+    return True

@@ -100,6 +100,34 @@ def test_predictions_match_the_model_on_its_own_preprocessing(run_dir):
 
 
 @pytest.mark.slow
+def test_tensorflow_run_saves_a_model_that_reads_raw_columns(run_dir):
+    if keras.backend.backend() != "tensorflow":
+        assert not (run_dir / tables.INFERENCE_FILE).exists()
+        pytest.skip("string inputs (raw text columns) exist on TensorFlow only")
+    import tensorflow as tf
+
+    from recipes.common import table_layers  # noqa: F401 (registers FillMissing)
+
+    info = json.loads((run_dir / "run.json").read_text())
+    inference = keras.saving.load_model(run_dir / tables.INFERENCE_FILE, safe_mode=True)
+    assert predict.load(run_dir).inference is not None
+    frame = new_rows()
+    # Raw columns by name: NaN is a numeric gap, "" a text gap.
+    raw = {
+        "size": tf.constant(frame["size"].to_numpy("float32")[:, None]),
+        "colour": tf.constant(frame["colour"].fillna("").to_numpy(str)[:, None]),
+        "doors": tf.constant(frame["doors"].to_numpy("float32")[:, None]),
+        "weight": tf.constant(frame["weight"].to_numpy("float32")[:, None]),
+    }
+    got = keras.ops.convert_to_numpy(inference(raw))
+    space = keras.saving.load_model(run_dir / tables.PREPROCESSING_FILE)
+    model = keras.saving.load_model(run_dir / "model.keras")
+    prepared = tables.prepare(frame, info["feature_schema"], Path("new.csv"))
+    expected = model.predict(tables.encode(space, prepared.inputs), verbose=0)
+    np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.slow
 def test_command_line_writes_one_row_per_input_row(run_dir, tmp_path, capsys):
     csv = tmp_path / "new.csv"
     new_rows().to_csv(csv, index=False)
