@@ -26,6 +26,8 @@ Run:
     python -m recipes.predict runs/mlp --csv next_month.csv --id customer_id
     python -m recipes.autoencoder --csv sensors.csv --target label
     python -m recipes.predict runs/autoencoder --csv today.csv --id sensor_id
+    python -m recipes.tune --model mlp --csv churn.csv --target churn --retrain-best
+    python -m recipes.predict tuning/mlp --csv next_month.csv   # the retrained best
 
 From Python:
     from recipes import predict
@@ -196,7 +198,7 @@ class Predictor:
 
 def load(run_dir: str | Path) -> Predictor:
     """The `Predictor` of a run folder trained on a CSV table (e.g. `runs/mlp`,
-    `runs/autoencoder`).
+    `runs/autoencoder`, or `tuning/mlp` after `recipes.tune --retrain-best`).
 
     Loads `model.keras` and `preprocessing.keras` with
     `keras.saving.load_model(..., safe_mode=True)` under the current backend,
@@ -212,10 +214,12 @@ def load(run_dir: str | Path) -> Predictor:
 
     run_dir = Path(run_dir)
     info = cli.run_info(run_dir) if run_dir.is_dir() else {}
-    if not info or not (run_dir / "model.keras").is_file():
+    model_file = run_dir / info.get("model_file", "model.keras")
+    if not info or not model_file.is_file():
         raise ValueError(
             "Invalid value for argument `run_dir`: expected a run folder with run.json "
-            f"and model.keras (e.g. runs/mlp). Received: run_dir={str(run_dir)!r}"
+            "and model.keras (e.g. runs/mlp), or a `recipes.tune --retrain-best` project "
+            f"(e.g. tuning/mlp). Received: run_dir={str(run_dir)!r}"
         )
     preprocessing = run_dir / tables.PREPROCESSING_FILE
     if not info.get("feature_schema") or not preprocessing.is_file():
@@ -236,7 +240,7 @@ def load(run_dir: str | Path) -> Predictor:
     return Predictor(
         run_dir,
         info,
-        keras.saving.load_model(run_dir / "model.keras", safe_mode=True),
+        keras.saving.load_model(model_file, safe_mode=True),
         keras.saving.load_model(preprocessing, safe_mode=True),
         inference,
     )

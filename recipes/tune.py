@@ -11,6 +11,8 @@ Run:
     python -m recipes.tune --model mlp --max-trials 20
     python -m recipes.tune --model cnn --retrain-best   # + best_model.keras, test metrics
     python -m recipes.tune --model mlp --max-trials 20  # again: resumes; --overwrite restarts
+    python -m recipes.tune --model mlp --csv churn.csv --target churn --retrain-best
+    python -m recipes.predict tuning/mlp --csv next_month.csv  # the retrained best
     # One chief (serves the search) and workers (run trials); across machines,
     # give the chief's address and share --directory:
     python -m recipes.tune --model mlp --chief 127.0.0.1:8000 &
@@ -33,6 +35,8 @@ import argparse
 from pathlib import Path
 
 from recipes.common import cli
+
+BEST_MODEL = "best_model.keras"
 
 
 def address(text: str) -> tuple[str, int]:
@@ -268,7 +272,16 @@ def main(argv: list[str] | None = None) -> dict:
     summary.update({f"test_{name}": float(value) for name, value in results.items()})
     summary["retrain_epochs"] = epochs
     print("Test:", cli.format_metrics(results))
-    artifacts.save_model(model, project_dir / "best_model.keras")
+    artifacts.save_model(model, project_dir / BEST_MODEL)
+    if data.task != "similarity":
+        # run.json (task, class names, schema) and, for --csv, the preprocessing:
+        # `python -m recipes.predict <directory>/<project> --csv new.csv` applies it.
+        from recipes.common import tables
+
+        cli.update_run_info(project_dir, recipe="tune", model=args.model,
+                            model_file=BEST_MODEL, **cli.run_fields(args))
+        tables.save(project_dir, data.source, task=data.task)
+        tables.save_inference_model(project_dir, model)
     artifacts.write_csv(project_dir / "best_history.csv", cli.history_frame(history))
     artifacts.write_json(
         project_dir / "best_metrics.json",

@@ -307,6 +307,12 @@ def _flags(args: argparse.Namespace) -> dict[str, Any]:
             if key not in UNCHECKED_FLAGS}
 
 
+def run_fields(args: argparse.Namespace) -> dict[str, Any]:
+    """What `run.json` records of a command: its flags, seed, backend and package versions."""
+    return {"flags": _flags(args), "seed": args.seed, "backend": args.backend,
+            "versions": _versions()}
+
+
 def backup_epoch(out: Path) -> int | None:
     """The epochs an interrupted run in `out` completed (from its training
     backup), or `None` if no run is unfinished there."""
@@ -349,8 +355,7 @@ def start_run(args: argparse.Namespace, recipe: str) -> Path:
                 "Run it again with the same flags to resume it, or add --restart to start over."
             )
         print(f"Resuming {recipe} from epoch {done} of {args.epochs}")
-    update_run_info(out, recipe=recipe, flags=_flags(args), seed=args.seed,
-                    backend=args.backend, versions=_versions())
+    update_run_info(out, recipe=recipe, **run_fields(args))
     return out
 
 

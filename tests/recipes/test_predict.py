@@ -234,7 +234,8 @@ def test_command_line_error_is_one_line_and_status_2(tmp_path):
     lines = [line for line in result.stderr.splitlines() if line.startswith("recipes.predict")]
     assert lines == [
         "recipes.predict: error: Invalid value for argument `run_dir`: expected a run "
-        f"folder with run.json and model.keras (e.g. runs/mlp). Received: run_dir="
+        "folder with run.json and model.keras (e.g. runs/mlp), or a `recipes.tune "
+        "--retrain-best` project (e.g. tuning/mlp). Received: run_dir="
         f"'{tmp_path / 'nowhere'}'"
     ]
     assert "Traceback" not in result.stderr and not output.exists()
@@ -337,3 +338,27 @@ def test_denoising_autoencoder_command_line_one_row_per_input(tmp_path, capsys):
     assert report["rows"] == 15
     assert report["mean_reconstruction_error"] == pytest.approx(expected.mean(), rel=1e-4)
     assert "Mean reconstruction error:" in capsys.readouterr().out
+
+
+@pytest.mark.slow
+def test_tune_retrained_best_predicts_on_raw_rows(tmp_path):
+    from recipes import tune
+
+    csv = write_table(tmp_path / "train.csv")
+    tune.main(["--model", "mlp", "--smoke", "--quiet", "--epochs", "1", "--max-trials", "1",
+               "--directory", str(tmp_path / "tuning"), "--csv", str(csv), "--target", "label",
+               "--retrain-best"])
+    project = tmp_path / "tuning" / "mlp"
+    info = json.loads((project / "run.json").read_text())
+    assert info["recipe"] == "tune" and info["model_file"] == "best_model.keras"
+    assert info["class_names"] == ["no", "yes"]
+    predictor = predict.load(project)
+    frame = new_rows()
+    result = predictor.predict(frame)
+    model = keras.saving.load_model(project / "best_model.keras")
+    space = keras.saving.load_model(project / tables.PREPROCESSING_FILE)
+    prepared = tables.prepare(frame, info["feature_schema"], Path("new.csv"))
+    expected = model.predict(tables.encode(space, prepared.inputs), verbose=0)
+    np.testing.assert_allclose(result[["probability_no", "probability_yes"]], expected,
+                               rtol=1e-5, atol=1e-6)
+    assert set(predictor.metrics) == {"accuracy"}

@@ -50,6 +50,8 @@ class TaskData:
         fixed: builder arguments that are not tuned (`input_shape`, ...).
         description: where the data came from (part of the fingerprint).
         unit_range: every input lies in [0, 1].
+        source: the `datasets.Dataset` the splits came from (its class
+            names, and for a CSV its fitted preprocessing and schema).
     """
 
     task: str
@@ -59,6 +61,7 @@ class TaskData:
     fixed: dict[str, Any]
     description: dict[str, Any]
     unit_range: bool
+    source: Any = None
 
 
 def load_task_data(args, spec) -> TaskData:
@@ -114,7 +117,8 @@ def load_task_data(args, spec) -> TaskData:
         "smoke": bool(args.smoke),
         "seed": args.seed,
     }
-    return TaskData(task, *splits, fixed=fixed, description=description, unit_range=unit_range)
+    return TaskData(task, *splits, fixed=fixed, description=description,
+                    unit_range=unit_range, source=data)
 
 
 def concatenate(first, second):
