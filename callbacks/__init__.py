@@ -3,6 +3,7 @@
 - `LRFinder`: the learning-rate range test (sweep, record, restore,
   suggest).
 - `SGDR`: cosine annealing with warm restarts, cycles in epochs.
+- `OneCycle`: Smith's one-cycle policy (PyTorch's `OneCycleLR`).
 - `SnapshotEnsemble`: a `.keras` snapshot at the end of every cycle, and
   `build_ensemble` / `evaluate_snapshot_ensembles` to use them.
 
@@ -38,6 +39,7 @@ Example:
 
 from callbacks import schedules
 from callbacks.lr_finder import LRFinder
+from callbacks.one_cycle import OneCycle, OneCycleSchedule
 from callbacks.sgdr import SGDR, SGDRSchedule
 from callbacks.snapshot import (
     SnapshotEnsemble,
@@ -49,6 +51,8 @@ from callbacks.snapshot import (
 
 __all__ = [
     "LRFinder",
+    "OneCycle",
+    "OneCycleSchedule",
     "SGDR",
     "SGDRSchedule",
     "SnapshotEnsemble",

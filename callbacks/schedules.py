@@ -470,3 +470,86 @@ def check_sweep_arguments(
         raise _checks.invalid("end_lr", f"a rate > start_lr={start_lr!r}", end_lr)
     num_steps = _checks.check_int("num_steps", num_steps, 2)
     return start_lr, end_lr, num_steps
+
+
+ONE_CYCLE_ANNEALS = ("cos", "linear")
+
+
+def check_one_cycle_arguments(
+    max_lr: Any, total_steps: Any, pct_start: Any, div_factor: Any, final_div_factor: Any,
+    anneal: Any,
+) -> tuple[float, int, float, float, float, str]:
+    """The one-cycle hyperparameters, validated (Keras-style `ValueError`s)."""
+    return (
+        _checks.check_positive_float("max_lr", max_lr),
+        _checks.check_int("total_steps", total_steps, 2, "an integer >= 2"),
+        _checks.check_real("pct_start", pct_start, lambda v: 0 < v < 1, "a float in (0, 1)"),
+        _checks.check_positive_float("div_factor", div_factor),
+        _checks.check_positive_float("final_div_factor", final_div_factor),
+        _checks.check_choice("anneal", anneal, ONE_CYCLE_ANNEALS),
+    )
+
+
+def _anneal(start, end, pct, anneal: str, cos):
+    if anneal == "cos":
+        return end + (start - end) / 2.0 * (cos(math.pi * pct) + 1.0)
+    return (end - start) * pct + start
+
+
+def one_cycle_learning_rate(
+    step: int,
+    *,
+    max_lr: float,
+    total_steps: int,
+    pct_start: float = 0.3,
+    div_factor: float = 25.0,
+    final_div_factor: float = 1e4,
+    anneal: str = "cos",
+) -> float:
+    """Smith's one-cycle rate at optimizer step `step` (0 = the first step).
+
+    PyTorch's `OneCycleLR` (two phases): from `max_lr / div_factor` up to
+    `max_lr` at step `pct_start * total_steps - 1`, then down to
+    `max_lr / div_factor / final_div_factor` at step `total_steps - 1`,
+    each phase a half cosine (`anneal="cos"`) or a line. Steps past the end
+    keep the last rate.
+
+    Example:
+    >>> [round(one_cycle_learning_rate(s, max_lr=1.0, total_steps=5), 4) for s in range(5)]
+    [0.04, 0.9505, 0.6113, 0.1883, 0.0]
+    """
+    max_lr, total_steps, pct_start, div_factor, final_div_factor, anneal = (
+        check_one_cycle_arguments(max_lr, total_steps, pct_start, div_factor,
+                                  final_div_factor, anneal)
+    )
+    initial = max_lr / div_factor
+    final = initial / final_div_factor
+    peak_step = float(pct_start * total_steps) - 1.0
+    step = min(max(float(step), 0.0), total_steps - 1.0)
+    if step <= peak_step:
+        return _anneal(initial, max_lr, step / peak_step, anneal, math.cos)
+    pct = (step - peak_step) / (total_steps - 1.0 - peak_step)
+    return _anneal(max_lr, final, pct, anneal, math.cos)
+
+
+def one_cycle_learning_rate_op(
+    step,
+    *,
+    max_lr: float,
+    total_steps: int,
+    pct_start: float = 0.3,
+    div_factor: float = 25.0,
+    final_div_factor: float = 1e4,
+    anneal: str = "cos",
+):
+    """`one_cycle_learning_rate` in `keras.ops`, for a step tensor (in-graph)."""
+    initial = max_lr / div_factor
+    final = initial / final_div_factor
+    peak_step = float(pct_start * total_steps) - 1.0
+    step = ops.cast(_int_step(step), "float32")
+    step = ops.minimum(step, float(total_steps - 1))
+    # peak_step may be < 0 (pct_start * total_steps < 1): all annealing then.
+    rising = _anneal(initial, max_lr, step / max(peak_step, 1e-12), anneal, ops.cos)
+    pct = (step - peak_step) / (total_steps - 1.0 - peak_step)
+    falling = _anneal(max_lr, final, pct, anneal, ops.cos)
+    return ops.cast(ops.where(step <= peak_step, rising, falling), "float32")
