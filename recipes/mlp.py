@@ -11,6 +11,7 @@ Run:
     python -m recipes.mlp --dataset wine --activation selu
     python -m recipes.mlp --csv my_table.csv --target label
     python -m recipes.mlp --csv my_table.csv --target a,b   # multi-label
+    python -m recipes.mlp --schedule one_cycle --ema         # one-cycle rate, Polyak averaging
     python -m recipes.predict runs/mlp --csv new_rows.csv    # apply a --csv run
 
 Expected on the bundled data (default flags, seed 0, TensorFlow, measured by
@@ -52,6 +53,7 @@ def main(argv: list[str] | None = None) -> dict:
     model_flags.add_argument("--batch-norm", choices=("none", "before", "after"), default="none")
     model_flags.add_argument("--residual", action="store_true", help="skip connections")
     model_flags.add_argument("--patience", type=cli.positive_int, default=15)
+    cli.add_training_flags(parser)  # --schedule, --ema
     args = parser.parse_args(argv)
     cli.setup(args)
 
@@ -83,7 +85,7 @@ def main(argv: list[str] | None = None) -> dict:
         output_activation=output_activation,
     )
     model.compile(
-        optimizer=keras.optimizers.Adam(args.learning_rate),
+        optimizer=cli.optimizer(args, keras.optimizers.Adam),  # with --ema: use_ema=True
         loss=loss,
         metrics=metrics,
         steps_per_execution=args.steps_per_execution,
@@ -95,6 +97,7 @@ def main(argv: list[str] | None = None) -> dict:
     # Backed up each epoch: after a crash, the same command resumes the run.
     out = cli.start_run(args, "mlp")
     callbacks = [
+        *cli.schedule_callbacks(args, patience=args.patience),
         keras.callbacks.EarlyStopping(
             monitor="val_loss", patience=args.patience, restore_best_weights=True
         ),

@@ -89,6 +89,76 @@ def parser(
     return result
 
 
+SCHEDULES = ("constant", "cosine", "one_cycle", "sgdr", "plateau")
+
+
+def ema_momentum(text: str) -> float:
+    value = float(text)
+    if not 0 < value < 1:
+        raise argparse.ArgumentTypeError(f"expected a momentum in (0, 1), got {text}")
+    return value
+
+
+def add_training_flags(parser: argparse.ArgumentParser) -> None:
+    """Adds `--schedule` and `--ema [MOMENTUM]` (see `optimizer` and `schedule_callbacks`)."""
+    group = parser.add_argument_group("training techniques")
+    group.add_argument(
+        "--schedule", choices=SCHEDULES, default="constant",
+        help="learning-rate schedule: constant; cosine (one cosine over all epochs); "
+             "one_cycle (Smith's, peak --learning-rate); sgdr (warm restarts, 10-epoch "
+             "first cycle, doubling); plateau (halve on a val_loss plateau)",
+    )
+    group.add_argument(
+        "--ema", type=ema_momentum, nargs="?", const=0.99, default=None, metavar="MOMENTUM",
+        help="Polyak averaging: Keras' optimizer use_ema (default momentum 0.99); "
+             "validation and the saved model use the averaged weights",
+    )
+
+
+def optimizer(args: argparse.Namespace, optimizer_class=None):
+    """`optimizer_class` (default Adam) at `--learning-rate`, with `--ema` as
+    Keras' own `use_ema=True, ema_momentum=...`."""
+    import keras
+
+    optimizer_class = optimizer_class or keras.optimizers.Adam
+    ema = getattr(args, "ema", None)
+    if ema is None:
+        return optimizer_class(args.learning_rate)
+    return optimizer_class(args.learning_rate, use_ema=True, ema_momentum=ema)
+
+
+def schedule_callbacks(args: argparse.Namespace, *, patience: int = 10) -> list:
+    """The callbacks of `--schedule` and `--ema`, to go before the others.
+
+    `cosine` is `callbacks.SGDR` with one cycle over all epochs, `one_cycle`
+    is `callbacks.OneCycle(--learning-rate)`, `sgdr` is `callbacks.SGDR`
+    (cycles of 10, 20, 40... epochs), `plateau` is Keras'
+    `ReduceLROnPlateau` (halve after `patience // 3` epochs without a
+    better val_loss). `--ema` adds Keras' `SwapEMAWeights`, so that
+    validation uses the averaged weights; at the end of `fit` Keras puts the
+    final averages into the model (`finalize_variable_values`), which is
+    what is saved.
+    """
+    import keras
+
+    import callbacks
+
+    chosen = []
+    name = getattr(args, "schedule", "constant")
+    if name == "cosine":
+        chosen.append(callbacks.SGDR(args.learning_rate, cycle_epochs=args.epochs, cycle_mult=1))
+    elif name == "one_cycle":
+        chosen.append(callbacks.OneCycle(args.learning_rate))
+    elif name == "sgdr":
+        chosen.append(callbacks.SGDR(args.learning_rate, cycle_epochs=min(10, args.epochs)))
+    elif name == "plateau":
+        chosen.append(keras.callbacks.ReduceLROnPlateau(
+            monitor="val_loss", factor=0.5, patience=max(1, patience // 3)))
+    if getattr(args, "ema", None) is not None:
+        chosen.append(keras.callbacks.SwapEMAWeights())
+    return chosen
+
+
 def add_data_flags(
     result: argparse.ArgumentParser,
     datasets: tuple[str, ...] = ("digits",),

@@ -40,6 +40,58 @@ def test_options(tmp_path, flags):
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("schedule", ["cosine", "one_cycle", "sgdr", "plateau"])
+def test_schedules_set_the_learning_rate(tmp_path, schedule):
+    run(tmp_path, "--epochs", "2", "--schedule", schedule, "--learning-rate", "0.01")
+    history = pd.read_csv(tmp_path / "mlp" / "history.csv")
+    rates = history["learning_rate"].tolist()
+    assert len(rates) == 2 and max(rates) <= 0.01 + 1e-6
+    if schedule in ("cosine", "one_cycle", "sgdr"):  # annealed towards 0 by the last step
+        assert rates[-1] < rates[0] / 10
+
+
+def test_ema_is_the_exponential_average_of_the_optimizer_steps():
+    """--ema's optimizer (Keras' use_ema): after fit the model holds the EMA
+    of the weights after each step, computed here independently."""
+    import argparse
+
+    import keras
+    import numpy as np
+
+    from recipes.common import cli
+
+    args = argparse.Namespace(learning_rate=0.1, ema=0.9)
+    keras.utils.set_random_seed(0)
+    x = np.random.default_rng(0).normal(size=(8, 3)).astype("float32")
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(1)])
+    model.compile(cli.optimizer(args, keras.optimizers.SGD), loss="mse")
+    steps = []
+
+    class Record(keras.callbacks.Callback):
+        def on_train_batch_end(self, batch, logs=None):
+            steps.append(self.model.get_weights())
+
+    model.fit(x, x.sum(1, keepdims=True), batch_size=2, epochs=2, shuffle=False, verbose=0,
+              callbacks=[Record()])
+    average = steps[0]
+    for weights in steps[1:]:
+        average = [0.9 * a + 0.1 * w for a, w in zip(average, weights)]
+    for got, expected, last in zip(model.get_weights(), average, steps[-1]):
+        np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)
+        assert not np.allclose(got, last)  # the average, not the last step
+
+
+@pytest.mark.slow
+def test_ema_run_validates_and_saves_the_averaged_model(tmp_path):
+    import keras
+
+    metrics = run(tmp_path, "--epochs", "2", "--ema", "0.9")
+    assert 0.0 <= metrics["test_accuracy"] <= 1.0
+    model = keras.saving.load_model(tmp_path / "mlp" / "model.keras")
+    assert model.optimizer.use_ema and model.optimizer.ema_momentum == pytest.approx(0.9)
+
+
+@pytest.mark.slow
 def test_csv_regression_and_multilabel(tmp_path):
     rows = [f"{i % 7},{'a' if i % 2 else 'b'},{i * 0.3 + (i % 7)},{i % 2},{(i // 3) % 2}"
             for i in range(120)]
