@@ -96,3 +96,57 @@ def fit_steps_per_epoch(callback: keras.callbacks.Callback, steps_per_epoch: int
             steps_per_epoch,
         )
     return int(steps)
+
+
+class InGraphScheduleCallback(keras.callbacks.Callback):
+    """What `SGDR` and `OneCycle` share: a schedule installed for one `fit`.
+
+    At train begin the subclass's `make_schedule(steps_per_epoch)` is
+    installed on the optimizer (before `BackupAndRestore`, placed after it,
+    restores the optimizer's variables); when the first epoch begins the
+    schedule's `step_offset` places it at that epoch (`initial_epoch`, or
+    the epoch a backup resumes from; no step has been traced yet). Each
+    epoch's logs get `learning_rate`, `rate_at_step(step)` of its last step;
+    at train end the optimizer's own rate is back.
+    """
+
+    def __init__(self, steps_per_epoch: int | None = None):
+        super().__init__()
+        if steps_per_epoch is not None:
+            steps_per_epoch = _checks.check_int("steps_per_epoch", steps_per_epoch)
+        self.steps_per_epoch = steps_per_epoch
+        self.schedule = None
+        self._token = None
+        self._steps = None
+        self._placed = False
+
+    def make_schedule(self, steps_per_epoch: int):
+        raise NotImplementedError
+
+    def rate_at_step(self, step: int) -> float:
+        raise NotImplementedError
+
+    def on_train_begin(self, logs: dict | None = None) -> None:
+        # A schedule still installed: the last fit stopped on an exception.
+        self._token = restore_learning_rate(self._token)
+        self._steps = fit_steps_per_epoch(self, self.steps_per_epoch)
+        self.schedule = self.make_schedule(self._steps)
+        self._token = install_schedule(self.model, self.schedule)
+        self._placed = False
+
+    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+        if self._placed:
+            return
+        self._placed = True
+        self.schedule.step_offset = optimizer_step(self.model) - epoch * self._steps
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        if logs is None or self._token is None:
+            return
+        # The rate of the epoch's last step, from the same formula in Python
+        # (cheaper than running the schedule's ops eagerly).
+        last_step = optimizer_step(self.model) - 1 - self.schedule.step_offset
+        logs["learning_rate"] = self.rate_at_step(max(last_step, 0))
+
+    def on_train_end(self, logs: dict | None = None) -> None:
+        self._token = restore_learning_rate(self._token)

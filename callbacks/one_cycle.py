@@ -29,12 +29,7 @@ from typing import Any
 import keras
 
 from callbacks import _checks, schedules
-from callbacks._optimizer import (
-    fit_steps_per_epoch,
-    install_schedule,
-    optimizer_step,
-    restore_learning_rate,
-)
+from callbacks._optimizer import InGraphScheduleCallback
 
 _ARGUMENTS = ("max_lr", "pct_start", "div_factor", "final_div_factor", "anneal")
 
@@ -87,7 +82,7 @@ class OneCycleSchedule(keras.optimizers.schedules.LearningRateSchedule):
         return {name: getattr(self, name) for name in (*_ARGUMENTS, "total_steps", "step_offset")}
 
 
-class OneCycle(keras.callbacks.Callback):
+class OneCycle(InGraphScheduleCallback):
     """The one-cycle learning-rate policy over the steps of one `fit`.
 
     `total_steps` is `epochs * steps_per_epoch` of the `fit` (epochs counted
@@ -129,16 +124,10 @@ class OneCycle(keras.callbacks.Callback):
         anneal: str = "cos",
         steps_per_epoch: int | None = None,
     ):
-        super().__init__()
+        super().__init__(steps_per_epoch)
         (self.max_lr, _, self.pct_start, self.div_factor, self.final_div_factor,
          self.anneal) = schedules.check_one_cycle_arguments(
             max_lr, 2, pct_start, div_factor, final_div_factor, anneal)
-        if steps_per_epoch is not None:
-            steps_per_epoch = _checks.check_int("steps_per_epoch", steps_per_epoch)
-        self.steps_per_epoch = steps_per_epoch
-        self.schedule: OneCycleSchedule | None = None
-        self._token = None
-        self._steps = None
 
     def learning_rate_at(self, step: int) -> float:
         """The rate at step `step` of the cycle: `schedules.one_cycle_learning_rate`."""
@@ -147,29 +136,12 @@ class OneCycle(keras.callbacks.Callback):
             **{name: getattr(self, name) for name in _ARGUMENTS},
         )
 
-    def on_train_begin(self, logs: dict | None = None) -> None:
-        self._token = restore_learning_rate(self._token)
-        self._steps = fit_steps_per_epoch(self, self.steps_per_epoch)
+    def make_schedule(self, steps_per_epoch: int) -> OneCycleSchedule:
         epochs = self.params.get("epochs") or 1
-        self.schedule = OneCycleSchedule(
-            total_steps=max(2, epochs * self._steps),
+        return OneCycleSchedule(
+            total_steps=max(2, epochs * steps_per_epoch),
             **{name: getattr(self, name) for name in _ARGUMENTS},
         )
-        # Installed before BackupAndRestore restores the optimizer (see SGDR).
-        self._token = install_schedule(self.model, self.schedule)
-        self._placed = False
 
-    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
-        if self._placed:
-            return
-        self._placed = True
-        self.schedule.step_offset = optimizer_step(self.model) - epoch * self._steps
-
-    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
-        if logs is None or self._token is None:
-            return
-        last_step = optimizer_step(self.model) - 1 - self.schedule.step_offset
-        logs["learning_rate"] = self.learning_rate_at(max(last_step, 0))
-
-    def on_train_end(self, logs: dict | None = None) -> None:
-        self._token = restore_learning_rate(self._token)
+    def rate_at_step(self, step: int) -> float:
+        return self.learning_rate_at(step)

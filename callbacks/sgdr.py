@@ -25,12 +25,7 @@ from typing import Any
 import keras
 
 from callbacks import _checks, schedules
-from callbacks._optimizer import (
-    fit_steps_per_epoch,
-    install_schedule,
-    optimizer_step,
-    restore_learning_rate,
-)
+from callbacks._optimizer import InGraphScheduleCallback
 
 _SGDR_ARGUMENTS = ("max_lr", "min_lr", "cycle_epochs", "cycle_mult", "max_lr_decay")
 
@@ -109,7 +104,7 @@ class SGDRSchedule(keras.optimizers.schedules.LearningRateSchedule):
         }
 
 
-class SGDR(keras.callbacks.Callback):
+class SGDR(InGraphScheduleCallback):
     """Stochastic gradient descent with warm restarts (cosine annealing).
 
     `lr = min_lr + (max_lr_i - min_lr) * (1 + cos(pi * T_cur / T_i)) / 2`,
@@ -178,16 +173,10 @@ class SGDR(keras.callbacks.Callback):
         max_lr_decay: float = 1.0,
         steps_per_epoch: int | None = None,
     ):
-        super().__init__()
+        super().__init__(steps_per_epoch)
         self.max_lr, self.min_lr, self.cycle_epochs, self.cycle_mult, self.max_lr_decay = (
             schedules.check_sgdr_arguments(max_lr, min_lr, cycle_epochs, cycle_mult, max_lr_decay)
         )
-        if steps_per_epoch is not None:
-            steps_per_epoch = _checks.check_int("steps_per_epoch", steps_per_epoch)
-        self.steps_per_epoch = steps_per_epoch
-        self.schedule: SGDRSchedule | None = None
-        self._token = None
-        self._steps = None
 
     @property
     def cycle_ends(self) -> list[int]:
@@ -213,34 +202,8 @@ class SGDR(keras.callbacks.Callback):
         """The rate at a (fractional) epoch: `schedules.sgdr_learning_rate`."""
         return schedules.sgdr_learning_rate(epoch, **_sgdr_arguments(self))
 
-    def on_train_begin(self, logs: dict | None = None) -> None:
-        # A schedule still installed: the last fit stopped on an exception.
-        self._token = restore_learning_rate(self._token)
-        self._steps = fit_steps_per_epoch(self, self.steps_per_epoch)
-        # Installed now, so that the optimizer's variables are those a backup
-        # written during this fit holds (keras.callbacks.BackupAndRestore,
-        # placed after this callback, restores them next); it is placed in
-        # time when the first epoch begins.
-        self.schedule = SGDRSchedule(**_sgdr_arguments(self), steps_per_epoch=self._steps)
-        self._token = install_schedule(self.model, self.schedule)
-        self._placed = False
+    def make_schedule(self, steps_per_epoch: int) -> SGDRSchedule:
+        return SGDRSchedule(**_sgdr_arguments(self), steps_per_epoch=steps_per_epoch)
 
-    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
-        if self._placed:
-            return
-        self._placed = True
-        # The first epoch of this fit (`initial_epoch`, or the epoch a backup
-        # resumes from): this epoch starts `epoch` epochs into the schedule.
-        # No step has run yet, so the train step traces with this offset.
-        self.schedule.step_offset = optimizer_step(self.model) - epoch * self._steps
-
-    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
-        if logs is None or self._token is None:
-            return
-        # The rate of the epoch's last step, from the same formula in Python
-        # (cheaper than running the schedule's ops eagerly).
-        last_step = optimizer_step(self.model) - 1 - self.schedule.step_offset
-        logs["learning_rate"] = self.learning_rate_at(max(last_step, 0) / self._steps)
-
-    def on_train_end(self, logs: dict | None = None) -> None:
-        self._token = restore_learning_rate(self._token)
+    def rate_at_step(self, step: int) -> float:
+        return self.learning_rate_at(step / self._steps)
