@@ -2,9 +2,13 @@
 
 A recipe imports only these modules (and `zoo`, `callbacks`), so a copy of
 one runs in your own folder once this project is installed (`pip install .`).
-Nothing here imports TensorFlow or Keras at import time.
+Nothing here imports TensorFlow or Keras at import time (except
+`table_layers`, which defines Keras layers and is imported only to load or
+build `inference.keras`).
 
-- `recipes.common.cli`: the shared flags (`parser`, `add_data_flags`),
+- `recipes.common.cli`: the shared flags (`parser`, `add_data_flags`,
+  `add_training_flags` with `optimizer` and `schedule_callbacks` for
+  `--schedule` and `--ema`),
   `setup` (backend, seeds), `model_spec` / `check_model` (the `--model`
   check), `load_data` (bundled data, `--csv`, `--images`), `output_dir`,
   `save_artifacts` (model, history, metrics, plots, atomically), `run`
@@ -14,7 +18,9 @@ Nothing here imports TensorFlow or Keras at import time.
   `fit_inputs` (the fast input pipeline).
 - `recipes.common.tables`: a CSV table's preprocessing, fitted on its
   training rows with `keras.utils.FeatureSpace` (schema, missing values,
-  unseen categories; `save` keeps it beside the model for `recipes.predict`).
+  unseen categories; `save` keeps it beside the model for `recipes.predict`;
+  on TensorFlow `save_inference_model` writes `inference.keras`, raw columns
+  in, with the gap-filling layers of `recipes.common.table_layers`).
 - `recipes.common.artifacts`: atomic writes (`write_json`, `write_csv`,
   `save_model`, `save_figure`).
 - `recipes.common.plots`: the figures the recipes leave behind.
