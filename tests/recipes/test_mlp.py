@@ -138,3 +138,14 @@ def test_missing_error_keeps_todays_refusal(tmp_path):
                                          r"\(8 missing in all\)"):
         run(tmp_path, "--csv", str(path), "--target", "label", "--missing", "error")
     assert not (tmp_path / "mlp").exists()
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--ema", "1.5"], "expected a momentum in (0, 1), got 1.5"),
+    (["--schedule", "linear"], "invalid choice: 'linear'"),
+])
+def test_bad_technique_flags_are_usage_errors(flags, message, capsys):
+    with pytest.raises(SystemExit) as stopped:
+        mlp.main(flags)
+    assert stopped.value.code == 2
+    assert message in capsys.readouterr().err
