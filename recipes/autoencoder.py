@@ -17,8 +17,8 @@ Run:
     python -m recipes.autoencoder --csv my_table.csv --target label  # leave `label` out
 
 Expected on the bundled data (default flags, seed 0, TensorFlow, measured by
-`python -m benchmarks.recipes`): test MSE 0.0139 per pixel (always the mean
-digit: 0.074), ~38 s in all.
+`python -m benchmarks.recipes`): test MSE 0.0137 per pixel (always the mean
+digit: 0.074), ~18 s in all.
 
 Next steps: `python -m recipes.denoising_autoencoder` cleans corrupted
 digits; `python -m recipes.conv_autoencoder` uses convolutions;

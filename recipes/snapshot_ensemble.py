@@ -14,8 +14,8 @@ Run:
     python -m recipes.snapshot_ensemble --csv my_table.csv --target label
 
 Expected on the bundled data (default flags, seed 0, TensorFlow, measured by
-`python -m benchmarks.recipes`): final model 0.989, ensemble of the 5
-snapshots 0.989, ~30 s in all.
+`python -m benchmarks.recipes`): final model 0.978, ensemble of the 5
+snapshots 0.985, ~16 s in all.
 
 Artifacts: `snapshots/snapshot_01.keras`..., `ensemble.keras` (all snapshots
 in one model: `keras.saving.load_model(path, safe_mode=True)`),
