@@ -490,6 +490,12 @@ def check_one_cycle_arguments(
     )
 
 
+def _one_cycle_points(max_lr, total_steps, pct_start, div_factor, final_div_factor):
+    """The first and last rates, and the step at which the rate peaks (torch's phases)."""
+    initial = max_lr / div_factor
+    return initial, initial / final_div_factor, float(pct_start * total_steps) - 1.0
+
+
 def _anneal(start, end, pct, anneal: str, cos):
     if anneal == "cos":
         return end + (start - end) / 2.0 * (cos(math.pi * pct) + 1.0)
@@ -522,9 +528,8 @@ def one_cycle_learning_rate(
         check_one_cycle_arguments(max_lr, total_steps, pct_start, div_factor,
                                   final_div_factor, anneal)
     )
-    initial = max_lr / div_factor
-    final = initial / final_div_factor
-    peak_step = float(pct_start * total_steps) - 1.0
+    initial, final, peak_step = _one_cycle_points(max_lr, total_steps, pct_start, div_factor,
+                                                  final_div_factor)
     step = min(max(float(step), 0.0), total_steps - 1.0)
     if step <= peak_step:
         return _anneal(initial, max_lr, step / peak_step, anneal, math.cos)
@@ -543,9 +548,8 @@ def one_cycle_learning_rate_op(
     anneal: str = "cos",
 ):
     """`one_cycle_learning_rate` in `keras.ops`, for a step tensor (in-graph)."""
-    initial = max_lr / div_factor
-    final = initial / final_div_factor
-    peak_step = float(pct_start * total_steps) - 1.0
+    initial, final, peak_step = _one_cycle_points(max_lr, total_steps, pct_start, div_factor,
+                                                  final_div_factor)
     step = ops.cast(_int_step(step), "float32")
     step = ops.minimum(step, float(total_steps - 1))
     # peak_step may be < 0 (pct_start * total_steps < 1): all annealing then.
