@@ -50,6 +50,8 @@ def main(argv: list[str] | None = None) -> dict:
     model_flags.add_argument("--drop-path-rate", type=cli.rate, default=0.1)
     model_flags.add_argument("--weight-decay", type=cli.rate, default=0.05)
     model_flags.add_argument("--patience", type=cli.positive_int, default=15)
+    model_flags.add_argument("--tta", type=cli.non_negative_int, default=0,
+                             help="also report test accuracy averaged over N augmented copies")
     args = parser.parse_args(argv)
     cli.setup(args)
 
@@ -57,14 +59,15 @@ def main(argv: list[str] | None = None) -> dict:
     import numpy as np
 
     import zoo
-    from recipes.common import datasets, plots
+    from recipes.common import datasets, images, plots
 
     cli.model_spec(args, task="classification", input_kind="image", kind="image classifier")
 
     # ## Data
-    data = cli.load_data(args, view="image")
-    print(f"{data.name}: {len(data.x_train)} train, {len(data.x_val)} validation, "
-          f"{len(data.x_test)} test images of shape {data.input_shape}, "
+    # --images streams the folder's files in batches (never all in memory).
+    data = cli.load_data(args, view="image", stream=True)
+    print(f"{data.name}: {len(data.y_train)} train, {len(data.y_val)} validation, "
+          f"{len(data.y_test)} test images of shape {data.input_shape}, "
           f"{data.num_outputs} classes")
 
     # ## Model
@@ -85,8 +88,10 @@ def main(argv: list[str] | None = None) -> dict:
     model = zoo.build(
         args.model, input_shape=data.input_shape, num_outputs=data.num_outputs, **options
     )
+    if args.images:  # Raw images of any size in: resizing and pixel scaling inside.
+        model = images.with_preprocessing(model, data)
     # Cosine decay to zero over the epoch budget, computed in the graph.
-    steps_per_epoch = int(np.ceil(len(data.x_train) / args.batch_size))
+    steps_per_epoch = int(np.ceil(len(data.y_train) / args.batch_size))
     schedule = keras.optimizers.schedules.CosineDecay(
         args.learning_rate, decay_steps=args.epochs * steps_per_epoch
     )
@@ -116,19 +121,25 @@ def main(argv: list[str] | None = None) -> dict:
     )
 
     # ## Evaluate
-    results = model.evaluate(data.x_test, data.y_test, return_dict=True, verbose=0)
+    test = datasets.evaluation_inputs(data)
+    results = model.evaluate(**test, return_dict=True, verbose=0)
     metrics = {f"test_{name}": value for name, value in results.items()}
     metrics["epochs_trained"] = len(history.history["loss"])
-    predicted = np.argmax(model.predict(data.x_test, verbose=0), axis=-1)
+    predicted = np.argmax(images.predict(model, test["x"]), axis=-1)
+    if args.tta:  # Test-time augmentation: average over augmented copies.
+        averaged = images.predict(model, test["x"], tta=args.tta, seed=args.seed)
+        metrics["test_accuracy_tta"] = float(np.mean(averaged.argmax(-1) == data.y_test))
     # Twenty test images titled true>predicted, mistakes (in red) first.
     shown = np.argsort(predicted == data.y_test, kind="stable")[:20]
     figures = {
         "confusion_matrix": plots.confusion_matrix(data.y_test, predicted, data.class_names),
         "test_predictions": plots.predictions_grid(
-            data.x_test[shown], data.y_test[shown], predicted[shown], data.class_names
+            datasets.evaluation_images(data, shown), data.y_test[shown], predicted[shown],
+            data.class_names,
         ),
     }
     print("Test:", cli.format_metrics(metrics))
+    images.save(out, data)  # class names, image size and mode, for recipes.predict
     return cli.save_artifacts(out, model=model, history=history, metrics=metrics, figures=figures)
 
 

@@ -1,4 +1,4 @@
-"""Predict: apply a trained run's model to new rows of a CSV table.
+"""Predict: apply a trained run's model to new rows of a CSV table, or to new images.
 
 A command, not a training recipe. `python -m recipes.mlp --csv ...` (and
 `python -m recipes.autoencoder --csv ...` or `recipes.denoising_autoencoder`)
@@ -28,6 +28,18 @@ Run:
     python -m recipes.predict runs/autoencoder --csv today.csv --id sensor_id
     python -m recipes.tune --model mlp --csv churn.csv --target churn --retrain-best
     python -m recipes.predict tuning/mlp --csv next_month.csv   # the retrained best
+
+Images: a run trained with `--images` (cnn, gmlp, transfer_learning) labels
+image files and folders (recursively): one row per file, `path`,
+`prediction` (the class name) and `probability_<class>`. Images of any size
+and colour mode are converted as in training; unreadable files are listed
+(an `error` column), not fatal. `--tta N` averages each prediction over N
+augmented copies too (test-time augmentation). Files inside folders named
+after the classes are also scored (accuracy).
+
+    python -m recipes.cnn --images photos/ --image-size 64 64
+    python -m recipes.predict runs/cnn --images new_photos/ --output labels.csv
+    python -m recipes.predict runs/cnn --images a.jpg b.png --tta 8
 
 From Python:
     from recipes import predict
@@ -196,9 +208,106 @@ class Predictor:
         return {"binary_accuracy": float(hits.mean())} if len(hits) else {}
 
 
-def load(run_dir: str | Path) -> Predictor:
+class ImagePredictor:
+    """A run's image classifier: image files in, class probabilities out.
+
+    Build one with `load(run_dir)` on a run trained with `--images` (cnn,
+    gmlp, transfer_learning). Its `model.keras` takes raw images (resizing
+    and pixel scaling are layers inside); files are read as in training
+    (`images.file_dataset`: any size and colour mode, converted).
+
+    Attributes:
+        run_dir: the run folder.
+        info: its `run.json`.
+        model: the trained `keras.Model`.
+        class_names: the training folder's class names.
+        notes: after `predict`, lines about unreadable files.
+        metrics: after `predict`, the accuracy where every image sits in a
+            folder named after its class.
+    """
+
+    def __init__(self, run_dir: Path, info: dict[str, Any], model):
+        self.run_dir = Path(run_dir)
+        self.info = info
+        self.model = model
+        self.class_names = [str(name) for name in info["class_names"]]
+        self.image_size = tuple(info["images"]["image_size"])
+        self.color_mode = info["images"]["color_mode"]
+        self.notes: list[str] = []
+        self.metrics: dict[str, float] = {}
+
+    def predict(self, paths, *, tta: int = 0, batch_size: int = 64, seed: int = 0):
+        """Predictions for image files, and the files of folders (recursively).
+
+        Args:
+            paths: image files and folders, in the output's order.
+            tta: average over this many augmented copies too (test-time
+                augmentation, `images.predict`); 0 is off.
+            batch_size: images per batch.
+            seed: of the augmentations.
+
+        Returns:
+            A DataFrame, one row per file: `path`, `prediction` (a class
+            name) and `probability_<class>`; an unreadable file's row has
+            its reason in `error` and no prediction.
+
+        Raises:
+            ValueError: a path that does not exist, or no files at all.
+        """
+        import numpy as np
+        import pandas as pd
+
+        from recipes.common import images
+
+        files = []
+        for path in map(Path, paths):
+            if path.is_dir():
+                files.extend(images.list_images(path))
+            elif path.is_file():
+                files.append(path)
+            else:
+                raise ValueError(
+                    "Invalid value for argument `images`: expected image files or "
+                    f"folders. Received: images={str(path)!r} (no such file or folder)"
+                )
+        if not files:
+            raise ValueError(f"Invalid value for argument `images`: no files in {list(paths)}.")
+        errors = {str(file): images.check_image(file)[1] for file in files}
+        readable = [name for name, error in errors.items() if error is None]
+        result = pd.DataFrame({"path": [str(file) for file in files]})
+        result["prediction"] = None
+        probabilities = np.full((len(files), len(self.class_names)), np.nan)
+        if readable:
+            batches = images.file_dataset(readable, image_size=self.image_size,
+                                          color_mode=self.color_mode, batch_size=batch_size)
+            scores = images.predict(self.model, batches, tta=tta, seed=seed)
+            rows = result.index[result["path"].map(errors).isna()]
+            probabilities[rows] = scores
+            names = np.array(self.class_names, dtype=object)
+            result.loc[rows, "prediction"] = names[np.argmax(scores, axis=-1)]
+        for index, name in enumerate(self.class_names):
+            result[f"probability_{name}"] = probabilities[:, index]
+        bad = {name: error for name, error in errors.items() if error is not None}
+        self.notes = []
+        if bad:
+            result["error"] = result["path"].map(bad).fillna("")
+            shown = "; ".join(f"{name}: {error}" for name, error in list(bad.items())[:5])
+            more = f"; and {len(bad) - 5} more" if len(bad) > 5 else ""
+            self.notes.append(f"{len(bad)} of {len(files)} files not predicted "
+                              f"(see the error column): {shown}{more}")
+        # Files in folders named after the classes: the accuracy against them.
+        truth = [Path(name).parent.name for name in readable]
+        self.metrics = {}
+        if readable and all(label in self.class_names for label in truth):
+            predicted = result.loc[result["path"].isin(readable), "prediction"].to_numpy()
+            self.metrics = {"accuracy": float(np.mean(predicted == np.array(truth)))}
+        return result
+
+
+def load(run_dir: str | Path) -> Predictor | ImagePredictor:
     """The `Predictor` of a run folder trained on a CSV table (e.g. `runs/mlp`,
-    `runs/autoencoder`, or `tuning/mlp` after `recipes.tune --retrain-best`).
+    `runs/autoencoder`, or `tuning/mlp` after `recipes.tune --retrain-best`),
+    or the `ImagePredictor` of one trained on `--images` (e.g. `runs/cnn`).
 
     Loads `model.keras` and `preprocessing.keras` with
     `keras.saving.load_model(..., safe_mode=True)` under the current backend,
@@ -206,10 +315,11 @@ def load(run_dir: str | Path) -> Predictor:
 
     Raises:
         ValueError: if `run_dir` is not a run folder, or its model was not
-            trained on a table (no feature schema, no preprocessing file).
+            trained on a table or an image folder.
     """
     import keras
 
+    import zoo  # noqa: F401 (registers the zoo's layers)
     from recipes.common import tables
 
     run_dir = Path(run_dir)
@@ -221,11 +331,14 @@ def load(run_dir: str | Path) -> Predictor:
             "and model.keras (e.g. runs/mlp), or a `recipes.tune --retrain-best` project "
             f"(e.g. tuning/mlp). Received: run_dir={str(run_dir)!r}"
         )
+    if info.get("images"):
+        return ImagePredictor(run_dir, info, keras.saving.load_model(model_file, safe_mode=True))
     preprocessing = run_dir / tables.PREPROCESSING_FILE
     if not info.get("feature_schema") or not preprocessing.is_file():
         raise ValueError(
             f"Run folder {str(run_dir)!r} holds a {info.get('recipe', 'model')!r} model that "
-            "does not read tables (it was not trained with --csv); predict needs one that does."
+            "reads neither tables nor image files (it was not trained with --csv or "
+            "--images); predict needs one that does."
         )
     if info.get("task") not in TABLE_TASKS:
         raise ValueError(
@@ -255,11 +368,17 @@ def main(argv: list[str] | None = None) -> dict:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("run_dir", type=Path, help="a run folder, e.g. runs/mlp")
-    parser.add_argument("--csv", type=Path, required=True, help="the rows to predict")
+    data = parser.add_mutually_exclusive_group(required=True)
+    data.add_argument("--csv", type=Path, help="the rows to predict")
+    data.add_argument("--images", type=Path, nargs="+",
+                      help="image files or folders to classify (an --images run)")
     parser.add_argument("--output", type=Path, default=Path("predictions.csv"))
     parser.add_argument("--id", help="a column of --csv to copy into the output")
     parser.add_argument("--threshold", type=_threshold, default=0.5,
                         help="multi-label: probability from which a label is 1")
+    parser.add_argument("--tta", type=cli.non_negative_int, default=0,
+                        help="images: average over N augmented copies too")
+    parser.add_argument("--batch-size", type=cli.positive_int, default=64)
     parser.add_argument(
         "--backend",
         choices=cli.BACKENDS,
@@ -272,6 +391,20 @@ def main(argv: list[str] | None = None) -> dict:
     from recipes.common import artifacts, datasets
 
     predictor = load(args.run_dir)
+    if isinstance(predictor, ImagePredictor) != (args.images is not None):
+        raise ValueError(
+            f"Run folder {str(args.run_dir)!r} was trained on "
+            f"{'image files: use --images' if args.images is None else 'a table: use --csv'}."
+        )
+    if args.images is not None:
+        result = predictor.predict(args.images, tta=args.tta, batch_size=args.batch_size)
+        for note in predictor.notes:
+            print(note)
+        artifacts.write_csv(args.output, result)
+        print(f"Wrote {result['prediction'].notna().sum()} predictions to {args.output}")
+        if predictor.metrics:
+            print(f"Against the class folders: {cli.format_metrics(predictor.metrics)}")
+        return {"rows": len(result), "output": str(args.output), **predictor.metrics}
     frame = datasets.read_csv(args.csv)
     result = predictor.predict(
         frame, threshold=args.threshold, id_column=args.id, source=str(args.csv)

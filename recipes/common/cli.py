@@ -24,6 +24,13 @@ def positive_int(text: str) -> int:
     return value
 
 
+def non_negative_int(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected 0 or a positive integer, got {text}")
+    return value
+
+
 def positive_float(text: str) -> float:
     value = float(text)
     if not value > 0:
@@ -175,7 +182,10 @@ def add_data_flags(
             "--images", type=Path, help="your own images: a folder with one sub-folder per class"
         )
         group.add_argument("--image-size", type=positive_int, nargs=2, default=[32, 32])
-        group.add_argument("--color-mode", choices=("grayscale", "rgb", "rgba"), default="rgb")
+        group.add_argument("--color-mode", choices=("grayscale", "rgb"), default="rgb",
+                           help="images of other modes are converted")
+        group.add_argument("--cache", type=Path,
+                           help="a folder to cache decoded --images in (later epochs skip decoding)")
     if csv:
         group.add_argument("--csv", type=Path, help="your own table (header row) instead")
         group.add_argument("--target", help="target column of --csv (several: a,b for multi-label)")
@@ -269,7 +279,9 @@ def model_spec(
     return spec
 
 
-def load_data(args: argparse.Namespace, *, view: str = "flat", labels: bool = True):
+def load_data(
+    args: argparse.Namespace, *, view: str = "flat", labels: bool = True, stream: bool = False
+):
     """The bundled `--dataset`, `--images`, or `--csv` with `--target`; smaller with --smoke.
 
     Args:
@@ -280,6 +292,8 @@ def load_data(args: argparse.Namespace, *, view: str = "flat", labels: bool = Tr
         labels: `False` for models that need no labels (autoencoders): then
             `--csv` without `--target` makes every column a feature, and with
             `--target` that column is left out of the features.
+        stream: `--images` as an `images.ImageFolder` (file lists read in
+            batches by `tf.data`, `--cache` honoured) instead of arrays.
     """
     from recipes.common import datasets
 
@@ -289,6 +303,15 @@ def load_data(args: argparse.Namespace, *, view: str = "flat", labels: bool = Tr
         data = datasets.load_table(
             csv, exclude=args.target, seed=args.seed, missing=getattr(args, "missing", "error")
         )
+    elif images is not None and stream:
+        from recipes.common import images as image_folders
+
+        data = image_folders.load_folder(
+            images, image_size=args.image_size, color_mode=args.color_mode, seed=args.seed,
+            cache=args.cache,
+        )
+        for note in data.notes():
+            print(note)
     elif images is not None:
         data = datasets.load_image_folder(
             images, image_size=args.image_size, color_mode=args.color_mode, seed=args.seed

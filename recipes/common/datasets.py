@@ -173,9 +173,21 @@ def fit_inputs(data: Dataset, *, batch_size: int, seed: int = 0) -> dict:
     benchmarks/RESULTS.md). Under JAX: the arrays themselves, which Keras
     iterates faster there than a `tf.data` pipeline.
 
+    An `images.ImageFolder` (streamed `--images`) gives its `tf.data`
+    pipelines on either backend: files decoded in batches, never all in memory.
+
     Use as `model.fit(**fit_inputs(data, batch_size=64), epochs=10)`.
     """
     import keras
+
+    from recipes.common import images
+
+    if isinstance(data, images.ImageFolder):
+        return {
+            "x": data.dataset("train", batch_size=batch_size, shuffle=True, seed=seed),
+            "validation_data": data.dataset("val", batch_size=batch_size),
+            "shuffle": False,
+        }
 
     if keras.backend.backend() != "tensorflow":
         return {
@@ -201,6 +213,30 @@ def fit_inputs(data: Dataset, *, batch_size: int, seed: int = 0) -> dict:
     )
     # shuffle=False: the pipeline shuffles (fit's own flag would only warn).
     return {"x": train, "validation_data": validation, "shuffle": False}
+
+
+def evaluation_inputs(data, *, batch_size: int = 256) -> dict:
+    """`evaluate`'s (and `predict`'s `x`) data arguments for `data`'s test split.
+
+    Arrays for a `Dataset`; for an `images.ImageFolder`, its test pipeline
+    (in file order, so predictions line up with `data.y_test`).
+
+    Use as `model.evaluate(**evaluation_inputs(data))`.
+    """
+    from recipes.common import images
+
+    if isinstance(data, images.ImageFolder):
+        return {"x": data.dataset("test", batch_size=batch_size)}
+    return {"x": data.x_test, "y": data.y_test, "batch_size": batch_size}
+
+
+def evaluation_images(data, indices) -> np.ndarray:
+    """Test images `indices` in [0, 1], for plots: array rows, or decoded files."""
+    from recipes.common import images
+
+    if isinstance(data, images.ImageFolder):
+        return data.images("test", indices)
+    return data.x_test[indices]
 
 
 def standardize(x_train, *others):
@@ -525,49 +561,37 @@ def load_image_folder(
     color_mode: str = "rgb",
     seed: int = 0,
 ) -> Dataset:
-    """A folder of images, one sub-folder per class, for the image recipes.
+    """A folder of images, one sub-folder per class, as in-memory arrays.
 
-    Uses `keras.utils.image_dataset_from_directory`, scales pixels to
-    [0, 1] and splits 70/15/15, stratified.
+    For the recipes that need arrays (autoencoders, siamese pairs); the cnn,
+    gmlp and transfer-learning recipes stream the folder instead
+    (`images.load_folder`), which this builds on: the same listing, checks,
+    conversions and stratified 70/15/15 split, then every image decoded and
+    scaled to [0, 1].
 
     Args:
         path: folder with one sub-folder of images per class.
         image_size: (height, width) images are resized to.
-        color_mode: `"grayscale"`, `"rgb"` or `"rgba"`.
+        color_mode: `"grayscale"` or `"rgb"`.
         seed: seed of the split.
     """
-    import keras
+    from recipes.common import images
 
-    path = Path(path)
-    if not path.is_dir():
-        raise _invalid("images", "a folder with one sub-folder of images per class", str(path))
-    if not [child for child in path.iterdir() if child.is_dir()]:
-        raise ValueError(
-            f"Image folder {str(path)!r} has no class sub-folders; put each "
-            "class's images in a sub-folder named after the class."
-        )
-    dataset = keras.utils.image_dataset_from_directory(
-        path,
-        image_size=tuple(image_size),
-        color_mode=color_mode,
-        batch_size=None,
-        shuffle=False,
-    )
-    images, labels = [], []
-    for image, label in dataset.as_numpy_iterator():
-        images.append(image)
-        labels.append(label)
-    if len(images) < 10:
-        raise ValueError(
-            f"Image folder {str(path)!r} has only {len(images)} images; need 10 or more."
-        )
-    x = np.stack(images).astype("float32") / 255.0
-    y = np.asarray(labels, dtype="int64")
-    x_train, y_train, x_val, y_val, x_test, y_test = split(x, y, seed=seed)
+    folder = images.load_folder(path, image_size=image_size, color_mode=color_mode, seed=seed)
+    for note in folder.notes():
+        print(note)
+
+    def arrays(split):
+        files, labels = folder.split(split)
+        batches = images.file_dataset(files, labels, image_size=folder.image_size,
+                                      color_mode=color_mode, batch_size=256)
+        x = np.concatenate([x for x, _ in batches.as_numpy_iterator()]) / 255.0
+        return x.astype("float32"), labels
+
     return Dataset.from_split(
-        str(path),
+        folder.name,
         "classification",
-        (x_train, y_train, x_val, y_val, x_test, y_test),
-        num_outputs=len(dataset.class_names),
-        class_names=list(dataset.class_names),
+        (*arrays("train"), *arrays("val"), *arrays("test")),
+        num_outputs=folder.num_outputs,
+        class_names=folder.class_names,
     )

@@ -1,0 +1,407 @@
+"""Your image folders, streamed from disk: listing, split, `tf.data` pipelines, TTA.
+
+`load_folder(path)` lists a folder with one sub-folder per class, checks
+each file's header (Pillow: the format, the size, the colour mode) without
+decoding it, and splits the file list 70/15/15, stratified and seeded, so
+the split is the same on every run and on resume. The images themselves are
+read in batches by a `tf.data` pipeline (`ImageFolder.dataset`): decoded in
+parallel, resized, batched and prefetched, never the whole folder in memory,
+and optionally cached on disk (`cache=`) so later epochs skip decoding. The
+pipeline feeds `fit` on any backend (TensorFlow or JAX).
+
+Pixel scaling and resizing belong to the model, not to the files:
+`with_preprocessing(model, data)` puts `keras.layers.Resizing` and
+`Rescaling(1 / 255)` in front of a model, so the saved model takes raw
+images of any size (pixel values 0-255), as `recipes.predict --images`
+feeds it. `save(out, data)` records the class names, image size and colour
+mode in `run.json`.
+
+Why not `keras.utils.image_dataset_from_directory` alone: it lists and
+splits the folder itself (a random, unstratified validation split, no test
+split) and fails mid-epoch with a TensorFlow trace on a corrupt file. Here
+the listing is checked first, a bad file is named and skipped, and the
+same pipeline (`tf.io.decode_image`, `tf.image.resize`) reads new images.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+# What `tf.io.decode_image` reads (the formats of Keras' own image loader).
+IMAGE_EXTENSIONS = (".bmp", ".gif", ".jpeg", ".jpg", ".png")
+CHANNELS = {"grayscale": 1, "rgb": 3}
+# Pillow's modes that are already `color_mode` (anything else is converted).
+_NATIVE_MODES = {"grayscale": ("L", "I", "I;16", "1"), "rgb": ("RGB",)}
+# Test-time augmentation: label-preserving for digits and photos (no flips: a
+# mirrored 2 is not a 2), as fractions of the image size.
+TTA_TRANSLATION = 0.1
+TTA_ZOOM = 0.1
+
+
+def _invalid(name: str, expected: str, value) -> ValueError:
+    return ValueError(
+        f"Invalid value for argument `{name}`: expected {expected}. Received: {name}={value!r}"
+    )
+
+
+def check_image(path: Path) -> tuple[str | None, str | None]:
+    """`(mode, None)` for a readable image file, `(None, reason)` otherwise.
+
+    Reads the header and verifies the file's structure with Pillow (for PNG
+    its checksums) without decoding the pixels.
+    """
+    from PIL import Image, UnidentifiedImageError
+
+    if path.suffix.lower() not in IMAGE_EXTENSIONS:
+        return None, f"not an image file ({path.suffix or 'no extension'})"
+    try:
+        with Image.open(path) as image:
+            mode = image.mode
+            image.verify()
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as error:
+        return None, f"unreadable ({type(error).__name__}: {str(error).splitlines()[0][:80]})"
+    return mode, None
+
+
+@dataclasses.dataclass
+class ImageFolder:
+    """A split folder of image files, read in batches (see `load_folder`).
+
+    Attributes:
+        name: the folder.
+        files_train, files_val, files_test: image paths of each split.
+        y_train, y_val, y_test: their class indices (int64 arrays).
+        class_names: the class sub-folders' names, sorted.
+        image_size: `(height, width)` images are resized to.
+        color_mode: `"grayscale"` or `"rgb"`; other modes are converted.
+        skipped: `(path, reason)` of each file left out.
+        converted: counts of the Pillow modes that were converted.
+        cache: folder of the on-disk cache of decoded images, or `None`.
+    """
+
+    name: str
+    files_train: list[str]
+    y_train: np.ndarray
+    files_val: list[str]
+    y_val: np.ndarray
+    files_test: list[str]
+    y_test: np.ndarray
+    class_names: list[str]
+    image_size: tuple[int, int]
+    color_mode: str = "rgb"
+    skipped: list[tuple[str, str]] = dataclasses.field(default_factory=list)
+    converted: dict[str, int] = dataclasses.field(default_factory=dict)
+    cache: Path | None = None
+    task: str = "classification"
+
+    @property
+    def num_outputs(self) -> int:
+        return len(self.class_names)
+
+    @property
+    def channels(self) -> int:
+        return CHANNELS[self.color_mode]
+
+    @property
+    def input_shape(self) -> tuple[int, int, int]:
+        """The shape the model's layers after `Resizing` see."""
+        return (*self.image_size, self.channels)
+
+    def subsample(self, train: int, evaluation: int) -> ImageFolder:
+        """The first `train` training and `evaluation` val/test files (for --smoke)."""
+        return dataclasses.replace(
+            self,
+            files_train=self.files_train[:train],
+            y_train=self.y_train[:train],
+            files_val=self.files_val[:evaluation],
+            y_val=self.y_val[:evaluation],
+            files_test=self.files_test[:evaluation],
+            y_test=self.y_test[:evaluation],
+        )
+
+    def notes(self) -> list[str]:
+        """Lines about the files skipped and the images converted, if any."""
+        lines = []
+        if self.converted:
+            modes = ", ".join(f"{count} {mode}" for mode, count in sorted(self.converted.items()))
+            lines.append(f"Converted to {self.color_mode} as they are read: {modes} images.")
+        if self.skipped:
+            shown = "; ".join(f"{path}: {reason}" for path, reason in self.skipped[:3])
+            more = f"; and {len(self.skipped) - 3} more" if len(self.skipped) > 3 else ""
+            lines.append(f"Skipped {len(self.skipped)} files of {self.name} ({shown}{more}).")
+        return lines
+
+    def dataset(
+        self, split: str, *, batch_size: int, shuffle: bool = False, seed: int = 0
+    ):
+        """A `tf.data.Dataset` of `(images, labels)` batches of one split.
+
+        Images are float32 pixel values in [0, 255], resized to `image_size`.
+        With `shuffle`, the order changes every epoch (seeded): the file list
+        is shuffled before decoding, or with `cache`, decoded images in a
+        buffer of 1,024 after the cache.
+        """
+        files, labels = self.split(split)
+        return file_dataset(
+            files, labels, image_size=self.image_size, color_mode=self.color_mode,
+            batch_size=batch_size, shuffle=shuffle, seed=seed,
+            cache=None if self.cache is None else self._cache_file(split, files),
+        )
+
+    def split(self, split: str) -> tuple[list[str], np.ndarray]:
+        if split not in ("train", "val", "test"):
+            raise _invalid("split", "'train', 'val' or 'test'", split)
+        return getattr(self, f"files_{split}"), getattr(self, f"y_{split}")
+
+    def images(self, split: str, indices) -> np.ndarray:
+        """The images `indices` of `split`, decoded and resized (for plots)."""
+        files, labels = self.split(split)
+        chosen = [files[int(i)] for i in indices]
+        batches = file_dataset(chosen, labels[np.asarray(indices, dtype=int)],
+                               image_size=self.image_size, color_mode=self.color_mode,
+                               batch_size=max(len(chosen), 1))
+        return np.concatenate([x for x, _ in batches.as_numpy_iterator()]) / 255.0
+
+    def _cache_file(self, split: str, files: list[str]) -> str:
+        # One cache per split, file list, size and mode: a stale one is never read.
+        key = hashlib.sha1(
+            "\n".join([*files, str(self.image_size), self.color_mode]).encode()
+        ).hexdigest()[:12]
+        path = Path(self.cache) / f"{split}-{key}"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        # A run killed while writing the cache leaves a lock file that makes
+        # tf.data refuse the cache; the half-written cache has no index and
+        # is rewritten.
+        for lock in path.parent.glob(f"{path.name}*.lockfile"):
+            lock.unlink()
+        return str(path)
+
+
+def decode(contents, *, image_size: tuple[int, int], color_mode: str):
+    """Raw file bytes to a float32 image in [0, 255] of `image_size` (a tf op).
+
+    Any mode is converted: decoded as RGB (grayscale repeated, alpha dropped,
+    palettes expanded), then to one channel for `"grayscale"`; resized with
+    bilinear interpolation, as `keras.layers.Resizing` does.
+    """
+    import tensorflow as tf
+
+    image = tf.io.decode_image(contents, channels=3, expand_animations=False)
+    if color_mode == "grayscale":
+        image = tf.image.rgb_to_grayscale(image)
+    image = tf.image.resize(image, image_size)
+    image.set_shape((*image_size, CHANNELS[color_mode]))
+    return image
+
+
+def file_dataset(
+    files: list[str],
+    labels=None,
+    *,
+    image_size: tuple[int, int],
+    color_mode: str,
+    batch_size: int,
+    shuffle: bool = False,
+    seed: int = 0,
+    cache: str | None = None,
+):
+    """The `tf.data` pipeline of image files: `(images, labels)` batches, or
+    images only when `labels` is `None`. See `ImageFolder.dataset`."""
+    import tensorflow as tf
+
+    items = (files,) if labels is None else (files, np.asarray(labels, dtype="int64"))
+    dataset = tf.data.Dataset.from_tensor_slices(items)
+    if shuffle and cache is None:  # file names only: the buffer costs bytes per image
+        dataset = dataset.shuffle(len(files), seed=seed, reshuffle_each_iteration=True)
+
+    def load(path, *label):
+        image = decode(tf.io.read_file(path), image_size=image_size, color_mode=color_mode)
+        return (image, *label)
+
+    dataset = dataset.map(load, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    if cache is not None:
+        dataset = dataset.cache(cache)
+        if shuffle:
+            dataset = dataset.shuffle(1024, seed=seed, reshuffle_each_iteration=True)
+    if labels is None:
+        dataset = dataset.map(lambda image: image)
+    return dataset.batch(batch_size).prefetch(tf.data.AUTOTUNE)
+
+
+def list_images(path: Path) -> list[Path]:
+    """Every file under `path` (recursively), sorted; hidden files left out."""
+    return sorted(
+        file for file in path.rglob("*")
+        if file.is_file() and not any(part.startswith(".") for part in file.relative_to(path).parts)
+    )
+
+
+def load_folder(
+    path: str | Path,
+    *,
+    image_size: tuple[int, int] = (32, 32),
+    color_mode: str = "rgb",
+    seed: int = 0,
+    cache: str | Path | None = None,
+) -> ImageFolder:
+    """Lists and splits a folder of images, one sub-folder per class.
+
+    Files that are not images or that Pillow cannot read are skipped and
+    counted (`ImageFolder.skipped`; `notes()` says so); images in
+    another colour mode (grayscale among RGB, RGBA, palettes) are converted
+    to `color_mode` and counted.
+
+    Args:
+        path: folder with one sub-folder of images per class (the class
+            name); images may sit in nested folders below it.
+        image_size: `(height, width)` the images are resized to.
+        color_mode: `"grayscale"` or `"rgb"`.
+        seed: seed of the stratified 70/15/15 split of the file list.
+        cache: a folder for the on-disk cache of decoded images, or `None`.
+
+    Raises:
+        ValueError: a missing folder, no class sub-folders, a single class,
+            a class folder without readable images, or fewer than 10 images;
+            naming the folder.
+    """
+    from recipes.common import datasets
+
+    path = Path(path)
+    if not path.is_dir():
+        raise _invalid("images", "a folder with one sub-folder of images per class", str(path))
+    if color_mode not in CHANNELS:
+        raise _invalid("color_mode", f"one of {tuple(CHANNELS)}", color_mode)
+    classes = sorted(child for child in path.iterdir()
+                     if child.is_dir() and not child.name.startswith("."))
+    if not classes:
+        raise ValueError(
+            f"Image folder {str(path)!r} has no class sub-folders; put each "
+            "class's images in a sub-folder named after the class."
+        )
+    if len(classes) == 1:
+        raise ValueError(
+            f"Image folder {str(path)!r} has one class sub-folder only "
+            f"({classes[0].name!r}); a classifier needs two or more."
+        )
+    files, labels, skipped, modes = [], [], [], Counter()
+    for label, folder in enumerate(classes):
+        found = 0
+        for file in list_images(folder):
+            mode, reason = check_image(file)
+            if reason is not None:
+                skipped.append((str(file), reason))
+                continue
+            files.append(str(file))
+            labels.append(label)
+            modes[mode] += 1
+            found += 1
+        if not found:
+            raise ValueError(
+                f"Class folder {str(folder)!r} of --images holds no readable images "
+                f"({', '.join(IMAGE_EXTENSIONS)}); add some or remove the folder."
+            )
+    if len(files) < 10:
+        raise ValueError(
+            f"Image folder {str(path)!r} has only {len(files)} readable images; need 10 or more."
+        )
+    parts = datasets.split(np.asarray(files), np.asarray(labels, dtype="int64"), seed=seed)
+    x_train, y_train, x_val, y_val, x_test, y_test = parts
+    return ImageFolder(
+        str(path),
+        list(x_train), y_train, list(x_val), y_val, list(x_test), y_test,
+        class_names=[folder.name for folder in classes],
+        image_size=(int(image_size[0]), int(image_size[1])),
+        color_mode=color_mode,
+        skipped=skipped,
+        converted={mode: count for mode, count in modes.items()
+                   if mode not in _NATIVE_MODES[color_mode]},
+        cache=None if cache is None else Path(cache),
+    )
+
+
+def with_preprocessing(model, data: ImageFolder, *, name: str | None = None):
+    """`model` behind `Resizing(*data.image_size)` and `Rescaling(1 / 255)`.
+
+    The result takes raw images of any size, pixel values in [0, 255], with
+    `data.channels` channels: what `file_dataset` and `recipes.predict
+    --images` feed it.
+    """
+    import keras
+    from keras import layers
+
+    inputs = keras.Input(shape=(None, None, data.channels), name="images")
+    x = layers.Resizing(*data.image_size, name="resize")(inputs)
+    x = layers.Rescaling(1.0 / 255, name="rescale")(x)
+    return keras.Model(inputs, model(x), name=name or model.name)
+
+
+def save(out: Path, data) -> None:
+    """Records in `run.json` what `recipes.predict --images` needs: the task,
+    class names, image size and colour mode (`images`); for a run on the
+    bundled arrays, `images` is cleared."""
+    from recipes.common import cli
+
+    fields: dict[str, Any] = {"task": data.task, "class_names": list(data.class_names)}
+    if isinstance(data, ImageFolder):
+        fields["images"] = {"image_size": list(data.image_size), "color_mode": data.color_mode,
+                            "folder": data.name}
+    else:
+        fields["images"] = None
+    cli.update_run_info(Path(out), **fields)
+
+
+def tta_augmentation(seed: int = 0):
+    """The label-preserving random transforms of test-time augmentation:
+    shifts and zooms of up to 10% (`TTA_TRANSLATION`, `TTA_ZOOM`), no flips."""
+    import keras
+    from keras import layers
+
+    return keras.Sequential(
+        [
+            layers.RandomTranslation(TTA_TRANSLATION, TTA_TRANSLATION, seed=seed),
+            layers.RandomZoom(TTA_ZOOM, seed=seed + 1),
+        ],
+        name="tta",
+    )
+
+
+def predict(model, x, *, tta: int = 0, batch_size: int = 64, seed: int = 0) -> np.ndarray:
+    """`model`'s predictions on `x`, averaged over `tta` augmented copies too.
+
+    With `tta=0` this is `model.predict`. With `tta=N`, each batch is also
+    predicted `N` times under `tta_augmentation` (random shifts and zooms,
+    seeded) and the `N + 1` probability vectors are averaged.
+
+    Args:
+        model: a trained classifier.
+        x: an array of images, or a `tf.data.Dataset` of image batches (or
+            `(images, labels)` batches), in the model's input range.
+        tta: augmented copies per image; 0 turns test-time augmentation off.
+        batch_size: for an array `x`.
+        seed: of the augmentations.
+    """
+    if tta < 0:
+        raise _invalid("tta", "a non-negative number of augmented copies", tta)
+    if not tta:
+        return np.asarray(model.predict(x, batch_size=None if hasattr(x, "element_spec")
+                                        else batch_size, verbose=0))
+    augment = tta_augmentation(seed)
+    if hasattr(x, "element_spec"):
+        batches = (batch[0] if isinstance(batch, tuple) else batch
+                   for batch in x.as_numpy_iterator())
+    else:
+        batches = (x[start:start + batch_size] for start in range(0, len(x), batch_size))
+    outputs = []
+    for batch in batches:
+        total = np.asarray(model.predict_on_batch(batch), dtype="float64")
+        for _ in range(tta):
+            augmented = np.asarray(augment(batch, training=True))
+            total += np.asarray(model.predict_on_batch(augmented))
+        outputs.append(total / (tta + 1))
+    return np.concatenate(outputs).astype("float32")
