@@ -1,26 +1,43 @@
-"""Transfer learning: a CNN pretrained on digits 0-4 learns 5-9 from a few examples.
+"""Transfer learning: a pretrained network learns new classes from a few examples.
 
-Shows the Keras transfer-learning workflow on a small labelled budget. A CNN
-is pretrained on digits 0-4; its `"features"` sub-model (the convolutions
-and the pooling) then learns digits 5-9 from only `--examples-per-class`
-labelled images each, in three ways, all tested on the same 5-9 test images:
-  (a) feature extraction: the pretrained base frozen, a new softmax head;
-  (b) fine-tuning: then the base unfrozen and trained on at a learning rate
-      ten times lower, its BatchNormalization layers kept in inference mode
-      (their moving statistics stay those of the pretraining data);
-  (c) from scratch: the same architecture, same budget, same total epochs.
-It prints the table of the three test accuracies and saves it as
-comparison.csv and comparison.png; model.keras is the fine-tuned model
-(pretrained.keras and feature_extraction.keras are saved too). The cnn's
-features are flattened by default: on 8x8 images, global average pooling
-throws away where strokes are, and a frozen head on those features learns
-much less (`--global-pooling avg`, measured below).
+Shows the Keras transfer-learning workflow on a small labelled budget, in
+the two steps of the notes: feature extraction (the pretrained base frozen,
+a new softmax head trained), then fine-tuning (the top `--fine-tune-layers`
+layers of the base unfrozen, trained at a learning rate
+`--fine-tune-lr-factor` times lower, BatchNormalization kept in inference
+mode: its moving statistics stay those of the pretraining data).
+
+On the bundled digits (offline): a CNN is pretrained on digits 0-4; its
+`"features"` sub-model then learns digits 5-9 from only
+`--examples-per-class` labelled images each, in three ways, all tested on
+the same 5-9 test images: (a) feature extraction, (b) fine-tuning, (c) from
+scratch (same architecture, budget and total epochs). It prints the table
+of the three test accuracies and saves it as comparison.csv and
+comparison.png; model.keras is the fine-tuned model (pretrained.keras and
+feature_extraction.keras are saved too). The cnn's features are flattened
+by default: on 8x8 images, global average pooling throws away where strokes
+are, and a frozen head on those features learns much less
+(`--global-pooling avg`, measured below).
+
+On your photos: `--images FOLDER --backbone NAME --weights imagenet|PATH|none`
+takes a `keras.applications` network (mobilenet_v3_small, efficientnet_b0,
+resnet50_v2; its input preprocessing inside the model), trains a new head
+for `--head-epochs` with the backbone frozen, then fine-tunes. The folder
+is streamed from disk; the saved model takes raw images of any size
+(`python -m recipes.predict runs/transfer_learning --images new/`), and an
+interrupted run resumes in the phase it was in. `--weights imagenet`
+downloads the ImageNet weights once (Keras caches them); a weights file
+loads offline; `none` starts from random weights. Which setting fits
+(README, "Transfer learning"): little data like ImageNet's photos:
+`--fine-tune-epochs 0` (the head only); much data: fine-tune the top
+layers (`--fine-tune-layers 20`), or all of them if your images differ
+from ImageNet's (medical, satellite) and you have many.
 
 Run:
     python -m recipes.transfer_learning
     python -m recipes.transfer_learning --examples-per-class 50
-    python -m recipes.transfer_learning --images my_photos/ --image-size 32 32
-        # the first half of the class folders pretrains, the second half is new
+    python -m recipes.transfer_learning --images my_photos/ --backbone mobilenet_v3_small \
+        --weights imagenet --image-size 160 160 --fine-tune-layers 20
 
 Expected on the bundled data (default flags, seed 0, TensorFlow, measured by
 `python -m benchmarks.recipes`): test accuracy on 5-9 from 10 examples per
@@ -35,7 +52,14 @@ catches up; `python -m recipes.cnn` trains the same network on all ten digits.
 
 from __future__ import annotations
 
+import argparse
+
 from recipes.common import cli
+
+
+def layer_count(text: str) -> int | None:
+    """`--fine-tune-layers`: a positive number of layers, or `all` (`None`)."""
+    return None if text == "all" else cli.positive_int(text)
 
 
 def models_with_features(candidates: list[str] | None = None) -> list[str]:
@@ -58,6 +82,104 @@ def models_with_features(candidates: list[str] | None = None) -> list[str]:
     return names
 
 
+def fine_tune_backbone(args: argparse.Namespace) -> dict:
+    """`--images FOLDER --backbone NAME`: a pretrained `keras.applications`
+    network learns your classes: head first, then fine-tuning; resumable."""
+    import keras
+    import numpy as np
+    from keras import layers
+
+    from recipes.common import artifacts, backbones, datasets, images, plots
+
+    if args.images is None or args.backbone is None or args.weights is None:
+        raise ValueError(
+            "Invalid value for argument `backbone`: --images, --backbone and --weights go "
+            "together (e.g. --images photos/ --backbone mobilenet_v3_small --weights "
+            f"imagenet). Received: images={args.images}, backbone={args.backbone!r}, "
+            f"weights={args.weights!r}"
+        )
+    if args.color_mode != "rgb":
+        raise ValueError("Invalid value for argument `color_mode`: a --backbone takes rgb "
+                         f"images (grayscale files are converted). Received: {args.color_mode!r}")
+    weights = None if args.weights == "none" else args.weights
+    backbones.check(args.backbone, image_size=args.image_size, weights=weights)
+
+    # ## Data: the folder's files, streamed in batches.
+    data = cli.load_data(args, view="image", stream=True)
+    print(f"{data.name}: {len(data.y_train)} train, {len(data.y_val)} validation, "
+          f"{len(data.y_test)} test images, {data.num_outputs} classes")
+
+    # ## Model: raw images -> Resizing -> backbone (its preprocessing inside) -> new head.
+    backbone = backbones.build(args.backbone, image_size=data.image_size, weights=weights)
+    inputs = keras.Input(shape=(None, None, 3), name="images")
+    x = layers.Resizing(*data.image_size, name="resize")(inputs)
+    # training=False: batch norm in inference mode (see the digits path below).
+    x = backbone(x, training=False)
+    x = layers.Dropout(args.dropout_rate, name="head_dropout")(x)
+    outputs = layers.Dense(data.num_outputs, activation="softmax", name="predictions")(x)
+    model = keras.Model(inputs, outputs, name=f"{args.backbone}_transfer")
+
+    def compiled(learning_rate):
+        model.compile(optimizer=keras.optimizers.Adam(learning_rate),
+                      loss="sparse_categorical_crossentropy", metrics=["accuracy"],
+                      steps_per_execution=args.steps_per_execution)
+
+    # ## Train, in two phases; a rerun after a kill resumes the phase it was in.
+    out = cli.output_dir(args, "transfer_learning")
+    resume_fine_tuning = (cli.run_info(out).get("phase") == "fine-tuning" and not args.restart
+                          and not cli.changed_flags(args, out)
+                          and (out / "feature_extraction.keras").is_file())
+    out = cli.start_run(args, "transfer_learning")
+    fit = dict(**datasets.fit_inputs(data, batch_size=args.batch_size, seed=args.seed),
+               verbose=cli.verbose(args))
+    history = None
+    if not resume_fine_tuning:
+        backbone.trainable = False
+        compiled(args.learning_rate)
+        print(f"Feature extraction: {args.backbone} frozen, new head...")
+        history = model.fit(epochs=args.epochs, callbacks=cli.resumable_callbacks(out), **fit)
+        artifacts.save_model(model, out / "feature_extraction.keras")
+        cli.update_run_info(out, phase="fine-tuning")
+    else:
+        print("Resuming at fine-tuning: the head trained in the interrupted run is loaded.")
+        model.load_weights(out / "feature_extraction.keras")
+    if args.fine_tune_epochs:
+        unfrozen = backbones.set_fine_tuning(backbone, args.fine_tune_layers)
+        compiled(args.learning_rate / args.fine_tune_lr_factor)
+        print(f"Fine-tuning: {unfrozen} layers of {args.backbone} unfrozen (batch norm "
+              f"frozen), learning rate / {args.fine_tune_lr_factor:g}...")
+        history = model.fit(
+            initial_epoch=args.epochs, epochs=args.epochs + args.fine_tune_epochs,
+            callbacks=cli.resumable_callbacks(out, initial_epoch=args.epochs), **fit,
+        )
+
+    # ## Evaluate
+    test = datasets.evaluation_inputs(data)
+    results = model.evaluate(**test, return_dict=True, verbose=0)
+    metrics = {f"test_{name}": value for name, value in results.items()}
+    predicted = np.argmax(images.predict(model, test["x"]), axis=-1)
+    if args.tta:
+        averaged = images.predict(model, test["x"], tta=args.tta, seed=args.seed)
+        metrics["test_accuracy_tta"] = float(np.mean(averaged.argmax(-1) == data.y_test))
+    shown = np.argsort(predicted == data.y_test, kind="stable")[:20]
+    figures = {
+        "confusion_matrix": plots.confusion_matrix(data.y_test, predicted, data.class_names),
+        "test_predictions": plots.predictions_grid(
+            datasets.evaluation_images(data, shown), data.y_test[shown], predicted[shown],
+            data.class_names,
+        ),
+    }
+    print("Test:", cli.format_metrics(metrics))
+    images.save(out, data)
+    cli.update_run_info(out, phase="done", backbone=args.backbone, weights=args.weights)
+    if history is None:  # resumed after fine-tuning had finished: the logged epochs
+        import pandas as pd
+
+        history = pd.read_csv(out / "history.csv").drop(columns="epoch").to_dict("list")
+    return cli.save_artifacts(out, model=model, history=history, metrics=metrics,
+                              figures=figures)
+
+
 def main(argv: list[str] | None = None) -> dict:
     # ## Setup
     parser = cli.parser(__doc__, epochs=10, batch_size=16, learning_rate=3e-3)
@@ -68,15 +190,30 @@ def main(argv: list[str] | None = None) -> dict:
     flags.add_argument("--global-pooling", choices=("flatten", "avg", "max"),
                        default="flatten", help="cnn features; flatten keeps positions")
     flags.add_argument("--pretrain-epochs", type=cli.positive_int, default=10)
-    flags.add_argument("--fine-tune-epochs", type=cli.positive_int, default=10,
-                       help="fine-tuning epochs, after --epochs of feature extraction")
+    flags.add_argument("--head-epochs", type=cli.positive_int, dest="epochs",
+                       default=argparse.SUPPRESS, help="feature-extraction epochs (= --epochs)")
+    flags.add_argument("--fine-tune-epochs", type=cli.non_negative_int, default=10,
+                       help="fine-tuning epochs after the head's; 0: no fine-tuning")
+    flags.add_argument("--fine-tune-layers", type=layer_count, default=None,
+                       help="top layers of the base to unfreeze (default: all)")
+    flags.add_argument("--fine-tune-lr-factor", type=cli.positive_float, default=10.0,
+                       help="fine-tuning learning rate: --learning-rate / this")
     flags.add_argument("--examples-per-class", type=cli.positive_int, default=10,
                        help="labelled training images of each new class")
+    flags.add_argument("--backbone", help="--images: a keras.applications network, "
+                       "mobilenet_v3_small, efficientnet_b0 or resnet50_v2")
+    flags.add_argument("--weights", help="--backbone's weights: imagenet (downloads once), "
+                       "a weights file, or none")
+    flags.add_argument("--dropout-rate", type=cli.rate, default=0.2, help="--backbone's head")
+    flags.add_argument("--tta", type=cli.non_negative_int, default=0,
+                       help="--backbone: also test with N augmented copies averaged")
     args = parser.parse_args(argv)
     cli.setup(args)
     if args.smoke:
         args.pretrain_epochs = min(args.pretrain_epochs, 2)
         args.fine_tune_epochs = min(args.fine_tune_epochs, 2)
+    if args.images is not None or args.backbone is not None:
+        return fine_tune_backbone(args)
 
     import keras
     import numpy as np
@@ -93,13 +230,10 @@ def main(argv: list[str] | None = None) -> dict:
         )
 
     # ## Data
+    if not args.fine_tune_epochs:
+        raise ValueError("Invalid value for argument `fine_tune_epochs`: the digits "
+                         "comparison needs 1 or more (0 goes with --backbone). Received: 0")
     data = cli.load_data(args, view="image")
-    if data.num_outputs < 4:
-        raise ValueError(
-            "Invalid value for argument `images`: expected at least 4 classes (half "
-            "to pretrain on, half to transfer to). "
-            f"Received: images={data.name!r} ({data.num_outputs} classes)"
-        )
     half = data.num_outputs // 2  # digits: pretrain on 0-4, transfer to 5-9
     source, target = data.class_names[:half], data.class_names[half:]
 
@@ -140,7 +274,7 @@ def main(argv: list[str] | None = None) -> dict:
     compiled(pretrained, args.learning_rate)
 
     # ## Train
-    from recipes.common import artifacts
+    from recipes.common import artifacts, backbones
 
     out = cli.output_dir(args, "transfer_learning")
     fit = dict(batch_size=args.batch_size, verbose=cli.verbose(args))
@@ -165,14 +299,12 @@ def main(argv: list[str] | None = None) -> dict:
     results = {"feature extraction": model.evaluate(x_test, y_test, verbose=0)}
     artifacts.save_model(model, out / "feature_extraction.keras")
 
-    # (b) Fine-tuning: unfreeze the base but not its BatchNormalization layers,
-    # recompile (trainable flags changed) with a 10x lower learning rate.
-    base.trainable = True
-    for layer in base.layers:
-        if isinstance(layer, layers.BatchNormalization):
-            layer.trainable = False
-    compiled(model, args.learning_rate / 10)
-    print("Fine-tuning: base unfrozen, learning rate / 10...")
+    # (b) Fine-tuning: unfreeze the base (its top --fine-tune-layers) but not
+    # its BatchNormalization layers, recompile (trainable flags changed) with
+    # a learning rate --fine-tune-lr-factor (10) times lower.
+    backbones.set_fine_tuning(base, args.fine_tune_layers)
+    compiled(model, args.learning_rate / args.fine_tune_lr_factor)
+    print(f"Fine-tuning: base unfrozen, learning rate / {args.fine_tune_lr_factor:g}...")
     tuning = model.fit(x_small, y_small, validation_data=(x_val, y_val),
                        initial_epoch=args.epochs,
                        epochs=args.epochs + args.fine_tune_epochs, **fit)

@@ -185,7 +185,7 @@ def add_data_flags(
         group.add_argument("--color-mode", choices=("grayscale", "rgb"), default="rgb",
                            help="images of other modes are converted")
         group.add_argument("--cache", type=Path,
-                           help="a folder to cache decoded --images in (later epochs skip decoding)")
+                           help="a folder to cache decoded --images in (later epochs read it)")
     if csv:
         group.add_argument("--csv", type=Path, help="your own table (header row) instead")
         group.add_argument("--target", help="target column of --csv (several: a,b for multi-label)")
@@ -417,6 +417,12 @@ def backup_epoch(out: Path) -> int | None:
     return int(json.loads(path.read_text())["epoch"])
 
 
+def changed_flags(args: argparse.Namespace, out: Path) -> list[str]:
+    """The flags (names) whose values differ from those `run.json` in `out` records."""
+    before, now = run_info(out).get("flags", {}), _flags(args)
+    return sorted(key for key in set(before) | set(now) if before.get(key) != now.get(key))
+
+
 def start_run(args: argparse.Namespace, recipe: str) -> Path:
     """The run folder `<output-dir>/<recipe>/`, ready to train or to resume.
 
@@ -437,7 +443,7 @@ def start_run(args: argparse.Namespace, recipe: str) -> Path:
         print(f"Restarting {recipe}: the interrupted run's backup was discarded.")
     elif done is not None:
         before, now = run_info(out).get("flags", {}), _flags(args)
-        changed = sorted(key for key in set(before) | set(now) if before.get(key) != now.get(key))
+        changed = changed_flags(args, out)
         if changed:
             differences = ", ".join(
                 f"--{key.replace('_', '-')} {before.get(key)!r} -> {now.get(key)!r}"
@@ -456,8 +462,12 @@ def start_run(args: argparse.Namespace, recipe: str) -> Path:
 BACKUP_OVERHEAD = 0.05
 
 
-def resumable_callbacks(out: Path) -> list:
+def resumable_callbacks(out: Path, *, initial_epoch: int = 0) -> list:
     """`[HistoryLog(out / "history.csv"), <backup in out / "backup">]`.
+
+    `initial_epoch`: for a `fit` that continues an earlier one of the same
+    run (a second training phase, `fit(initial_epoch=...)`): the history
+    keeps the earlier epochs' rows.
 
     Add them to `fit`'s callbacks: the training state (weights, optimizer
     state and step, hence in-graph schedules) is backed up at epoch ends with
@@ -475,7 +485,9 @@ def resumable_callbacks(out: Path) -> list:
     """
     import keras
 
-    history = _history_log_class()(Path(out) / "history.csv", Path(out) / BACKUP_DIR)
+    history = _history_log_class()(
+        Path(out) / "history.csv", Path(out) / BACKUP_DIR, initial_epoch=initial_epoch
+    )
     backup = keras.callbacks.BackupAndRestore(str(Path(out) / BACKUP_DIR))
     return [history, _throttled_class()(backup, BACKUP_OVERHEAD)]
 
@@ -535,15 +547,16 @@ def _history_log_class():
         that epoch on resume, and its row is replaced, never doubled.
         """
 
-        def __init__(self, path: Path, backup_dir: Path):
+        def __init__(self, path: Path, backup_dir: Path, *, initial_epoch: int = 0):
             super().__init__()
             self.path, self.backup_dir = Path(path), Path(backup_dir)
+            self.initial_epoch = initial_epoch
             self.rows: list[dict[str, Any]] = []
 
         def on_train_begin(self, logs=None):
             import pandas as pd
 
-            done = backup_epoch(self.backup_dir.parent) or 0
+            done = max(backup_epoch(self.backup_dir.parent) or 0, self.initial_epoch)
             self.earlier = []
             if done and self.path.is_file():
                 frame = pd.read_csv(self.path)

@@ -98,7 +98,7 @@ class KillAfterBackup(keras.callbacks.Callback):
             os.kill(os.getpid(), signal.SIGKILL)
 
 
-cli.resumable_callbacks = lambda out: [*original(out), KillAfterBackup()]
+cli.resumable_callbacks = lambda out, **kw: [*original(out, **kw), KillAfterBackup()]
 from recipes import mlp
 
 mlp.main(sys.argv[1:])
