@@ -66,7 +66,7 @@ def build(name: str, *, image_size: tuple[int, int], weights: str | None = None)
         A `keras.Model` named `"backbone"`: images in, pooled features out.
 
     Example:
-        >>> backbone = build("mobilenet_v3_small", image_size=(64, 64))
+        >>> backbone = build("mobilenet_v3_small", image_size=(32, 32))
         >>> backbone.output_shape
         (None, 576)
     """

@@ -93,3 +93,31 @@ def test_summary_orders_sections_and_demotes_headings(tmp_path):
     assert path == tmp_path / "RESULTS.md"
     assert text.startswith("# Benchmark results")
     assert text.index("## Start-up") < text.index("## Callback overhead")
+
+
+@pytest.mark.slow
+def test_image_folder_quick_run_writes_rows_and_growth(tmp_path):
+    from benchmarks import image_folder
+
+    data = image_folder.main(
+        ["--quick", "--backends", BACKEND, "--output-dir", str(tmp_path)]
+    )
+    sizes = data["settings"]["sizes"]
+    assert len(sizes) == 2
+    loaders = (image_folder.STREAMED, image_folder.IN_MEMORY)
+    assert {(r["loader"], r["backend"], r["images"]) for r in data["rows"]} == {
+        (loader, BACKEND, size) for loader in loaders for size in sizes
+    }
+    for row in data["rows"]:
+        assert 0 < row["train_images"] < row["images"]
+        for key in ("peak_rss_mib", "peak_rss_mib_before", "wall_seconds",
+                    "timed_seconds", "images_per_second"):
+            assert row[key] > 0, key
+    assert [(g["loader"], g["backend"]) for g in data["growth"]] == [
+        (loader, BACKEND) for loader in loaders
+    ]
+    assert all(g["ratio"] > 0 for g in data["growth"])
+    markdown = (tmp_path / "image_folder.md").read_text()
+    assert "# Image folders" in markdown and "in-memory arrays" in markdown
+    saved = json.loads((tmp_path / "image_folder.json").read_text())
+    assert len(saved["rows"]) == len(data["rows"])

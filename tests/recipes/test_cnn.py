@@ -29,22 +29,62 @@ def test_plain_network_with_augmentation_and_batch_norm_after(tmp_path):
 
 
 @pytest.mark.slow
-def test_users_images(tmp_path):
-    rng = np.random.default_rng(0)
-    folder = tmp_path / "images"
-    for label in ("circle", "square"):
-        (folder / label).mkdir(parents=True)
-        for i in range(10):
-            keras.utils.save_img(folder / label / f"{i}.png", rng.uniform(0, 255, (12, 12, 3)))
+def test_users_images_streamed_into_a_model_that_takes_raw_images(tmp_path):
+    import json
+
+    import pandas as pd
+
+    from recipes import predict
+    from tests.recipes.helpers import image_folder
+
+    folder = image_folder(tmp_path / "images", size=(12, 12))
+    (folder / "square" / "notes.txt").write_text("not an image")
     metrics = run(tmp_path, "--images", str(folder), "--image-size", "8", "8",
-                  "--filters", "4", "8")
+                  "--filters", "4", "8", "--tta", "2")
     assert 0.0 <= metrics["test_accuracy"] <= 1.0
+    assert 0.0 <= metrics["test_accuracy_tta"] <= 1.0
     model = load(tmp_path)
-    assert model.input_shape == (None, 8, 8, 3)
+    assert model.input_shape == (None, None, None, 3)  # any size: Resizing inside
     assert model.output_shape == (None, 2)
+    assert [layer.name for layer in model.layers[1:3]] == ["resize", "rescale"]
     # Residual blocks by default, and no augmentation layer.
-    assert "stage1_block1_unit2_add" in [layer.name for layer in model.get_layer("features").layers]
-    assert "augmentation" not in [layer.name for layer in model.layers]
+    inner = model.get_layer("cnn")
+    assert "stage1_block1_unit2_add" in [layer.name for layer in inner.get_layer("features").layers]
+    assert "augmentation" not in [layer.name for layer in inner.layers]
+    info = json.loads((tmp_path / "cnn" / "run.json").read_text())
+    assert info["class_names"] == ["circle", "square"]
+    assert info["images"]["image_size"] == [8, 8] and info["images"]["color_mode"] == "rgb"
+
+    # recipes.predict labels new files of another size and mode; a bad file is listed.
+    new = tmp_path / "new"
+    image_folder(new, size=(30, 20), seed=1)
+    keras.utils.save_img(new / "circle" / "gray.png", np.zeros((9, 9, 1)))
+    (new / "square" / "broken.png").write_bytes(b"\x89PNG not really")
+    result = predict.main([str(tmp_path / "cnn"), "--images", str(new), "--tta", "1",
+                           "--output", str(tmp_path / "labels.csv")])
+    labels = pd.read_csv(tmp_path / "labels.csv")
+    assert result["rows"] == len(labels) == 22
+    assert list(labels.columns) == ["path", "prediction", "probability_circle",
+                                    "probability_square", "error"]
+    broken = labels["path"].str.endswith("broken.png")
+    assert labels.loc[broken, "prediction"].isna().all()
+    assert labels.loc[broken, "error"].str.startswith("unreadable").all()
+    assert labels.loc[~broken, "prediction"].isin(["circle", "square"]).all()
+    np.testing.assert_allclose(
+        labels.loc[~broken, ["probability_circle", "probability_square"]].sum(axis=1), 1, 1e-5
+    )
+    assert 0.0 <= result["accuracy"] <= 1.0  # the files sit in folders named after classes
+
+    # The plain model.predict on one file agrees with the command's row.
+    from recipes.common import images
+
+    one = next(iter(images.file_dataset([str(new / "circle" / "0.png")], image_size=(30, 20),
+                                        color_mode="rgb", batch_size=1)))
+    direct = keras.saving.load_model(tmp_path / "cnn" / "model.keras").predict(one, verbose=0)
+    row = labels[labels["path"] == str(new / "circle" / "0.png")]
+    plain = predict.load(tmp_path / "cnn").predict([new / "circle" / "0.png"])
+    np.testing.assert_allclose(plain["probability_circle"], direct[:, 0], rtol=1e-4)
+    assert len(row) == 1
 
 
 def test_model_must_be_an_image_classifier(tmp_path):

@@ -33,7 +33,8 @@ def test_users_images(tmp_path):
     run(tmp_path, "--images", str(folder), "--image-size", "16", "16", "--color-mode",
         "grayscale", "--patch-size", "4", "--num-blocks", "1")
     model = keras.saving.load_model(tmp_path / "gmlp" / "model.keras", safe_mode=True)
-    assert model.input_shape == (None, 16, 16, 1)
+    assert model.input_shape == (None, None, None, 1)  # raw images: Resizing inside
+    assert model.get_layer("gmlp").input_shape == (None, 16, 16, 1)
     assert model.output_shape == (None, 3)
 
 

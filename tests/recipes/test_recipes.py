@@ -99,9 +99,9 @@ class KillAfterBackup(keras.callbacks.Callback):
 
 
 cli.resumable_callbacks = lambda out, **kw: [*original(out, **kw), KillAfterBackup()]
-from recipes import mlp
+import importlib
 
-mlp.main(sys.argv[1:])
+importlib.import_module(f"recipes.{sys.argv[1]}").main(sys.argv[2:])
 '''
 
 
@@ -112,7 +112,7 @@ def test_killed_run_resumes_from_its_last_epoch(tmp_path):
     script.write_text(KILLER)
     flags = ["--smoke", "--quiet", "--patience", "50", "--output-dir", str(tmp_path)]
     env = {**__import__("os").environ, "KILL_AT": "1", "PYTHONPATH": str(ROOT)}
-    killed = subprocess.run([sys.executable, str(script), *flags], cwd=tmp_path, env=env,
+    killed = subprocess.run([sys.executable, str(script), "mlp", *flags], cwd=tmp_path, env=env,
                             capture_output=True, text=True)
     assert killed.returncode == -9, killed.stderr[-2000:]
     out = tmp_path / "mlp"
@@ -129,6 +129,32 @@ def test_killed_run_resumes_from_its_last_epoch(tmp_path):
     assert metrics["epochs_trained"] == 2
     assert not (out / "backup").exists(), "the backup outlived the finished run"
     assert json.loads((out / "run.json").read_text())["flags"]["patience"] == 50
+
+
+@pytest.mark.slow
+@pytest.mark.subprocess
+def test_killed_image_folder_run_resumes(tmp_path):
+    from tests.recipes.helpers import image_folder
+
+    script = tmp_path / "killed.py"
+    script.write_text(KILLER)
+    folder = image_folder(tmp_path / "images", per_class=15, size=(10, 10))
+    flags = ["--smoke", "--quiet", "--patience", "50", "--output-dir", str(tmp_path),
+             "--images", str(folder), "--image-size", "8", "8", "--filters", "4",
+             "--cache", str(tmp_path / "cache")]
+    env = {**__import__("os").environ, "KILL_AT": "1", "PYTHONPATH": str(ROOT)}
+    killed = subprocess.run([sys.executable, str(script), "cnn", *flags], cwd=tmp_path, env=env,
+                            capture_output=True, text=True)
+    assert killed.returncode == -9, killed.stderr[-2000:]
+    out = tmp_path / "cnn"
+    assert (out / "backup").is_dir() and not (out / "model.keras").exists()
+    resumed = subprocess.run([sys.executable, "-m", "recipes.cnn", *flags], cwd=ROOT,
+                             capture_output=True, text=True)
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert "Resuming cnn from epoch 1 of 2" in resumed.stdout
+    assert pd.read_csv(out / "history.csv")["epoch"].tolist() == [1, 2]
+    assert json.loads((out / "metrics.json").read_text())["epochs_trained"] == 2
+    assert list((tmp_path / "cache").iterdir()), "decoded images were cached"
 
 
 def test_interrupted_run_refuses_other_flags_and_restarts_on_request(tmp_path):

@@ -1,5 +1,7 @@
 """The transfer-learning recipe: the comparison table, what stays frozen, flags."""
 
+import json
+
 import keras
 import numpy as np
 import pandas as pd
@@ -78,3 +80,121 @@ def test_rejects_a_model_without_features(tmp_path):
         transfer_learning.main(
             ["--smoke", "--quiet", "--output-dir", str(tmp_path), "--model", "mlp"]
         )
+
+
+# --images with a keras.applications backbone (offline: --weights none or a file).
+
+BACKBONE = ["--backbone", "mobilenet_v3_small", "--image-size", "32", "32"]
+
+
+@pytest.fixture(scope="module")
+def photos(tmp_path_factory):
+    from tests.recipes.helpers import image_folder
+
+    return image_folder(tmp_path_factory.mktemp("photos"), per_class=12, size=(40, 36))
+
+
+def backbone_weights(path):
+    model = keras.saving.load_model(path, safe_mode=True)
+    return model.get_layer("backbone")
+
+
+@pytest.mark.slow
+def test_backbone_head_only_keeps_the_weights_file_exactly(tmp_path, photos):
+    from recipes.common import backbones
+
+    keras.utils.set_random_seed(7)
+    original = backbones.build("mobilenet_v3_small", image_size=(32, 32))
+    original.save_weights(tmp_path / "backbone.weights.h5")
+    metrics = transfer_learning.main([
+        "--smoke", "--quiet", "--output-dir", str(tmp_path), "--images", str(photos),
+        *BACKBONE, "--weights", str(tmp_path / "backbone.weights.h5"),
+        "--fine-tune-epochs", "0",
+    ])
+    assert 0.0 <= metrics["test_accuracy"] <= 1.0
+    saved = backbone_weights(tmp_path / "transfer_learning" / "model.keras")
+    # Every variable, batch norm's moving statistics included, is the file's.
+    assert len(saved.weights) == len(original.weights)
+    for mine, theirs in zip(saved.weights, original.weights):
+        np.testing.assert_array_equal(keras.ops.convert_to_numpy(mine),
+                                      keras.ops.convert_to_numpy(theirs), err_msg=mine.path)
+    model = keras.saving.load_model(tmp_path / "transfer_learning" / "model.keras")
+    assert model.input_shape == (None, None, None, 3)  # raw images of any size
+
+
+@pytest.mark.slow
+def test_backbone_fine_tuning_trains_the_top_layers_with_batch_norm_frozen(tmp_path, photos):
+    from recipes import predict
+
+    flags = ["--smoke", "--quiet", "--output-dir", str(tmp_path), "--images", str(photos),
+             *BACKBONE, "--weights", "none", "--fine-tune-layers", "12",
+             "--learning-rate", "0.01"]
+    transfer_learning.main(flags)
+    out = tmp_path / "transfer_learning"
+    head = backbone_weights(out / "feature_extraction.keras")
+    tuned = backbone_weights(out / "model.keras")
+    layers = [layer for layer in tuned.layers if layer.weights]
+    top = {layer.name for layer in layers[-12:]}
+    changed = set()
+    for layer in layers:
+        before = head.get_layer(layer.name).get_weights()
+        if any(not np.array_equal(a, b) for a, b in zip(before, layer.get_weights())):
+            changed.add(layer.name)
+    norms = {layer.name for layer in layers if isinstance(layer, keras.layers.BatchNormalization)}
+    assert changed and changed <= top - norms
+    assert pd.read_csv(out / "history.csv")["epoch"].tolist() == [1, 2, 3, 4]
+    info = json.loads((out / "run.json").read_text())
+    assert info["images"]["image_size"] == [32, 32] and info["class_names"] == ["circle", "square"]
+    assert info["phase"] == "done" and info["backbone"] == "mobilenet_v3_small"
+
+    # The saved run labels new images of another size.
+    result = predict.main([str(out), "--images", str(photos / "circle"),
+                           "--output", str(tmp_path / "labels.csv")])
+    labels = pd.read_csv(tmp_path / "labels.csv")
+    assert result["rows"] == len(labels) == 12
+    assert set(labels["prediction"]) <= {"circle", "square"}
+    assert 0.0 <= result["accuracy"] <= 1.0
+
+    # Killed between the phases: the same command goes on with fine-tuning.
+    (out / "model.keras").unlink()
+    cli_info = {**info, "phase": "fine-tuning"}
+    (out / "run.json").write_text(json.dumps(cli_info))
+    transfer_learning.main(flags)
+    assert (out / "model.keras").is_file()
+    assert pd.read_csv(out / "history.csv")["epoch"].tolist() == [1, 2, 3, 4]
+
+
+@pytest.mark.parametrize(
+    "flags, match",
+    [
+        (["--backbone", "mobilenet_v3_small", "--weights", "none"], "--images, --backbone and"),
+        (["--images", "{photos}", "--weights", "none"], "--images, --backbone and --weights"),
+        (["--images", "{photos}", "--backbone", "mobilenet_v3_small"], "--weights go together"),
+        (["--images", "{photos}", "--backbone", "vgg99", "--weights", "none",
+          "--image-size", "32", "32"], "argument `backbone`.*mobilenet_v3_small.*'vgg99'"),
+        (["--images", "{photos}", *BACKBONE[:2], "--weights", "none", "--image-size", "16", "16"],
+         r"argument `image_size`: expected at least 32x32.*\[16, 16\]"),
+        (["--images", "{photos}", *BACKBONE, "--weights", "missing.weights.h5"],
+         "argument `weights`.*missing.weights.h5"),
+        (["--images", "{photos}", *BACKBONE, "--weights", "none", "--color-mode", "grayscale"],
+         "argument `color_mode`: a --backbone takes rgb"),
+    ],
+)
+def test_backbone_flags_are_checked_before_training(tmp_path, photos, flags, match):
+    flags = [flag.format(photos=photos) for flag in flags]
+    with pytest.raises(ValueError, match=match):
+        transfer_learning.main(["--smoke", "--quiet", "--output-dir", str(tmp_path), *flags])
+    assert not (tmp_path / "transfer_learning" / "model.keras").exists()
+
+
+def test_backbones_carry_their_preprocessing():
+    from recipes.common import backbones
+
+    for name in backbones.BACKBONES:
+        model = backbones.build(name, image_size=(32, 32))
+        kinds = {type(layer).__name__ for layer in model.layers}
+        if name == "resnet50_v2":
+            assert model.get_layer("preprocess").scale == pytest.approx(1 / 127.5)
+        else:
+            assert "Rescaling" in kinds, name
+        assert model.output_shape[0] is None and len(model.output_shape) == 2

@@ -1,0 +1,373 @@
+"""Image folders: peak memory of streaming the files from disk against decoding them all.
+
+Writes synthetic class folders of PNG files into a temporary directory (3
+classes, 96x96 RGB: a square, a disc or a bar of random place, size and
+colour on Gaussian noise; seeded), at 2,000 and 8,000 images; the smaller
+folder holds the first images of the larger (hard links). For each folder
+and backend, in fresh processes, measures the peak resident memory
+(`ru_maxrss` of the process itself, reported by a small wrapper as it exits):
+
+- streamed: the whole recipe, `python -m recipes.cnn --images DIR
+  --image-size 64 64 --epochs 1 --batch-size 64 --filters 8 16 --quiet`
+  (files listed, split, then decoded in batches by `tf.data` during `fit`,
+  evaluation and prediction); small filters keep the run short, since the
+  memory at stake is the data's, not the model's;
+- in-memory arrays: `recipes.common.datasets.load_image_folder(DIR,
+  image_size=(64, 64))` (the loader of the recipes that need arrays, and what
+  `recipes.cnn --images` did before streaming): every image decoded into
+  float32 arrays, in a process that imported Keras (and TensorFlow) as the
+  recipe does; loading only, no training.
+
+Each row also gives the peak before the images are touched (streamed: as
+`fit` starts, after the imports, the listing and the model; in-memory: after
+the imports), the fixed cost under both.
+
+Also records wall time (whole process, interpreter start included) and the
+time of the part that touches the images: `fit` for the recipe (timed by the
+wrapper around `keras.Model.fit`, validation included), the load for the
+arrays. Images/s: streamed = training images x epochs / fit seconds;
+in-memory = all images decoded / load seconds. The evidence sought: the
+streamed peak does not grow with the number of images, the arrays' does
+(by at least their size: 48 KiB per 64x64x3 float32 image).
+
+Run:
+    python -m benchmarks.image_folder                        # both backends, ~8 minutes
+    python -m benchmarks.image_folder --backends tensorflow  # ~3 minutes
+    python -m benchmarks.image_folder --sizes 1000 4000 16000
+    python -m benchmarks.image_folder --quick                # seconds: does it run?
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from benchmarks import _common
+
+NAME = "image_folder"
+CLASSES = ("square", "disc", "bar")
+MARKER = "IMAGE_FOLDER_BENCHMARK "
+STREAMED, IN_MEMORY = "streamed (recipes.cnn)", "in-memory arrays"
+
+# Runs a recipe as `python -m`, timing `fit`, and prints the process's peak
+# resident memory (KiB on Linux) as it exits, even through SystemExit.
+_RECIPE = """\
+import json, resource, runpy, sys, time
+start = time.perf_counter()
+report = {{}}
+def peak():
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+import keras  # the backend comes from KERAS_BACKEND, as the recipe asks for
+_fit = keras.Model.fit
+def fit(self, *args, **kwargs):
+    report["peak_kib_before_fit"] = peak()
+    began = time.perf_counter()
+    try:
+        return _fit(self, *args, **kwargs)
+    finally:
+        report["timed_seconds"] = time.perf_counter() - began
+        report["peak_kib_after_fit"] = peak()
+keras.Model.fit = fit
+sys.argv = {argv!r}
+status = 0
+try:
+    runpy.run_module({module!r}, run_name="__main__", alter_sys=True)
+except SystemExit as exit:
+    status = exit.code
+finally:
+    report["inside_seconds"] = time.perf_counter() - start
+    report["peak_kib"] = peak()
+    print({marker!r} + json.dumps(report), flush=True)
+sys.exit(status)
+"""
+# Imports Keras and TensorFlow (as the recipe does), then loads a folder into
+# arrays with datasets.load_image_folder, and prints the same report.
+_ARRAYS = """\
+import json, resource, sys, time
+start = time.perf_counter()
+report = {{}}
+def peak():
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+import keras, tensorflow
+from recipes.common import datasets
+report["peak_kib_before_load"] = peak()
+began = time.perf_counter()
+data = datasets.load_image_folder({folder!r}, image_size={image_size!r})
+report["timed_seconds"] = time.perf_counter() - began
+arrays = [data.x_train, data.x_val, data.x_test]
+report["array_bytes"] = sum(a.nbytes for a in arrays)
+report["decoded"] = sum(len(a) for a in arrays)
+report["train_images"] = len(data.x_train)
+report["inside_seconds"] = time.perf_counter() - start
+report["peak_kib"] = peak()
+print({marker!r} + json.dumps(report), flush=True)
+"""
+
+
+def _parse(argv):
+    parser = _common.parser(__doc__)
+    parser.add_argument("--sizes", type=int, nargs="+", default=[2000, 8000],
+                        help="images per folder (the first and last are compared)")
+    parser.add_argument("--source-size", type=int, default=96,
+                        help="side of the generated PNG files, pixels")
+    parser.add_argument("--image-size", type=int, nargs=2, default=[64, 64],
+                        metavar=("H", "W"), help="what the images are resized to")
+    parser.add_argument("--epochs", type=int, default=1)
+    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--filters", type=int, nargs="+", default=[8, 16])
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.sizes, args.source_size, args.image_size = [150, 600], 24, [16, 16]
+        args.filters = [4, 8]
+    args.sizes = sorted(set(args.sizes))
+    return args
+
+
+# ## The folders
+
+
+def write_folder(folder: Path, count: int, *, size: int, seed: int = 0) -> None:
+    """`count` PNG files, class `i % 3` for image `i`, in one sub-folder per class.
+
+    Each image: Gaussian noise (mean 100, sd 30) with a brighter shape of
+    random centre, size and colour: a square, a disc or a horizontal bar.
+    """
+    from PIL import Image
+
+    rng = np.random.default_rng(seed)
+    rows, columns = np.mgrid[0:size, 0:size]
+    for name in CLASSES:
+        (folder / name).mkdir(parents=True, exist_ok=True)
+    for index in range(count):
+        label = index % len(CLASSES)
+        image = rng.normal(100.0, 30.0, (size, size, 3))
+        centre_row, centre_column = rng.uniform(0.3, 0.7, 2) * size
+        radius = rng.uniform(0.15, 0.3) * size
+        dy, dx = np.abs(rows - centre_row), np.abs(columns - centre_column)
+        if label == 0:
+            mask = (dy < radius) & (dx < radius)
+        elif label == 1:
+            mask = dy**2 + dx**2 < radius**2
+        else:
+            mask = (dy < radius / 3) & (dx < radius * 1.5)
+        image[mask] += rng.uniform(60.0, 120.0, 3)
+        pixels = np.clip(image, 0, 255).astype(np.uint8)
+        path = folder / CLASSES[label] / f"{index:05d}.png"
+        Image.fromarray(pixels).save(path, compress_level=1)
+
+
+def subset(source: Path, folder: Path, count: int) -> None:
+    """The first `count` images of `source` (by index), hard-linked into `folder`."""
+    for name in CLASSES:
+        (folder / name).mkdir(parents=True, exist_ok=True)
+    for index in range(count):
+        name = CLASSES[index % len(CLASSES)]
+        target = folder / name / f"{index:05d}.png"
+        try:
+            os.link(source / name / f"{index:05d}.png", target)
+        except OSError:  # another file system
+            shutil.copyfile(source / name / f"{index:05d}.png", target)
+
+
+def folder_bytes(folder: Path) -> int:
+    return sum(file.stat().st_size for file in folder.rglob("*.png"))
+
+
+# ## Measuring
+
+
+def _measure(code: str, backend: str, label: str) -> tuple[dict, float, str]:
+    """Runs `code` in a fresh process: its report, wall seconds and stdout."""
+    env = _common.worker_environment(backend)
+    elapsed = _common.timer()
+    completed = subprocess.run(
+        [sys.executable, "-c", code], cwd=_common.ROOT, env=env,
+        capture_output=True, text=True,
+    )
+    wall = elapsed()
+    reports = [line for line in completed.stdout.splitlines() if line.startswith(MARKER)]
+    if completed.returncode != 0 or not reports:
+        raise RuntimeError(
+            f"{label} ({backend}) failed with exit status {completed.returncode}:\n"
+            f"{completed.stdout[-1500:]}\n{completed.stderr[-3000:]}"
+        )
+    report = json.loads(reports[-1][len(MARKER):])
+    return report, wall, completed.stdout
+
+
+def streamed(folder: Path, count: int, backend: str, args, out: Path) -> dict:
+    flags = [
+        "--images", str(folder), "--image-size", *map(str, args.image_size),
+        "--epochs", str(args.epochs), "--batch-size", str(args.batch_size),
+        "--filters", *map(str, args.filters), "--backend", backend,
+        "--quiet", "--seed", "0", "--output-dir", str(out),
+    ]
+    code = _RECIPE.format(argv=["recipes.cnn", *flags], module="recipes.cnn", marker=MARKER)
+    report, wall, stdout = _measure(code, backend, f"recipes.cnn on {count} images")
+    metrics = json.loads((out / "cnn" / "metrics.json").read_text())
+    train = int(re.search(r"(\d+) train, ", stdout).group(1))  # the recipe's own line
+    shutil.rmtree(out, ignore_errors=True)
+    return _row(STREAMED, backend, count, report, wall, {
+        "command": "python -m recipes.cnn " + " ".join(flags[2:]).replace(str(out), "TMP"),
+        "train_images": train,
+        "images_per_second": train * args.epochs / report["timed_seconds"],
+        "timed": "fit",
+        "peak_rss_mib_before": report["peak_kib_before_fit"] / 1024,
+        "test_accuracy": metrics.get("test_accuracy"),
+    })
+
+
+def in_memory(folder: Path, count: int, backend: str, args) -> dict:
+    code = _ARRAYS.format(folder=str(folder), image_size=tuple(args.image_size), marker=MARKER)
+    report, wall, _ = _measure(code, backend, f"load_image_folder on {count} images")
+    return _row(IN_MEMORY, backend, count, report, wall, {
+        "command": f"datasets.load_image_folder(DIR, image_size={tuple(args.image_size)})",
+        "train_images": report["train_images"],
+        "images_per_second": report["decoded"] / report["timed_seconds"],
+        "timed": "load",
+        "peak_rss_mib_before": report["peak_kib_before_load"] / 1024,
+        "array_mib": report["array_bytes"] / 2**20,
+    })
+
+
+def _row(loader, backend, count, report, wall, extra) -> dict:
+    return {
+        "loader": loader,
+        "backend": backend,
+        "images": count,
+        "peak_rss_mib": report["peak_kib"] / 1024,
+        "wall_seconds": wall,
+        "timed_seconds": report.get("timed_seconds"),
+        **extra,
+    }
+
+
+def growth(rows: list[dict], sizes: list[int]) -> list[dict]:
+    """Peak RSS at the largest folder against the smallest, per loader and backend."""
+    small, large = sizes[0], sizes[-1]
+    found = []
+    if small == large:
+        return found
+    for loader in (STREAMED, IN_MEMORY):
+        for backend in dict.fromkeys(row["backend"] for row in rows):
+            peaks = {row["images"]: row["peak_rss_mib"] for row in rows
+                     if row["loader"] == loader and row["backend"] == backend}
+            if small in peaks and large in peaks:
+                found.append({
+                    "loader": loader, "backend": backend, "small": small, "large": large,
+                    "peak_rss_mib_small": peaks[small], "peak_rss_mib_large": peaks[large],
+                    "ratio": peaks[large] / peaks[small],
+                    "growth_mib": peaks[large] - peaks[small],
+                    "growth_kib_per_image": (peaks[large] - peaks[small]) * 1024
+                    / (large - small),
+                })
+    return found
+
+
+def main(argv: list[str] | None = None) -> dict:
+    args = _parse(argv)
+    info = _common.machine()
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="image-folder-") as work:
+        work = Path(work)
+        largest = work / f"images-{args.sizes[-1]}"
+        elapsed = _common.timer()
+        write_folder(largest, args.sizes[-1], size=args.source_size)
+        folders = {args.sizes[-1]: largest}
+        for count in args.sizes[:-1]:
+            folders[count] = work / f"images-{count}"
+            subset(largest, folders[count], count)
+        print(f"[{NAME}] wrote {args.sizes[-1]} PNG files "
+              f"({folder_bytes(largest) / 2**20:.0f} MiB) in {elapsed():.1f} s", flush=True)
+        for backend in args.backends:
+            print(f"[{NAME}] backend {backend} ...", flush=True)
+            for count in args.sizes:
+                for row in (streamed(folders[count], count, backend, args, work / "run"),
+                            in_memory(folders[count], count, backend, args)):
+                    print(f"[{NAME}] {row['loader']}, {backend}, {count} images: peak "
+                          f"{row['peak_rss_mib']:.0f} MiB, {row['wall_seconds']:.1f} s",
+                          flush=True)
+                    rows.append(row)
+        files = {count: folder_bytes(folder) for count, folder in folders.items()}
+    info["load_average_end"] = _common.load_average()
+    data = {
+        "machine": info,
+        "settings": {
+            "sizes": args.sizes, "classes": len(CLASSES), "source_size": args.source_size,
+            "image_size": args.image_size, "epochs": args.epochs,
+            "batch_size": args.batch_size, "filters": args.filters,
+            "png_mib": {str(count): size / 2**20 for count, size in files.items()},
+        },
+        "rows": rows,
+        "growth": growth(rows, args.sizes),
+    }
+    _common.save(NAME, args.output_dir, data, _markdown(data))
+    return data
+
+
+def _markdown(data: dict) -> str:
+    settings = data["settings"]
+    height, width = settings["image_size"]
+    rows = [
+        [row["loader"], f"`{row['backend']}`", f"{row['images']:,}",
+         f"{row['peak_rss_mib']:,.0f}", f"{row['peak_rss_mib_before']:,.0f}",
+         f"{row['wall_seconds']:.1f}", f"{row['timed']} {row['timed_seconds']:.1f}",
+         f"{row['images_per_second']:,.0f}"]
+        for row in data["rows"]
+    ]
+    growth_rows = [
+        [g["loader"], f"`{g['backend']}`", f"{g['peak_rss_mib_small']:,.0f}",
+         f"{g['peak_rss_mib_large']:,.0f}", f"{g['ratio']:.2f}×",
+         f"{g['growth_mib']:+,.0f}", f"{g['growth_kib_per_image']:+.1f}"]
+        for g in data["growth"]
+    ]
+    small, large = settings["sizes"][0], settings["sizes"][-1]
+    png = ", ".join(f"{int(n):,} images = {mib:.0f} MiB"
+                    for n, mib in sorted(settings["png_mib"].items(), key=lambda i: int(i[0])))
+    filters = " ".join(map(str, settings["filters"]))
+    return "\n".join([
+        "# Image folders: streamed against in-memory",
+        "",
+        "`python -m benchmarks.image_folder`. " + _common.describe(data["machine"]),
+        "",
+        f"Synthetic folders of {settings['classes']} classes of "
+        f"{settings['source_size']}x{settings['source_size']} RGB PNG files ({png}), "
+        f"resized to {height}x{width}. Each row is a fresh process; peak RSS is its own "
+        "`ru_maxrss` at exit, and \"before\" the same as the images are first touched. "
+        "**Streamed**: the whole recipe, `python -m recipes.cnn --images DIR --image-size "
+        f"{height} {width} --epochs {settings['epochs']} --batch-size "
+        f"{settings['batch_size']} --filters {filters} --quiet` (fit, evaluation, "
+        "prediction, plots, saved model); \"before\" = as `fit` starts; images/s = "
+        "training images x epochs / seconds of `fit` (validation included). "
+        "**In-memory arrays**: `datasets.load_image_folder(DIR, image_size="
+        f"({height}, {width}))` alone after `import keras, tensorflow` (every image "
+        "decoded to float32, no training); \"before\" = after the imports; images/s = "
+        "all images decoded / seconds of the load. Wall s: the whole process, "
+        "interpreter start included.",
+        "",
+        _common.table(
+            ["loader", "backend", "images", "peak RSS MiB", "before MiB", "wall s",
+             "timed part, s", "images/s"],
+            rows, "llrrrrrr",
+        ),
+        "",
+        f"Peak RSS at {large:,} images against {small:,}:",
+        "",
+        _common.table(
+            ["loader", "backend", f"{small:,} images, MiB", f"{large:,} images, MiB",
+             "ratio", "growth MiB", "KiB per extra image"],
+            growth_rows, "llrrrrr",
+        ),
+    ])
+
+
+if __name__ == "__main__":
+    main()
