@@ -73,6 +73,8 @@ RUNS = (
         "with translation: {test_accuracy:.3f}"),
     Run("cnn", ("--augmentation", "rotation", "translation", "zoom"),
         "with rotation, translation and zoom: {test_accuracy:.3f}"),
+    Run("cnn", ("--tta", "8"), "test accuracy {test_accuracy:.3f}; averaged over 8 "
+        "augmented copies (test-time augmentation) {test_accuracy_tta:.3f}"),
     Run("rnn", (), "digit rows, LSTM: test accuracy {test_accuracy:.3f}"),
     Run("rnn", ("--cell", "gru"), "digit rows, GRU: test accuracy {test_accuracy:.3f}"),
     Run("rnn", ("--task", "forecast"), "sunspots forecast: test MAE {test_mae:.1f} "

@@ -2,8 +2,9 @@
 
 A Keras process has one backend for life, so the JAX run is a subprocess. It
 covers every registered model (build, forward pass, a training run, save and
-load), the VAE's loss terms, every callback and every recipe's smoke run
-(`tune` included). The argument-validation tests are left to the TensorFlow
+load), the VAE's loss terms, every callback, every recipe's smoke run
+(`tune` included), and image folders streamed by `tf.data` into JAX (the
+cnn on `--images`, then `recipes.predict --images`). The argument-validation tests are left to the TensorFlow
 run: they raise before any backend code.
 
 The subprocess starts when this test is collected (see `conftest.py`), so it
@@ -32,6 +33,8 @@ JAX_TESTS = [
     "tests/callbacks",
     "tests/recipes/test_recipes.py",
     "tests/recipes/test_predict.py",
+    "tests/recipes/test_images.py",
+    "tests/recipes/test_cnn.py::test_users_images_streamed_into_a_model_that_takes_raw_images",
 ]
 # Validation-only tests raise before any backend code; listing and --help
 # never import Keras.

@@ -10,12 +10,21 @@ build `inference.keras`).
   `add_training_flags` with `optimizer` and `schedule_callbacks` for
   `--schedule` and `--ema`),
   `setup` (backend, seeds), `model_spec` / `check_model` (the `--model`
-  check), `load_data` (bundled data, `--csv`, `--images`), `output_dir`,
+  check), `load_data` (bundled data, `--csv`, `--images`), `start_run` and
+  `resumable_callbacks` (resume), `output_dir`,
   `save_artifacts` (model, history, metrics, plots, atomically), `run`
   (one-line errors, exit status 2).
 - `recipes.common.datasets`: `Dataset`, `load_dataset`, `load_csv`,
   `load_table`, `load_series`, `load_image_folder`, `split`, `view_for`,
-  `fit_inputs` (the fast input pipeline).
+  `fit_inputs`, `evaluation_inputs`, `evaluation_images` (arrays or a
+  streamed image folder alike).
+- `recipes.common.images`: image folders streamed from disk (`load_folder`,
+  `ImageFolder`, `file_dataset`: a checked listing, a seeded stratified
+  split, `tf.data` batches), `with_preprocessing` (resizing and scaling
+  inside the model), `save` (for `recipes.predict --images`), and
+  test-time augmentation (`predict(model, x, tta=N)`).
+- `recipes.common.backbones`: `keras.applications` networks for transfer
+  learning (`build`, `check`, `set_fine_tuning`).
 - `recipes.common.tables`: a CSV table's preprocessing, fitted on its
   training rows with `keras.utils.FeatureSpace` (schema, missing values,
   unseen categories; `save` keeps it beside the model for `recipes.predict`;
