@@ -66,6 +66,7 @@ def main(argv: list[str] | None = None) -> dict:
     model_flags.add_argument("--patience", type=cli.positive_int, default=15)
     model_flags.add_argument("--tta", type=cli.non_negative_int, default=0,
                              help="also report test accuracy averaged over N augmented copies")
+    cli.add_training_flags(parser, schedule="cosine")  # --schedule, --ema, --learning-rate auto
     args = parser.parse_args(argv)
     cli.setup(args)
 
@@ -103,14 +104,11 @@ def main(argv: list[str] | None = None) -> dict:
     )
     if args.images:  # Raw images of any size in: resizing and pixel scaling inside.
         model = images.with_preprocessing(model, data)
-    # Cosine decay from the base rate to zero over the epoch budget, driven by
-    # the optimizer's step counter (no per-batch Python callback).
-    steps_per_epoch = int(np.ceil(len(data.y_train) / args.batch_size))
-    schedule = keras.optimizers.schedules.CosineDecay(
-        args.learning_rate, decay_steps=args.epochs * steps_per_epoch
-    )
+    # Backed up each epoch: after a crash, the same command resumes the run.
+    out = cli.start_run(args, "cnn")
+    cli.find_learning_rate(args, model, data, out, loss="sparse_categorical_crossentropy")
     model.compile(
-        optimizer=keras.optimizers.Adam(schedule),
+        optimizer=cli.optimizer(args, keras.optimizers.Adam),  # with --ema: use_ema=True
         loss="sparse_categorical_crossentropy",
         metrics=["accuracy"],
         steps_per_execution=args.steps_per_execution,
@@ -119,9 +117,10 @@ def main(argv: list[str] | None = None) -> dict:
         model.summary()
 
     # ## Train
-    # Backed up each epoch: after a crash, the same command resumes the run.
-    out = cli.start_run(args, "cnn")
+    # --schedule (default cosine: one cosine decay to zero over --epochs, in
+    # the graph, per step), then early stopping and the resumable backup.
     callbacks = [
+        *cli.schedule_callbacks(args, patience=args.patience),
         keras.callbacks.EarlyStopping(
             monitor="val_loss", patience=args.patience, restore_best_weights=True
         ),

@@ -84,6 +84,9 @@ def main(argv: list[str] | None = None) -> dict:
         residual=args.residual,
         output_activation=output_activation,
     )
+    # Backed up each epoch: after a crash, the same command resumes the run.
+    out = cli.start_run(args, "mlp")
+    cli.find_learning_rate(args, model, data, out, loss=loss)  # --learning-rate auto
     model.compile(
         optimizer=cli.optimizer(args, keras.optimizers.Adam),  # with --ema: use_ema=True
         loss=loss,
@@ -94,8 +97,6 @@ def main(argv: list[str] | None = None) -> dict:
         model.summary()
 
     # ## Train
-    # Backed up each epoch: after a crash, the same command resumes the run.
-    out = cli.start_run(args, "mlp")
     callbacks = [
         *cli.schedule_callbacks(args, patience=args.patience),
         keras.callbacks.EarlyStopping(

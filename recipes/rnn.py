@@ -70,6 +70,7 @@ def main(argv: list[str] | None = None) -> dict:
         "--bidirectional", action=argparse.BooleanOptionalAction, default=False
     )
     model_flags.add_argument("--patience", type=cli.positive_int, default=15)
+    cli.add_training_flags(parser, schedule="cosine")  # --schedule, --ema, --learning-rate auto
     args = parser.parse_args(argv)
     if args.task == "classification" and (args.csv or args.column):
         raise ValueError(
@@ -113,15 +114,13 @@ def main(argv: list[str] | None = None) -> dict:
         bidirectional=args.bidirectional,
         task="regression" if forecasting else "classification",
     )
-    # Cosine decay from the base rate to zero over the epoch budget, driven by
-    # the optimizer's step counter (no per-batch Python callback).
-    steps_per_epoch = int(np.ceil(len(data.x_train) / args.batch_size))
-    schedule = keras.optimizers.schedules.CosineDecay(
-        args.learning_rate, decay_steps=args.epochs * steps_per_epoch
-    )
+    loss = "mean_squared_error" if forecasting else "sparse_categorical_crossentropy"
+    # Backed up each epoch: after a crash, the same command resumes the run.
+    out = cli.start_run(args, "rnn")
+    cli.find_learning_rate(args, model, data, out, loss=loss)  # --learning-rate auto
     model.compile(
-        optimizer=keras.optimizers.Adam(schedule),
-        loss="mean_squared_error" if forecasting else "sparse_categorical_crossentropy",
+        optimizer=cli.optimizer(args, keras.optimizers.Adam),  # with --ema: use_ema=True
+        loss=loss,
         metrics=["mean_absolute_error"] if forecasting else ["accuracy"],
         steps_per_execution=args.steps_per_execution,
     )
@@ -129,9 +128,10 @@ def main(argv: list[str] | None = None) -> dict:
         model.summary()
 
     # ## Train
-    # Backed up each epoch: after a crash, the same command resumes the run.
-    out = cli.start_run(args, "rnn")
+    # --schedule (default cosine: one cosine decay to zero over --epochs, in
+    # the graph, per step), then early stopping and the resumable backup.
     callbacks = [
+        *cli.schedule_callbacks(args, patience=args.patience),
         keras.callbacks.EarlyStopping(
             monitor="val_loss", patience=args.patience, restore_best_weights=True
         ),

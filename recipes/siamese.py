@@ -74,6 +74,7 @@ def main(argv: list[str] | None = None) -> dict:
         help="training pairs; validation and test get a fifth as many each",
     )
     flags.add_argument("--patience", type=cli.positive_int, default=5)
+    cli.add_training_flags(parser, auto_learning_rate=False)  # --schedule, --ema
     args = parser.parse_args(argv)
     cli.setup(args)
 
@@ -118,7 +119,7 @@ def main(argv: list[str] | None = None) -> dict:
         )
     model = zoo.build(args.model, input_shape=data.input_shape, **options)
     model.compile(
-        optimizer=keras.optimizers.Adam(args.learning_rate),
+        optimizer=cli.optimizer(args, keras.optimizers.Adam),  # with --ema: use_ema=True
         loss=contrastive_loss(margin=args.margin),
         steps_per_execution=args.steps_per_execution,
     )
@@ -129,6 +130,7 @@ def main(argv: list[str] | None = None) -> dict:
     # Backed up each epoch: after a crash, the same command resumes the run.
     out = cli.start_run(args, "siamese")
     callbacks = [
+        *cli.schedule_callbacks(args, patience=args.patience),  # --schedule, --ema
         keras.callbacks.EarlyStopping(
             monitor="val_loss", patience=args.patience, restore_best_weights=True
         ),

@@ -4,8 +4,8 @@ A Keras process has one backend for life, so the JAX run is a subprocess. It
 covers every registered model (build, forward pass, a training run, save and
 load), the VAE's loss terms, every callback, every recipe's smoke run
 (`tune` included), and image folders streamed by `tf.data` into JAX (the
-cnn on `--images`, then `recipes.predict --images`). The argument-validation tests are left to the TensorFlow
-run: they raise before any backend code.
+cnn on `--images`, then `recipes.predict --images`). The argument-validation
+tests are left to the TensorFlow run: they raise before any backend code.
 
 The subprocess starts when this test is collected (see `conftest.py`), so it
 runs alongside the TensorFlow tests; the test waits for it and reports its

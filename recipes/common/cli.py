@@ -106,14 +106,32 @@ def ema_momentum(text: str) -> float:
     return value
 
 
-def add_training_flags(parser: argparse.ArgumentParser) -> None:
-    """Adds `--schedule` and `--ema [MOMENTUM]` (see `optimizer` and `schedule_callbacks`)."""
+def learning_rate_or_auto(text: str) -> float | str:
+    """`--learning-rate`: a positive number, or `auto` (the range test picks it)."""
+    return "auto" if text == "auto" else positive_float(text)
+
+
+def add_training_flags(
+    parser: argparse.ArgumentParser, *, schedule: str = "constant", auto_learning_rate=True
+) -> None:
+    """Adds `--schedule` (default `schedule`), `--ema [MOMENTUM]`, and with
+    `auto_learning_rate` lets `--learning-rate` be `auto`, with
+    `--suggestion` (see `optimizer`, `schedule_callbacks`, `find_learning_rate`)."""
     group = parser.add_argument_group("training techniques")
+    if auto_learning_rate:
+        for action in parser._actions:  # argparse keeps no public handle on an option
+            if action.dest == "learning_rate":
+                action.type = learning_rate_or_auto
+                action.help = "or auto: the LRFinder range test's --suggestion, then train"
+        group.add_argument(
+            "--suggestion", choices=("valley", "steep", "minimum", "slide"), default="valley",
+            help="which LRFinder suggestion --learning-rate auto takes (fastai's: valley)",
+        )
     group.add_argument(
-        "--schedule", choices=SCHEDULES, default="constant",
+        "--schedule", choices=SCHEDULES, default=schedule,
         help="learning-rate schedule: constant; cosine (one cosine over all epochs); "
              "one_cycle (Smith's, peak --learning-rate); sgdr (warm restarts, 10-epoch "
-             "first cycle, doubling); plateau (halve on a val_loss plateau)",
+             f"first cycle, doubling); plateau (halve on a val_loss plateau) (default {schedule})",
     )
     group.add_argument(
         "--ema", type=ema_momentum, nargs="?", const=0.99, default=None, metavar="MOMENTUM",
@@ -122,16 +140,56 @@ def add_training_flags(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def optimizer(args: argparse.Namespace, optimizer_class=None):
-    """`optimizer_class` (default Adam) at `--learning-rate`, with `--ema` as
-    Keras' own `use_ema=True, ema_momentum=...`."""
+def optimizer(args: argparse.Namespace, optimizer_class=None, **options):
+    """`optimizer_class(--learning-rate, **options)` (default Adam), with
+    `--ema` as Keras' own `use_ema=True, ema_momentum=...`."""
     import keras
 
     optimizer_class = optimizer_class or keras.optimizers.Adam
+    if args.learning_rate == "auto":
+        raise ValueError("--learning-rate auto: call cli.find_learning_rate(...) first.")
     ema = getattr(args, "ema", None)
-    if ema is None:
-        return optimizer_class(args.learning_rate)
-    return optimizer_class(args.learning_rate, use_ema=True, ema_momentum=ema)
+    if ema is not None:
+        options.update(use_ema=True, ema_momentum=ema)
+    return optimizer_class(args.learning_rate, **options)
+
+
+def find_learning_rate(
+    args: argparse.Namespace, model, data, out: Path, *, loss, optimizer_class=None, **options
+) -> float:
+    """`--learning-rate auto`: fastai's "lr_find, then train".
+
+    Runs `callbacks.LRFinder` (Smith's range test, 100 steps from 1e-7 to
+    10) on `model` with `optimizer_class(**options)` and `loss`, on the
+    training split; the finder leaves the weights as they were. Sets
+    `args.learning_rate` to its `--suggestion`, prints it and records it in
+    `run.json` (`learning_rate_found`), where a resumed run finds it again.
+    Any other `--learning-rate` is returned as it is. Compile the model
+    (again) afterwards.
+    """
+    if args.learning_rate != "auto":
+        return args.learning_rate
+    import keras
+
+    import callbacks
+    from recipes.common import datasets
+
+    info = run_info(out)
+    if backup_epoch(out) is not None and info.get("learning_rate_found"):
+        args.learning_rate = float(info["learning_rate_found"])
+        print(f"Learning rate found by the interrupted run: {args.learning_rate:.2e}")
+        return args.learning_rate
+    optimizer_class = optimizer_class or keras.optimizers.Adam
+    model.compile(optimizer=optimizer_class(1e-3, **options), loss=loss, steps_per_execution=1)
+    inputs = datasets.fit_inputs(data, batch_size=args.batch_size, seed=args.seed)
+    finder = callbacks.LRFinder()
+    finder.find(model, inputs["x"], inputs.get("y"), batch_size=inputs.get("batch_size"),
+                shuffle="y" in inputs, seed=args.seed)  # a tf.data pipeline shuffles itself
+    args.learning_rate = finder.suggestion(args.suggestion)
+    print(f"Learning rate from the range test ({args.suggestion}): {args.learning_rate:.2e}")
+    update_run_info(out, learning_rate_found=args.learning_rate,
+                    learning_rate_suggestion=args.suggestion)
+    return args.learning_rate
 
 
 def schedule_callbacks(args: argparse.Namespace, *, patience: int = 10) -> list:

@@ -84,6 +84,46 @@ def test_help_does_not_import_tensorflow(name):
     assert "HEAVY False" in result.stdout
 
 
+# The training-technique flags (cli.add_training_flags) on every recipe that has them.
+TECHNIQUES = {"mlp": True, "cnn": True, "gmlp": True, "rnn": True, "siamese": False}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", sorted(TECHNIQUES))
+def test_technique_flags_one_cycle_ema_and_auto_learning_rate(name, tmp_path):
+    module = importlib.import_module(f"recipes.{name}")
+    auto = ["--learning-rate", "auto"] if TECHNIQUES[name] else ["--learning-rate", "0.01"]
+    module.main(["--smoke", "--quiet", "--output-dir", str(tmp_path), "--schedule",
+                 "one_cycle", "--ema", "0.9", *auto])
+    out = tmp_path / name
+    info = json.loads((out / "run.json").read_text())
+    assert info["flags"]["schedule"] == "one_cycle" and info["flags"]["ema"] == 0.9
+    peak = 0.01
+    if TECHNIQUES[name]:  # the range test's suggestion, recorded
+        assert info["flags"]["learning_rate"] == "auto"
+        peak = info["learning_rate_found"]
+        assert 1e-7 < peak < 10
+    rates = pd.read_csv(out / "history.csv")["learning_rate"].tolist()
+    assert max(rates) <= peak * (1 + 1e-5) and rates[-1] < peak / 100  # annealed by the end
+    model = keras.saving.load_model(out / "model.keras")
+    assert model.optimizer.use_ema and model.optimizer.ema_momentum == pytest.approx(0.9)
+
+
+def test_auto_learning_rate_is_found_again_on_resume(tmp_path):
+    import argparse
+
+    from recipes.common import cli
+
+    (tmp_path / "backup").mkdir()
+    (tmp_path / "backup" / "training_metadata.json").write_text('{"epoch": 1, "batch": 0}')
+    cli.update_run_info(tmp_path, learning_rate_found=0.0123)
+    args = argparse.Namespace(learning_rate="auto")
+    assert cli.find_learning_rate(args, None, None, tmp_path, loss="mse") == 0.0123
+    assert args.learning_rate == 0.0123
+    fixed = argparse.Namespace(learning_rate=0.5)
+    assert cli.find_learning_rate(fixed, None, None, tmp_path, loss="mse") == 0.5
+
+
 KILLER = '''
 import os, signal, sys
 import keras
