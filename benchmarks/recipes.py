@@ -97,6 +97,8 @@ RUNS = (
     Run("sgdr", (), "CNN, {cycles_completed} restart cycles; test accuracy {test_accuracy:.3f}"),
     Run("snapshot_ensemble", (), "final model {test_accuracy:.3f}, ensemble of the "
         "5 snapshots {ensemble_test_accuracy:.3f}"),
+    Run("snapshot_ensemble", ("--swa", "--model", "cnn"), "cnn: final model {test_accuracy:.3f}, "
+        "ensemble {ensemble_test_accuracy:.3f}, SWA of the snapshots {swa_test_accuracy:.3f}"),
 )
 
 

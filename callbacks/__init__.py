@@ -1,4 +1,4 @@
-"""Training callbacks Keras lacks: LR range test, SGDR, snapshot ensembles.
+"""Training callbacks Keras lacks: LR range test, SGDR, one-cycle, snapshots, SWA.
 
 - `LRFinder`: the learning-rate range test (sweep, record, restore,
   suggest).
@@ -6,6 +6,8 @@
 - `OneCycle`: Smith's one-cycle policy (PyTorch's `OneCycleLR`).
 - `SnapshotEnsemble`: a `.keras` snapshot at the end of every cycle, and
   `build_ensemble` / `evaluate_snapshot_ensembles` to use them.
+- `SWA`: stochastic weight averaging (the weights at cycle ends averaged,
+  batch norm recomputed), and `build_swa` from saved snapshots.
 
 Everything uses `keras` and `keras.ops` only, so it runs on any Keras 3
 backend; learning-rate schedules are computed in-graph from the optimizer's
@@ -48,6 +50,7 @@ from callbacks.snapshot import (
     build_ensemble,
     evaluate_snapshot_ensembles,
 )
+from callbacks.swa import SWA, average_weights, build_swa, update_batch_norm
 
 __all__ = [
     "LRFinder",
@@ -57,8 +60,12 @@ __all__ = [
     "SGDRSchedule",
     "SnapshotEnsemble",
     "SnapshotSchedule",
+    "SWA",
     "WeightedAverage",
+    "average_weights",
     "build_ensemble",
+    "build_swa",
     "evaluate_snapshot_ensembles",
     "schedules",
+    "update_batch_norm",
 ]

@@ -42,3 +42,24 @@ def test_errors(tmp_path):
     with pytest.raises(ValueError, match=r"argument `model`.*zoo classifier.*model='autoencoder'"):
         run(tmp_path, "--model", "autoencoder")
     assert not (tmp_path / "snapshot_ensemble").exists()
+
+
+@pytest.mark.slow
+def test_swa_averages_the_saved_snapshots_into_one_model(tmp_path):
+    import json
+
+    metrics = run(tmp_path, "--smoke", "--swa", "--model", "cnn")
+    out = tmp_path / "snapshot_ensemble"
+    assert 0.0 <= metrics["swa_test_accuracy"] <= 1.0
+    assert json.loads((out / "metrics.json").read_text())["swa_test_accuracy"] == \
+        metrics["swa_test_accuracy"]
+    swa = keras.saving.load_model(out / "swa.keras", safe_mode=True)
+    snapshots = [keras.saving.load_model(p) for p in sorted((out / "snapshots").glob("*.keras"))]
+    assert len(snapshots) == 2
+    # Trainable weights: the snapshots' mean; batch norm's statistics recomputed.
+    for layer, first, second in zip(swa.trainable_weights, snapshots[0].trainable_weights,
+                                    snapshots[1].trainable_weights):
+        np.testing.assert_allclose(keras.ops.convert_to_numpy(layer),
+                                   (keras.ops.convert_to_numpy(first)
+                                    + keras.ops.convert_to_numpy(second)) / 2, rtol=1e-5,
+                                   atol=1e-7)
