@@ -67,6 +67,7 @@ def main(argv: list[str] | None = None) -> dict:
     model_flags.add_argument("--tta", type=cli.non_negative_int, default=0,
                              help="also report test accuracy averaged over N augmented copies")
     cli.add_training_flags(parser, schedule="cosine")  # --schedule, --ema, --learning-rate auto
+    cli.add_ensemble_flag(parser)  # --ensemble K
     args = parser.parse_args(argv)
     cli.setup(args)
 
@@ -86,6 +87,9 @@ def main(argv: list[str] | None = None) -> dict:
           f"{data.num_outputs} classes")
 
     # ## Model
+    if args.ensemble > 1:  # K independent models, averaged (members/ holds each run)
+        return cli.train_ensemble(main, argv, args, "cnn", data,
+                                  loss="sparse_categorical_crossentropy", metrics=["accuracy"])
     if args.model == "cnn":
         augmentation = [name for name in args.augmentation if name != "none"]
         options = dict(

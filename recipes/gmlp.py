@@ -53,6 +53,7 @@ def main(argv: list[str] | None = None) -> dict:
     model_flags.add_argument("--tta", type=cli.non_negative_int, default=0,
                              help="also report test accuracy averaged over N augmented copies")
     cli.add_training_flags(parser, schedule="cosine")  # --schedule, --ema, --learning-rate auto
+    cli.add_ensemble_flag(parser)  # --ensemble K
     args = parser.parse_args(argv)
     cli.setup(args)
 
@@ -72,6 +73,9 @@ def main(argv: list[str] | None = None) -> dict:
           f"{data.num_outputs} classes")
 
     # ## Model
+    if args.ensemble > 1:  # K independent models, averaged (members/ holds each run)
+        return cli.train_ensemble(main, argv, args, "gmlp", data,
+                                  loss="sparse_categorical_crossentropy", metrics=["accuracy"])
     if args.model == "gmlp":
         options = dict(
             patch_size=args.patch_size,

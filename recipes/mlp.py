@@ -53,7 +53,8 @@ def main(argv: list[str] | None = None) -> dict:
     model_flags.add_argument("--batch-norm", choices=("none", "before", "after"), default="none")
     model_flags.add_argument("--residual", action="store_true", help="skip connections")
     model_flags.add_argument("--patience", type=cli.positive_int, default=15)
-    cli.add_training_flags(parser)  # --schedule, --ema
+    cli.add_training_flags(parser)  # --schedule, --ema, --learning-rate auto
+    cli.add_ensemble_flag(parser)  # --ensemble K
     args = parser.parse_args(argv)
     cli.setup(args)
 
@@ -73,6 +74,8 @@ def main(argv: list[str] | None = None) -> dict:
 
     # ## Model
     output_activation, loss, metrics = TASKS[data.task]
+    if args.ensemble > 1:  # K independent models, averaged (members/ holds each run)
+        return cli.train_ensemble(main, argv, args, "mlp", data, loss=loss, metrics=metrics)
     model = zoo.build(
         "mlp",
         input_shape=data.input_shape,

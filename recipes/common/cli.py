@@ -78,6 +78,10 @@ def parser(
         "--seed", type=int, default=0, help="seeds data split, weights and shuffling"
     )
     group.add_argument(
+        "--split-seed", type=int, default=None,
+        help="seeds the train/validation/test split only (default: --seed)",
+    )
+    group.add_argument(
         "--backend",
         choices=BACKENDS,
         default=os.environ.get("KERAS_BACKEND", "tensorflow"),
@@ -337,6 +341,87 @@ def model_spec(
     return spec
 
 
+def split_seed(args: argparse.Namespace) -> int:
+    """The seed of the data split: `--split-seed`, else `--seed`."""
+    value = getattr(args, "split_seed", None)
+    return args.seed if value is None else value
+
+
+def add_ensemble_flag(parser: argparse.ArgumentParser) -> None:
+    """Adds `--ensemble K` (see `train_ensemble`)."""
+    parser.add_argument_group("training techniques").add_argument(
+        "--ensemble", type=positive_int, default=1, metavar="K",
+        help="train K models (seeds --seed..--seed+K-1, the same split) and save their "
+             "average as one model",
+    )
+
+
+def train_ensemble(
+    main: Callable[[list[str] | None], dict],
+    argv: list[str] | None,
+    args: argparse.Namespace,
+    recipe: str,
+    data,
+    *,
+    loss,
+    metrics: list,
+) -> dict[str, Any]:
+    """`--ensemble K`: K runs of `main`, then one model averaging them.
+
+    Member `i` is `main(argv)` with `--seed` + i, the split of `--seed`
+    (`--split-seed`) and its own run folder, `members/seed_<seed>/`, so each
+    member resumes as any run does and a finished one is not trained again
+    (unless the flags changed). The members' average
+    (`callbacks.build_ensemble`: their outputs averaged) is then saved as
+    this run's `model.keras` and evaluated on the test split with `loss` and
+    `metrics`; `members.csv` holds each member's test metrics beside it.
+    Independent ensembles cost K trainings: compare them at equal compute.
+    """
+    import json
+    import shutil
+
+    import pandas as pd
+
+    import callbacks
+    from recipes.common import artifacts, datasets, images, tables
+
+    out = output_dir(args, recipe)
+    if changed_flags(args, out) and (out / "members").is_dir():
+        shutil.rmtree(out / "members")  # another ensemble's members
+    update_run_info(out, recipe=recipe, **run_fields(args))
+    argv = list(sys.argv[1:] if argv is None else argv)
+    rows, paths = [], []
+    for index in range(args.ensemble):
+        seed = args.seed + index
+        member = out / "members" / f"seed_{seed}"
+        if (member / recipe / "metrics.json").is_file():
+            print(f"Ensemble member {index + 1}/{args.ensemble} (seed {seed}): already trained")
+            result = json.loads((member / recipe / "metrics.json").read_text())
+        else:
+            print(f"Ensemble member {index + 1}/{args.ensemble} (seed {seed})...")
+            result = main([*argv, "--ensemble", "1", "--seed", str(seed), "--split-seed",
+                           str(split_seed(args)), "--output-dir", str(member), "--quiet"])
+        rows.append({"member": index + 1, "seed": seed,
+                     **{k: v for k, v in result.items() if k.startswith("test_")}})
+        paths.append(member / recipe / "model.keras")
+    ensemble = callbacks.build_ensemble(paths)
+    ensemble.compile(loss=loss, metrics=metrics)
+    results = ensemble.evaluate(**datasets.evaluation_inputs(data), return_dict=True, verbose=0)
+    table = pd.DataFrame(rows)
+    artifacts.write_csv(out / "members.csv", table)
+    print(f"Members:\n{table.to_string(index=False, float_format='%.4f')}")
+    summary = {f"test_{name}": value for name, value in results.items()}
+    summary["ensemble_size"] = args.ensemble
+    for column in table.columns.drop(["member", "seed"]):
+        summary[f"members_mean_{column}"] = float(table[column].mean())
+        summary[f"members_std_{column}"] = float(table[column].std(ddof=0))
+    print(f"Ensemble of {args.ensemble}:", format_metrics(summary))
+    images.save(out, data)  # class names (and an image folder's size and mode)
+    if not isinstance(data, images.ImageFolder):
+        tables.save(out, data)  # a --csv table's preprocessing, for recipes.predict
+    return save_artifacts(out, model=ensemble, metrics=summary)
+
+
 def load_data(
     args: argparse.Namespace, *, view: str = "flat", labels: bool = True, stream: bool = False
 ):
@@ -359,20 +444,21 @@ def load_data(
     images = getattr(args, "images", None)
     if csv is not None and not labels:
         data = datasets.load_table(
-            csv, exclude=args.target, seed=args.seed, missing=getattr(args, "missing", "error")
+            csv, exclude=args.target, seed=split_seed(args),
+            missing=getattr(args, "missing", "error"),
         )
     elif images is not None and stream:
         from recipes.common import images as image_folders
 
         data = image_folders.load_folder(
-            images, image_size=args.image_size, color_mode=args.color_mode, seed=args.seed,
+            images, image_size=args.image_size, color_mode=args.color_mode, seed=split_seed(args),
             cache=args.cache,
         )
         for note in data.notes():
             print(note)
     elif images is not None:
         data = datasets.load_image_folder(
-            images, image_size=args.image_size, color_mode=args.color_mode, seed=args.seed
+            images, image_size=args.image_size, color_mode=args.color_mode, seed=split_seed(args)
         )
     elif csv is not None:
         if not args.target:
@@ -381,7 +467,7 @@ def load_data(
                 f"name of --csv {str(csv)!r}. Received: target=None"
             )
         data = datasets.load_csv(
-            csv, args.target, task=args.task, seed=args.seed,
+            csv, args.target, task=args.task, seed=split_seed(args),
             missing=getattr(args, "missing", "fill"),
         )
     elif getattr(args, "target", None):
@@ -390,7 +476,7 @@ def load_data(
             f"Received: target={args.target!r}"
         )
     else:
-        data = datasets.load_dataset(args.dataset, view=view, seed=args.seed)
+        data = datasets.load_dataset(args.dataset, view=view, seed=split_seed(args))
     if args.smoke:
         data = data.subsample(train=300, evaluation=100)
     return data

@@ -149,3 +149,31 @@ def test_bad_technique_flags_are_usage_errors(flags, message, capsys):
         mlp.main(flags)
     assert stopped.value.code == 2
     assert message in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_ensemble_averages_independent_members_and_reuses_finished_ones(tmp_path, capsys):
+    import keras
+    import numpy as np
+
+    from recipes.common import datasets
+
+    metrics = run(tmp_path, "--ensemble", "2", "--epochs", "1")
+    out = tmp_path / "mlp"
+    members = pd.read_csv(out / "members.csv")
+    assert members["seed"].tolist() == [0, 1] and metrics["ensemble_size"] == 2
+    assert metrics["members_mean_test_accuracy"] == pytest.approx(members["test_accuracy"].mean())
+    paths = [out / "members" / f"seed_{seed}" / "mlp" / "model.keras" for seed in (0, 1)]
+    models = [keras.saving.load_model(path) for path in paths]
+    # Different seeds, different weights; one split (the ensemble's --seed).
+    assert not np.allclose(models[0].get_weights()[0], models[1].get_weights()[0])
+    x = datasets.load_dataset("digits", seed=0).subsample(300, 100).x_test
+    ensemble = keras.saving.load_model(out / "model.keras", safe_mode=True)
+    np.testing.assert_allclose(ensemble.predict(x, verbose=0),
+                               np.mean([m.predict(x, verbose=0) for m in models], axis=0),
+                               rtol=1e-5, atol=1e-6)
+    stamps = [path.stat().st_mtime_ns for path in paths]
+    capsys.readouterr()
+    run(tmp_path, "--ensemble", "2", "--epochs", "1")
+    assert "already trained" in capsys.readouterr().out
+    assert [path.stat().st_mtime_ns for path in paths] == stamps
