@@ -56,6 +56,8 @@ def main(argv: list[str] | None = None) -> dict:
         help="of batch norm's moving statistics; 0.9 suits few steps per epoch",
     )
     model_flags.add_argument("--dropout-rate", type=cli.rate, default=0.2)
+    model_flags.add_argument("--drop-path-rate", type=cli.rate, default=0.0,
+                             help="stochastic depth on the residual blocks (last block's rate)")
     model_flags.add_argument(
         "--augmentation",
         nargs="+",
@@ -99,12 +101,14 @@ def main(argv: list[str] | None = None) -> dict:
             batch_norm=None if args.batch_norm == "none" else args.batch_norm,
             batch_norm_momentum=args.batch_norm_momentum,
             dropout_rate=args.dropout_rate,
+            drop_path_rate=args.drop_path_rate,
             augmentation={name: AUGMENTATIONS[name] for name in augmentation} or None,
         )
     else:  # Another zoo image classifier, with its own default architecture.
         options = {}
     model = zoo.build(
-        args.model, input_shape=data.input_shape, num_outputs=data.num_outputs, **options
+        args.model, input_shape=data.input_shape, num_outputs=data.num_outputs, **options,
+        **cli.penalties(args),  # --l1, --l2: kernel_regularizer on every kernel
     )
     if args.images:  # Raw images of any size in: resizing and pixel scaling inside.
         model = images.with_preprocessing(model, data)

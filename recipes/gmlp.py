@@ -91,7 +91,8 @@ def main(argv: list[str] | None = None) -> dict:
     else:  # Another zoo image classifier, with its own default architecture.
         options = {}
     model = zoo.build(
-        args.model, input_shape=data.input_shape, num_outputs=data.num_outputs, **options
+        args.model, input_shape=data.input_shape, num_outputs=data.num_outputs, **options,
+        **cli.penalties(args),  # --l1, --l2: kernel_regularizer on every kernel
     )
     if args.images:  # Raw images of any size in: resizing and pixel scaling inside.
         model = images.with_preprocessing(model, data)

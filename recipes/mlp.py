@@ -86,6 +86,7 @@ def main(argv: list[str] | None = None) -> dict:
         batch_norm=None if args.batch_norm == "none" else args.batch_norm,
         residual=args.residual,
         output_activation=output_activation,
+        **cli.penalties(args),  # --l1, --l2: kernel_regularizer on every kernel
     )
     # Backed up each epoch: after a crash, the same command resumes the run.
     out = cli.start_run(args, "mlp")

@@ -113,6 +113,7 @@ def main(argv: list[str] | None = None) -> dict:
         recurrent_dropout=args.recurrent_dropout,
         bidirectional=args.bidirectional,
         task="regression" if forecasting else "classification",
+        **cli.penalties(args),  # --l1, --l2: kernel_regularizer on every kernel
     )
     loss = "mean_squared_error" if forecasting else "sparse_categorical_crossentropy"
     # Backed up each epoch: after a crash, the same command resumes the run.

@@ -117,7 +117,8 @@ def main(argv: list[str] | None = None) -> dict:
             filters=args.filters,
             distance=args.distance,
         )
-    model = zoo.build(args.model, input_shape=data.input_shape, **options)
+    model = zoo.build(args.model, input_shape=data.input_shape, **options,
+                      **cli.penalties(args))  # --l1, --l2: on every kernel
     model.compile(
         optimizer=cli.optimizer(args, keras.optimizers.Adam),  # with --ema: use_ema=True
         loss=contrastive_loss(margin=args.margin),

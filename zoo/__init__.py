@@ -15,6 +15,7 @@ file that loads with `safe_mode=True`. Importing a family module registers
 its models.
 """
 
+from zoo._common import regularize
 from zoo._registry import ModelSpec, build, get_spec, list_models, register
 from zoo.autoencoder import (
     Corruption,
@@ -47,6 +48,7 @@ __all__ = [
     "SpatialGatingUnit",
     "StochasticDepth",
     "build",
+    "regularize",
     "build_autoencoder",
     "build_cnn",
     "build_conv_autoencoder",

@@ -204,3 +204,87 @@ def check_bool(name: str, value: Any) -> bool:
     if not isinstance(value, bool):
         raise invalid(name, "True or False", value)
     return value
+
+
+def _kernel_layers(layer):
+    """Layers (nested models, RNN cells and wrappers included) with a kernel."""
+    seen = set()
+
+    def walk(node):
+        if id(node) in seen:
+            return
+        seen.add(id(node))
+        if hasattr(node, "kernel_regularizer") and getattr(node, "kernel", None) is not None:
+            yield node
+        for child in getattr(node, "layers", []) or []:
+            yield from walk(child)
+        for attribute in ("cell", "forward_layer", "backward_layer", "layer"):
+            child = getattr(node, attribute, None)
+            if isinstance(child, keras.layers.Layer):
+                yield from walk(child)
+
+    return list(walk(layer))
+
+
+def regularize(model: keras.Model, *, l1: float = 0.0, l2: float = 0.0) -> int:
+    """Puts an L1 / L2 (both: elastic net) penalty on every kernel of `model`.
+
+    Every Dense, convolution and recurrent layer gets
+    `kernel_regularizer=keras.regularizers.L1L2(l1, l2)`, nested models
+    included; biases, batch norm and embeddings stay unpenalised. Set on
+    built layers, the penalty is in `model.losses` (so `fit` adds it to the
+    loss) and in the layers' configs (so a saved model keeps it).
+
+    Args:
+        model: a built model, e.g. fresh from a builder.
+        l1: the L1 factor, >= 0.
+        l2: the L2 factor, >= 0.
+
+    Returns:
+        The number of kernels penalised (0 when both factors are 0).
+    """
+    for name, value in (("l1", l1), ("l2", l2)):
+        if isinstance(value, bool) or not isinstance(value, numbers.Real) or value < 0:
+            raise invalid(name, "a float >= 0", value)
+    if not l1 and not l2:
+        return 0
+    penalised = _kernel_layers(model)
+    for layer in penalised:
+        penalty = keras.regularizers.L1L2(l1=float(l1), l2=float(l2))
+        layer.kernel_regularizer = penalty
+        layer.kernel.regularizer = penalty
+    return len(penalised)
+
+
+@keras.saving.register_keras_serializable(package="zoo")
+class StochasticDepth(layers.Layer):
+    """Drops a residual branch for whole samples, in training only.
+
+    In training, each sample's branch output is zeroed with probability
+    `rate` and otherwise scaled by `1 / (1 - rate)`; at inference it passes
+    through unchanged (Huang et al. 2016, "drop path").
+
+    Args:
+        rate: drop probability, in [0, 1).
+        seed: optional integer seed.
+    """
+
+    def __init__(self, rate: float, seed: int | None = None, **kwargs):
+        super().__init__(**kwargs)
+        self.rate = check_rate("rate", rate)
+        self.seed = seed
+        self.seed_generator = keras.random.SeedGenerator(seed)
+
+    def call(self, inputs, training=False):
+        if not training or self.rate == 0:
+            return inputs
+        noise_shape = (None,) + (1,) * (len(inputs.shape) - 1)
+        return keras.random.dropout(
+            inputs, self.rate, noise_shape=noise_shape, seed=self.seed_generator
+        )
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        return {**super().get_config(), "rate": self.rate, "seed": self.seed}

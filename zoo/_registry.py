@@ -11,6 +11,8 @@ import fnmatch
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from zoo import _common
+
 INPUT_KINDS = ("vector", "image", "sequence", "pair")
 TASKS = ("classification", "regression", "reconstruction", "similarity")
 
@@ -109,7 +111,7 @@ def get_spec(name: str) -> ModelSpec:
         ) from None
 
 
-def build(name: str, **kwargs: Any):
+def build(name: str, *, l1: float = 0.0, l2: float = 0.0, **kwargs: Any):
     """Builds the registered model `name`, uncompiled.
 
     Preset defaults are applied first, then `kwargs`, so
@@ -117,6 +119,9 @@ def build(name: str, **kwargs: Any):
 
     Args:
         name: a name from `zoo.list_models()`.
+        l1, l2: penalties on every Dense, convolution and recurrent kernel
+            (`kernel_regularizer=keras.regularizers.L1L2(l1, l2)`; both:
+            elastic net), for every model (`zoo.regularize`).
         **kwargs: arguments for the builder, e.g. `input_shape`.
 
     Returns:
@@ -132,4 +137,6 @@ def build(name: str, **kwargs: Any):
     False
     """
     spec = get_spec(name)
-    return spec.builder(**{**spec.defaults, **kwargs})
+    model = spec.builder(**{**spec.defaults, **kwargs})
+    _common.regularize(model, l1=l1, l2=l2)
+    return model

@@ -39,6 +39,7 @@ import keras
 from keras import layers
 
 from zoo import _common
+from zoo._common import StochasticDepth
 from zoo._registry import register
 
 OUTPUT_ACTIVATIONS = ("softmax", "sigmoid", "linear", None)
@@ -186,6 +187,7 @@ def _conv_unit(
     momentum: float,
     kernel_initializer: Any,
     shortcut=None,
+    drop_path_rate: float = 0.0,
     name: str,
 ):
     """Conv, BatchNorm before the activation, [add shortcut], activation, BN after.
@@ -206,6 +208,8 @@ def _conv_unit(
     if batch_norm == "before":
         x = layers.BatchNormalization(momentum=momentum, name=f"{name}_bn")(x)
     if shortcut is not None:
+        if drop_path_rate > 0:  # stochastic depth: drop the branch, keep the skip
+            x = StochasticDepth(drop_path_rate, name=f"{name}_drop_path")(x)
         x = layers.Add(name=f"{name}_add")([shortcut, x])
     x = _common.activation_layer(activation, name=f"{name}_{activation}")(x)
     if batch_norm == "after":
@@ -224,6 +228,7 @@ def _conv_block(
     momentum: float,
     residual: bool,
     kernel_initializer: Any,
+    drop_path_rate: float = 0.0,
     name: str,
 ):
     """Two convolutions (a ResNet basic block), with an optional skip connection.
@@ -258,7 +263,8 @@ def _conv_block(
                 )(shortcut)
     x = _conv_unit(x, filters, strides=strides, name=f"{name}_unit1", **common)
     return _conv_unit(
-        x, filters, strides=1, shortcut=shortcut, name=f"{name}_unit2", **common
+        x, filters, strides=1, shortcut=shortcut, drop_path_rate=drop_path_rate,
+        name=f"{name}_unit2", **common
     )
 
 
@@ -275,6 +281,7 @@ def build_cnn(
     residual: bool = False,
     downsample: str = "pool",
     dropout_rate: float = 0.0,
+    drop_path_rate: float = 0.0,
     global_pooling: str = "avg",
     augmentation: Sequence[str] | Mapping[str, Any] | None = None,
     kernel_initializer: str | keras.initializers.Initializer | None = None,
@@ -316,6 +323,11 @@ def build_cnn(
         downsample: `"pool"` (2x2 max pooling before the stage) or
             `"strided"` (the stage's first convolution has stride 2).
         dropout_rate: dropout before the classifier, in [0, 1).
+        drop_path_rate: stochastic depth (Huang et al. 2016) on the
+            residual blocks: the last block's residual branch is dropped
+            for a whole sample with this probability in training, earlier
+            blocks' linearly less (the first: 0), as in `build_gmlp`; in
+            [0, 1), needs `residual=True`.
         global_pooling: how the last feature map becomes a vector: `"avg"`
             (global average pooling), `"max"`, or `"flatten"` (keeps
             positions; more parameters in the classifier).
@@ -371,6 +383,10 @@ def build_cnn(
     _common.check_bool("residual", residual)
     _common.check_choice("downsample", downsample, DOWNSAMPLING)
     dropout_rate = _common.check_rate("dropout_rate", dropout_rate)
+    drop_path_rate = _common.check_rate("drop_path_rate", drop_path_rate)
+    if drop_path_rate > 0 and not residual:
+        raise _common.invalid("drop_path_rate", "0 without residual=True (stochastic depth "
+                              "drops residual branches)", drop_path_rate)
     _common.check_choice("global_pooling", global_pooling, GLOBAL_POOLING)
     augmentation = _check_augmentation(augmentation)
     _common.check_choice("output_activation", output_activation, OUTPUT_ACTIVATIONS)
@@ -403,6 +419,7 @@ def build_cnn(
     # The feature extractor: image -> pooled feature vector.
     images = keras.Input(shape=input_shape, name="images")
     x = images
+    total_blocks, index = sum(blocks), 0
     for stage, (width, num_blocks) in enumerate(zip(filters, blocks)):
         stage_name = f"stage{stage + 1}"
         downsampling = stage > 0
@@ -420,8 +437,10 @@ def build_cnn(
                 momentum=momentum,
                 residual=residual,
                 kernel_initializer=kernel_initializer,
+                drop_path_rate=drop_path_rate * index / max(total_blocks - 1, 1),
                 name=f"{stage_name}_block{block + 1}",
             )
+            index += 1
     if global_pooling == "avg":
         x = layers.GlobalAveragePooling2D(name="global_avg_pool")(x)
     elif global_pooling == "max":

@@ -40,6 +40,7 @@ import keras
 from keras import layers, ops
 
 from zoo import _common
+from zoo._common import StochasticDepth
 from zoo._registry import register
 
 # Keras' default. A smaller epsilon lets constant tokens (blank patches of a
@@ -117,40 +118,6 @@ class SpatialGatingUnit(layers.Layer):
             "init_epsilon": self.init_epsilon,
             "epsilon": self.epsilon,
         }
-
-
-@keras.saving.register_keras_serializable(package="zoo")
-class StochasticDepth(layers.Layer):
-    """Drops a residual branch for whole samples, in training only.
-
-    In training, each sample's branch output is zeroed with probability
-    `rate` and otherwise scaled by `1 / (1 - rate)`; at inference it passes
-    through unchanged (Huang et al. 2016, "drop path").
-
-    Args:
-        rate: drop probability, in [0, 1).
-        seed: optional integer seed.
-    """
-
-    def __init__(self, rate: float, seed: int | None = None, **kwargs):
-        super().__init__(**kwargs)
-        self.rate = _common.check_rate("rate", rate)
-        self.seed = seed
-        self.seed_generator = keras.random.SeedGenerator(seed)
-
-    def call(self, inputs, training=False):
-        if not training or self.rate == 0:
-            return inputs
-        noise_shape = (None,) + (1,) * (len(inputs.shape) - 1)
-        return keras.random.dropout(
-            inputs, self.rate, noise_shape=noise_shape, seed=self.seed_generator
-        )
-
-    def compute_output_shape(self, input_shape):
-        return input_shape
-
-    def get_config(self):
-        return {**super().get_config(), "rate": self.rate, "seed": self.seed}
 
 
 def _gmlp_block(

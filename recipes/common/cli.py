@@ -31,6 +31,13 @@ def non_negative_int(text: str) -> int:
     return value
 
 
+def non_negative_float(text: str) -> float:
+    value = float(text)
+    if not value >= 0:
+        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {text}")
+    return value
+
+
 def positive_float(text: str) -> float:
     value = float(text)
     if not value > 0:
@@ -118,7 +125,8 @@ def learning_rate_or_auto(text: str) -> float | str:
 def add_training_flags(
     parser: argparse.ArgumentParser, *, schedule: str = "constant", auto_learning_rate=True
 ) -> None:
-    """Adds `--schedule` (default `schedule`), `--ema [MOMENTUM]`, and with
+    """Adds `--schedule` (default `schedule`), `--ema [MOMENTUM]`, `--l1` and
+    `--l2` (`penalties`), and with
     `auto_learning_rate` lets `--learning-rate` be `auto`, with
     `--suggestion` (see `optimizer`, `schedule_callbacks`, `find_learning_rate`)."""
     group = parser.add_argument_group("training techniques")
@@ -137,11 +145,20 @@ def add_training_flags(
              "one_cycle (Smith's, peak --learning-rate); sgdr (warm restarts, 10-epoch "
              f"first cycle, doubling); plateau (halve on a val_loss plateau) (default {schedule})",
     )
+    group.add_argument("--l1", type=non_negative_float, default=0.0,
+                       help="L1 penalty on every kernel (with --l2: elastic net)")
+    group.add_argument("--l2", type=non_negative_float, default=0.0,
+                       help="L2 penalty on every kernel")
     group.add_argument(
         "--ema", type=ema_momentum, nargs="?", const=0.99, default=None, metavar="MOMENTUM",
         help="Polyak averaging: Keras' optimizer use_ema (default momentum 0.99); "
              "validation and the saved model use the averaged weights",
     )
+
+
+def penalties(args: argparse.Namespace) -> dict[str, float]:
+    """`zoo.build`'s `l1` and `l2` from `--l1` and `--l2` (kernel_regularizer)."""
+    return {"l1": getattr(args, "l1", 0.0), "l2": getattr(args, "l2", 0.0)}
 
 
 def optimizer(args: argparse.Namespace, optimizer_class=None, **options):

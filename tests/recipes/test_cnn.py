@@ -87,6 +87,14 @@ def test_users_images_streamed_into_a_model_that_takes_raw_images(tmp_path):
     assert len(row) == 1
 
 
+@pytest.mark.slow
+def test_stochastic_depth_on_the_residual_blocks(tmp_path):
+    run(tmp_path, "--drop-path-rate", "0.2", "--blocks-per-stage", "2", "--filters", "4", "8")
+    features = load(tmp_path).get_layer("features")
+    rates = [layer.rate for layer in features.layers if layer.name.endswith("_drop_path")]
+    assert rates == pytest.approx([0.2 / 3, 0.4 / 3, 0.2])  # linear in depth, first block 0
+
+
 def test_model_must_be_an_image_classifier(tmp_path):
     with pytest.raises(ValueError, match=r"argument `model`.*--model.*cnn, gmlp.*model='lstm'"):
         run(tmp_path, "--model", "lstm")

@@ -90,11 +90,11 @@ TECHNIQUES = {"mlp": True, "cnn": True, "gmlp": True, "rnn": True, "siamese": Fa
 
 @pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(TECHNIQUES))
-def test_technique_flags_one_cycle_ema_and_auto_learning_rate(name, tmp_path):
+def test_technique_flags_one_cycle_ema_penalties_and_auto_learning_rate(name, tmp_path):
     module = importlib.import_module(f"recipes.{name}")
     auto = ["--learning-rate", "auto"] if TECHNIQUES[name] else ["--learning-rate", "0.01"]
     module.main(["--smoke", "--quiet", "--output-dir", str(tmp_path), "--schedule",
-                 "one_cycle", "--ema", "0.9", *auto])
+                 "one_cycle", "--ema", "0.9", "--l1", "1e-5", "--l2", "1e-4", *auto])
     out = tmp_path / name
     info = json.loads((out / "run.json").read_text())
     assert info["flags"]["schedule"] == "one_cycle" and info["flags"]["ema"] == 0.9
@@ -107,6 +107,7 @@ def test_technique_flags_one_cycle_ema_and_auto_learning_rate(name, tmp_path):
     assert max(rates) <= peak * (1 + 1e-5) and rates[-1] < peak / 100  # annealed by the end
     model = keras.saving.load_model(out / "model.keras")
     assert model.optimizer.use_ema and model.optimizer.ema_momentum == pytest.approx(0.9)
+    assert model.losses, "--l1/--l2 put a kernel_regularizer on the kernels"
 
 
 def test_auto_learning_rate_is_found_again_on_resume(tmp_path):

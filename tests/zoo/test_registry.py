@@ -101,3 +101,33 @@ def test_search_space_builds_with_default_hyperparameters(built):
     }
     model = spec.search_space(keras_tuner.HyperParameters(), **fixed)
     assert isinstance(model, keras.Model)
+
+
+def _penalty(model, l1, l2):
+    """The elastic-net penalty computed here from the Dense/Conv/RNN kernels."""
+    kernels = [weight for weight in model.weights
+               if weight.path.endswith("/kernel") and "recurrent" not in weight.path]
+    assert kernels
+    return sum(l1 * np.abs(keras.ops.convert_to_numpy(k)).sum()
+               + l2 * np.square(keras.ops.convert_to_numpy(k)).sum() for k in kernels)
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_l1_l2_penalise_every_kernel_and_survive_saving(name, tmp_path):
+    spec = zoo.get_spec(name)
+    plain = zoo.build(name, **spec.example)
+    assert not plain.losses
+    model = zoo.build(name, **spec.example, l1=1e-3, l2=1e-2)
+    total = sum(float(keras.ops.convert_to_numpy(loss)) for loss in model.losses)
+    np.testing.assert_allclose(total, _penalty(model, 1e-3, 1e-2), rtol=1e-4)
+    model.save(tmp_path / "model.keras")
+    loaded = keras.saving.load_model(tmp_path / "model.keras", safe_mode=True)
+    reloaded = sum(float(keras.ops.convert_to_numpy(loss)) for loss in loaded.losses)
+    np.testing.assert_allclose(reloaded, total, rtol=1e-5)
+
+
+def test_regularize_rejects_negative_factors():
+    model = zoo.build("mlp", input_shape=(4,), num_outputs=2)
+    with pytest.raises(ValueError, match="argument `l2`: expected a float >= 0.*l2=-1"):
+        zoo.regularize(model, l2=-1)
+    assert zoo.regularize(model) == 0 and not model.losses
