@@ -56,6 +56,11 @@ NAME = "image_folder"
 CLASSES = ("square", "disc", "bar")
 MARKER = "IMAGE_FOLDER_BENCHMARK "
 STREAMED, IN_MEMORY = "streamed (recipes.cnn)", "in-memory arrays"
+FIT_END = "streamed (recipes.cnn), peak as fit ends"
+EVALUATION = "streamed test split only (evaluate + predict)"
+# Test splits measured alone: those of the folders, and one this many times
+# the largest (the test split of a folder that much larger).
+EVALUATION_FACTOR = 4
 
 # Runs a recipe as `python -m`, timing `fit`, and prints the process's peak
 # resident memory (KiB on Linux) as it exits, even through SystemExit.
@@ -106,6 +111,37 @@ arrays = [data.x_train, data.x_val, data.x_test]
 report["array_bytes"] = sum(a.nbytes for a in arrays)
 report["decoded"] = sum(len(a) for a in arrays)
 report["train_images"] = len(data.x_train)
+report["inside_seconds"] = time.perf_counter() - start
+report["peak_kib"] = peak()
+print({marker!r} + json.dumps(report), flush=True)
+"""
+# The recipe's evaluation alone: the model (untrained), then `evaluate` and
+# `predict` over a test split of `count` files of a folder, through the same
+# calls as recipes.cnn (datasets.evaluation_inputs, images.predict).
+_PROBE = """\
+import dataclasses, json, resource, sys, time
+start = time.perf_counter()
+report = {{}}
+def peak():
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+import keras, numpy as np
+import zoo
+from recipes.common import datasets, images
+keras.utils.set_random_seed(0)
+folder = images.load_folder({folder!r}, image_size={image_size!r})
+files = folder.files_test + folder.files_val + folder.files_train
+labels = np.concatenate([folder.y_test, folder.y_val, folder.y_train])
+data = dataclasses.replace(folder, files_test=files[:{count}], y_test=labels[:{count}])
+model = zoo.build("cnn", input_shape=data.input_shape, num_outputs=data.num_outputs,
+                  filters={filters!r})
+model = images.with_preprocessing(model, data)
+model.compile(loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+report["peak_kib_before"] = peak()
+began = time.perf_counter()
+test = datasets.evaluation_inputs(data)
+model.evaluate(**test, verbose=0)
+images.predict(model, test["x"])
+report["timed_seconds"] = time.perf_counter() - began
 report["inside_seconds"] = time.perf_counter() - start
 report["peak_kib"] = peak()
 print({marker!r} + json.dumps(report), flush=True)
@@ -221,6 +257,8 @@ def streamed(folder: Path, count: int, backend: str, args, out: Path) -> dict:
         "images_per_second": train * args.epochs / report["timed_seconds"],
         "timed": "fit",
         "peak_rss_mib_before": report["peak_kib_before_fit"] / 1024,
+        "peak_rss_mib_after_fit": report["peak_kib_after_fit"] / 1024,
+        "test_images": int(re.search(r"(\d+) test images", stdout).group(1)),
         "test_accuracy": metrics.get("test_accuracy"),
     })
 
@@ -238,6 +276,19 @@ def in_memory(folder: Path, count: int, backend: str, args) -> dict:
     })
 
 
+def evaluation(folder: Path, count: int, backend: str, args) -> dict:
+    code = _PROBE.format(folder=str(folder), count=count, image_size=tuple(args.image_size),
+                         filters=list(args.filters), marker=MARKER)
+    report, wall, _ = _measure(code, backend, f"evaluation over {count} images")
+    return _row(EVALUATION, backend, count, report, wall, {
+        "command": "model.evaluate + images.predict over datasets.evaluation_inputs(data), "
+                   "batch 256",
+        "images_per_second": 2 * count / report["timed_seconds"],
+        "timed": "evaluate + predict",
+        "peak_rss_mib_before": report["peak_kib_before"] / 1024,
+    })
+
+
 def _row(loader, backend, count, report, wall, extra) -> dict:
     return {
         "loader": loader,
@@ -250,24 +301,22 @@ def _row(loader, backend, count, report, wall, extra) -> dict:
     }
 
 
-def growth(rows: list[dict], sizes: list[int]) -> list[dict]:
-    """Peak RSS at the largest folder against the smallest, per loader and backend."""
-    small, large = sizes[0], sizes[-1]
+def growth(rows: list[dict]) -> list[dict]:
+    """Peak RSS from each size to the next, per loader (and, streamed, at fit's
+    end too) and backend."""
+    series = [(STREAMED, STREAMED, "peak_rss_mib"), (FIT_END, STREAMED, "peak_rss_mib_after_fit"),
+              (IN_MEMORY, IN_MEMORY, "peak_rss_mib"), (EVALUATION, EVALUATION, "peak_rss_mib")]
     found = []
-    if small == large:
-        return found
-    for loader in (STREAMED, IN_MEMORY):
+    for label, loader, key in series:
         for backend in dict.fromkeys(row["backend"] for row in rows):
-            peaks = {row["images"]: row["peak_rss_mib"] for row in rows
-                     if row["loader"] == loader and row["backend"] == backend}
-            if small in peaks and large in peaks:
+            peaks = sorted((row["images"], row[key]) for row in rows
+                           if row["loader"] == loader and row["backend"] == backend)
+            for (small, before), (large, after) in zip(peaks, peaks[1:]):
                 found.append({
-                    "loader": loader, "backend": backend, "small": small, "large": large,
-                    "peak_rss_mib_small": peaks[small], "peak_rss_mib_large": peaks[large],
-                    "ratio": peaks[large] / peaks[small],
-                    "growth_mib": peaks[large] - peaks[small],
-                    "growth_kib_per_image": (peaks[large] - peaks[small]) * 1024
-                    / (large - small),
+                    "loader": label, "backend": backend, "small": small, "large": large,
+                    "peak_rss_mib_small": before, "peak_rss_mib_large": after,
+                    "ratio": after / before, "growth_mib": after - before,
+                    "growth_kib_per_image": (after - before) * 1024 / (large - small),
                 })
     return found
 
@@ -296,6 +345,14 @@ def main(argv: list[str] | None = None) -> dict:
                           f"{row['peak_rss_mib']:.0f} MiB, {row['wall_seconds']:.1f} s",
                           flush=True)
                     rows.append(row)
+            tests = sorted({row["test_images"] for row in rows
+                            if row["loader"] == STREAMED and row["backend"] == backend})
+            for count in [*tests, EVALUATION_FACTOR * tests[-1]]:
+                row = evaluation(largest, count, backend, args)
+                print(f"[{NAME}] {row['loader']}, {backend}, {count} images: peak "
+                      f"{row['peak_rss_mib']:.0f} MiB, {row['wall_seconds']:.1f} s",
+                      flush=True)
+                rows.append(row)
         files = {count: folder_bytes(folder) for count, folder in folders.items()}
     info["load_average_end"] = _common.load_average()
     data = {
@@ -307,7 +364,7 @@ def main(argv: list[str] | None = None) -> dict:
             "png_mib": {str(count): size / 2**20 for count, size in files.items()},
         },
         "rows": rows,
-        "growth": growth(rows, args.sizes),
+        "growth": growth(rows),
     }
     _common.save(NAME, args.output_dir, data, _markdown(data))
     return data

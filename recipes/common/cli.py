@@ -256,6 +256,10 @@ def add_data_flags(
     `--images FOLDER` for yours."""
     group = result.add_argument_group("data")
     group.add_argument("--dataset", choices=datasets, default=datasets[0])
+    group.add_argument(
+        "--train-size", type=positive_int, default=None, metavar="N",
+        help="train on the first N samples of the training split only (the split is kept)",
+    )
     if images:
         group.add_argument(
             "--images", type=Path, help="your own images: a folder with one sub-folder per class"
@@ -494,6 +498,9 @@ def load_data(
         )
     else:
         data = datasets.load_dataset(args.dataset, view=view, seed=split_seed(args))
+    train_size = getattr(args, "train_size", None)
+    if train_size is not None:  # a smaller training set; validation and test unchanged
+        data = data.subsample(train=train_size, evaluation=len(data.y_val) + len(data.y_test))
     if args.smoke:
         data = data.subsample(train=300, evaluation=100)
     return data
