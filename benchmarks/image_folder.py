@@ -321,6 +321,12 @@ def growth(rows: list[dict]) -> list[dict]:
     return found
 
 
+def _report(row: dict) -> dict:
+    print(f"[{NAME}] {row['loader']}, {row['backend']}, {row['images']} images: peak "
+          f"{row['peak_rss_mib']:.0f} MiB, {row['wall_seconds']:.1f} s", flush=True)
+    return row
+
+
 def main(argv: list[str] | None = None) -> dict:
     args = _parse(argv)
     info = _common.machine()
@@ -338,21 +344,18 @@ def main(argv: list[str] | None = None) -> dict:
               f"({folder_bytes(largest) / 2**20:.0f} MiB) in {elapsed():.1f} s", flush=True)
         for backend in args.backends:
             print(f"[{NAME}] backend {backend} ...", flush=True)
+            runs = []
             for count in args.sizes:
-                for row in (streamed(folders[count], count, backend, args, work / "run"),
-                            in_memory(folders[count], count, backend, args)):
-                    print(f"[{NAME}] {row['loader']}, {backend}, {count} images: peak "
-                          f"{row['peak_rss_mib']:.0f} MiB, {row['wall_seconds']:.1f} s",
-                          flush=True)
-                    rows.append(row)
+                runs.append(lambda c=count: streamed(folders[c], c, backend, args, work / "run"))
+                runs.append(lambda c=count: in_memory(folders[c], c, backend, args))
+            for run in runs:
+                rows.append(_report(run()))
+            # The test splits alone (15% of the files: the largest folder holds
+            # EVALUATION_FACTOR times the largest split).
             tests = sorted({row["test_images"] for row in rows
                             if row["loader"] == STREAMED and row["backend"] == backend})
             for count in [*tests, EVALUATION_FACTOR * tests[-1]]:
-                row = evaluation(largest, count, backend, args)
-                print(f"[{NAME}] {row['loader']}, {backend}, {count} images: peak "
-                      f"{row['peak_rss_mib']:.0f} MiB, {row['wall_seconds']:.1f} s",
-                      flush=True)
-                rows.append(row)
+                rows.append(_report(evaluation(largest, count, backend, args)))
         files = {count: folder_bytes(folder) for count, folder in folders.items()}
     info["load_average_end"] = _common.load_average()
     data = {
@@ -373,23 +376,27 @@ def main(argv: list[str] | None = None) -> dict:
 def _markdown(data: dict) -> str:
     settings = data["settings"]
     height, width = settings["image_size"]
+
+    def mib(value):
+        return "–" if value is None else f"{value:,.0f}"
+
     rows = [
         [row["loader"], f"`{row['backend']}`", f"{row['images']:,}",
-         f"{row['peak_rss_mib']:,.0f}", f"{row['peak_rss_mib_before']:,.0f}",
-         f"{row['wall_seconds']:.1f}", f"{row['timed']} {row['timed_seconds']:.1f}",
-         f"{row['images_per_second']:,.0f}"]
+         mib(row["peak_rss_mib"]), mib(row["peak_rss_mib_before"]),
+         mib(row.get("peak_rss_mib_after_fit")), f"{row['wall_seconds']:.1f}",
+         f"{row['timed']} {row['timed_seconds']:.1f}", f"{row['images_per_second']:,.0f}"]
         for row in data["rows"]
     ]
     growth_rows = [
-        [g["loader"], f"`{g['backend']}`", f"{g['peak_rss_mib_small']:,.0f}",
-         f"{g['peak_rss_mib_large']:,.0f}", f"{g['ratio']:.2f}×",
-         f"{g['growth_mib']:+,.0f}", f"{g['growth_kib_per_image']:+.1f}"]
+        [g["loader"], f"`{g['backend']}`", f"{g['small']:,} → {g['large']:,}",
+         f"{g['peak_rss_mib_small']:,.0f} → {g['peak_rss_mib_large']:,.0f}",
+         f"{g['ratio']:.2f}×", f"{g['growth_mib']:+,.0f}", f"{g['growth_kib_per_image']:+.1f}"]
         for g in data["growth"]
     ]
-    small, large = settings["sizes"][0], settings["sizes"][-1]
-    png = ", ".join(f"{int(n):,} images = {mib:.0f} MiB"
-                    for n, mib in sorted(settings["png_mib"].items(), key=lambda i: int(i[0])))
+    png = ", ".join(f"{int(n):,} images = {size:.0f} MiB"
+                    for n, size in sorted(settings["png_mib"].items(), key=lambda i: int(i[0])))
     filters = " ".join(map(str, settings["filters"]))
+    image_kib = height * width * 3 * 4 / 1024
     return "\n".join([
         "# Image folders: streamed against in-memory",
         "",
@@ -397,30 +404,40 @@ def _markdown(data: dict) -> str:
         "",
         f"Synthetic folders of {settings['classes']} classes of "
         f"{settings['source_size']}x{settings['source_size']} RGB PNG files ({png}), "
-        f"resized to {height}x{width}. Each row is a fresh process; peak RSS is its own "
-        "`ru_maxrss` at exit, and \"before\" the same as the images are first touched. "
-        "**Streamed**: the whole recipe, `python -m recipes.cnn --images DIR --image-size "
-        f"{height} {width} --epochs {settings['epochs']} --batch-size "
-        f"{settings['batch_size']} --filters {filters} --quiet` (fit, evaluation, "
-        "prediction, plots, saved model); \"before\" = as `fit` starts; images/s = "
-        "training images x epochs / seconds of `fit` (validation included). "
-        "**In-memory arrays**: `datasets.load_image_folder(DIR, image_size="
-        f"({height}, {width}))` alone after `import keras, tensorflow` (every image "
-        "decoded to float32, no training); \"before\" = after the imports; images/s = "
-        "all images decoded / seconds of the load. Wall s: the whole process, "
-        "interpreter start included.",
+        f"resized to {height}x{width} ({image_kib:.0f} KiB per image as float32). "
+        "Each row is one fresh process, run once; peak RSS is its own `ru_maxrss` at "
+        "exit, \"before\" the same just before the images are read, \"as fit ends\" "
+        "the same when `fit` returns. Wall s: the whole process, interpreter start "
+        "included.",
+        "",
+        "- **Streamed (recipes.cnn)**: the whole recipe, `python -m recipes.cnn --images "
+        f"DIR --image-size {height} {width} --epochs {settings['epochs']} --batch-size "
+        f"{settings['batch_size']} --filters {filters} --quiet` (listing, fit, evaluation "
+        "and prediction on the test split, plots, saved model); \"before\" = as `fit` "
+        "starts; images/s = training images x epochs / seconds of `fit` (validation "
+        "included).",
+        "- **In-memory arrays**: `datasets.load_image_folder(DIR, image_size="
+        f"({height}, {width}))` after `import keras, tensorflow`: every image decoded to "
+        "float32 arrays, no training; \"before\" = after the imports; images/s = all "
+        "images decoded / seconds of the load.",
+        "- **Streamed test split only**: the recipe's evaluation alone (an untrained "
+        "model of the same shape, then `evaluate` and `images.predict` over "
+        "`datasets.evaluation_inputs`, batches of 256), over test splits of the "
+        "folders' sizes and of a folder "
+        f"{EVALUATION_FACTOR}x the largest; images = test files; images/s = 2 x files / "
+        "seconds of both.",
         "",
         _common.table(
-            ["loader", "backend", "images", "peak RSS MiB", "before MiB", "wall s",
-             "timed part, s", "images/s"],
-            rows, "llrrrrrr",
+            ["loader", "backend", "images", "peak RSS MiB", "before MiB",
+             "as fit ends MiB", "wall s", "timed part, s", "images/s"],
+            rows, "llrrrrrrr",
         ),
         "",
-        f"Peak RSS at {large:,} images against {small:,}:",
+        "Peak RSS from one size to the next:",
         "",
         _common.table(
-            ["loader", "backend", f"{small:,} images, MiB", f"{large:,} images, MiB",
-             "ratio", "growth MiB", "KiB per extra image"],
+            ["loader", "backend", "images", "peak RSS MiB", "ratio", "growth MiB",
+             "KiB per extra image"],
             growth_rows, "llrrrrr",
         ),
     ])
