@@ -2,39 +2,45 @@
 
 Writes synthetic class folders of PNG files into a temporary directory (3
 classes, 96x96 RGB: a square, a disc or a bar of random place, size and
-colour on Gaussian noise; seeded), at 2,000 and 8,000 images; the smaller
+colour on Gaussian noise; seeded), of 2,000 and 8,000 images; the smaller
 folder holds the first images of the larger (hard links). For each folder
 and backend, in fresh processes, measures the peak resident memory
-(`ru_maxrss` of the process itself, reported by a small wrapper as it exits):
+(`ru_maxrss` of the process itself, reported by a small wrapper as it exits,
+and also just before the images are read and, for the recipe, when `fit`
+returns):
 
-- streamed: the whole recipe, `python -m recipes.cnn --images DIR
-  --image-size 64 64 --epochs 1 --batch-size 64 --filters 8 16 --quiet`
-  (files listed, split, then decoded in batches by `tf.data` during `fit`,
-  evaluation and prediction); small filters keep the run short, since the
-  memory at stake is the data's, not the model's;
+- streamed (recipes.cnn): the whole recipe, `python -m recipes.cnn --images
+  DIR --image-size 64 64 --epochs 1 --batch-size 64 --filters 8 16 --quiet`
+  (listing, `fit` reading the files in batches through `tf.data`, evaluation
+  and prediction on the test split, plots, saved model); small filters keep
+  the run short, since the memory at stake is the data's, not the model's;
 - in-memory arrays: `recipes.common.datasets.load_image_folder(DIR,
-  image_size=(64, 64))` (the loader of the recipes that need arrays, and what
-  `recipes.cnn --images` did before streaming): every image decoded into
-  float32 arrays, in a process that imported Keras (and TensorFlow) as the
-  recipe does; loading only, no training.
-
-Each row also gives the peak before the images are touched (streamed: as
-`fit` starts, after the imports, the listing and the model; in-memory: after
-the imports), the fixed cost under both.
+  image_size=(64, 64))`, the loader of the recipes that need arrays (and
+  what `recipes.cnn --images` used before it streamed): every image decoded
+  into float32 arrays, after importing Keras and TensorFlow as the recipe
+  does; loading only, no training;
+- streamed test split only: the recipe's evaluation alone (`evaluate` and
+  `images.predict` over `datasets.evaluation_inputs`, batches of 256, an
+  untrained model of the same shape) over the two folders' test splits
+  (300 and 1,200 files) and one 4 times the larger (4,800: the test split of
+  a 32,000-image folder). The evaluation pipeline's prefetch buffers hold a
+  few batches of 256 decoded images; a 300-image split never fills them, so
+  the recipe's peak rises from 2,000 to 8,000 images by about their size:
+  these rows show whether it stops there.
 
 Also records wall time (whole process, interpreter start included) and the
-time of the part that touches the images: `fit` for the recipe (timed by the
+time of the part that reads the images: `fit` for the recipe (timed by the
 wrapper around `keras.Model.fit`, validation included), the load for the
-arrays. Images/s: streamed = training images x epochs / fit seconds;
-in-memory = all images decoded / load seconds. The evidence sought: the
-streamed peak does not grow with the number of images, the arrays' does
-(by at least their size: 48 KiB per 64x64x3 float32 image).
+arrays, evaluate + predict for the test splits. Images/s: recipe = training
+images x epochs / fit seconds; arrays = images decoded / load seconds; test
+splits = 2 x files / seconds. Each figure is one run (peak RSS varies by
+about 10% between identical runs).
 
 Run:
-    python -m benchmarks.image_folder                        # both backends, ~8 minutes
-    python -m benchmarks.image_folder --backends tensorflow  # ~3 minutes
+    python -m benchmarks.image_folder                        # both backends, ~9 minutes
+    python -m benchmarks.image_folder --backends tensorflow  # ~4 minutes
     python -m benchmarks.image_folder --sizes 1000 4000 16000
-    python -m benchmarks.image_folder --quick                # seconds: does it run?
+    python -m benchmarks.image_folder --quick                # ~75 s a backend: does it run?
 """
 
 from __future__ import annotations
@@ -344,17 +350,16 @@ def main(argv: list[str] | None = None) -> dict:
               f"({folder_bytes(largest) / 2**20:.0f} MiB) in {elapsed():.1f} s", flush=True)
         for backend in args.backends:
             print(f"[{NAME}] backend {backend} ...", flush=True)
-            runs = []
             for count in args.sizes:
-                runs.append(lambda c=count: streamed(folders[c], c, backend, args, work / "run"))
-                runs.append(lambda c=count: in_memory(folders[c], c, backend, args))
-            for run in runs:
-                rows.append(_report(run()))
+                rows.append(_report(streamed(folders[count], count, backend, args,
+                                             work / "run")))
+                rows.append(_report(in_memory(folders[count], count, backend, args)))
             # The test splits alone (15% of the files: the largest folder holds
-            # EVALUATION_FACTOR times the largest split).
+            # EVALUATION_FACTOR times its test split). --quick: the largest only.
             tests = sorted({row["test_images"] for row in rows
                             if row["loader"] == STREAMED and row["backend"] == backend})
-            for count in [*tests, EVALUATION_FACTOR * tests[-1]]:
+            counts = [*tests, EVALUATION_FACTOR * tests[-1]]
+            for count in counts[-1:] if args.quick else counts:
                 rows.append(_report(evaluation(largest, count, backend, args)))
         files = {count: folder_bytes(folder) for count, folder in folders.items()}
     info["load_average_end"] = _common.load_average()

@@ -83,6 +83,31 @@ def restore_learning_rate(token: Token | None) -> None:
     return None
 
 
+def reuse_train_function(model: keras.Model, cached: tuple | None, key: Any) -> tuple:
+    """Puts back the train function a previous `fit` traced with the same schedule.
+
+    `install_schedule` makes a new train function (the step must read the
+    schedule), which `fit` traces again: for a large model, its whole trace
+    per `fit` call. Call this once the schedule is final for this `fit`
+    (its offset placed, before the first step): if `cached` (what the last
+    call returned) was traced for the same model, compilation, execution
+    size and schedule `key`, it goes back on the model and nothing is traced;
+    otherwise the model's new function is kept for next time.
+
+    Returns:
+        `(full key, train function)`, to pass as `cached` next time.
+    """
+    full_key = (
+        id(model), id(model.optimizer), id(getattr(model, "_compile_loss", None)),
+        id(getattr(model, "_compile_metrics", None)),
+        getattr(model, "steps_per_execution", 1), key,
+    )
+    if cached is not None and cached[0] == full_key:
+        model.train_function = cached[1]
+        return cached
+    return full_key, model.train_function
+
+
 def fit_steps_per_epoch(callback: keras.callbacks.Callback, steps_per_epoch: int | None) -> int:
     """`steps_per_epoch` if given, else the batches per epoch `fit` reports."""
     if steps_per_epoch is not None:
@@ -105,7 +130,9 @@ class InGraphScheduleCallback(keras.callbacks.Callback):
     installed on the optimizer (before `BackupAndRestore`, placed after it,
     restores the optimizer's variables); when the first epoch begins the
     schedule's `step_offset` places it at that epoch (`initial_epoch`, or
-    the epoch a backup resumes from; no step has been traced yet). Each
+    the epoch a backup resumes from; no step has been traced yet), and a
+    train step traced by an earlier `fit` with the same schedule and offset
+    is reused instead of traced again (`reuse_train_function`). Each
     epoch's logs get `learning_rate`, `rate_at_step(step)` of its last step;
     at train end the optimizer's own rate is back.
     """
@@ -116,6 +143,7 @@ class InGraphScheduleCallback(keras.callbacks.Callback):
             steps_per_epoch = _checks.check_int("steps_per_epoch", steps_per_epoch)
         self.steps_per_epoch = steps_per_epoch
         self.schedule = None
+        self._traced = None
         self._token = None
         self._steps = None
         self._placed = False
@@ -139,6 +167,10 @@ class InGraphScheduleCallback(keras.callbacks.Callback):
             return
         self._placed = True
         self.schedule.step_offset = optimizer_step(self.model) - epoch * self._steps
+        # A later fit with the same schedule reuses this fit's traced step.
+        key = (type(self.schedule).__name__, repr(sorted(self.schedule.get_config().items())),
+               self.schedule.step_offset)
+        self._traced = reuse_train_function(self.model, self._traced, key)
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         if logs is None or self._token is None:

@@ -36,6 +36,7 @@ from callbacks._optimizer import (
     install_schedule,
     optimizer_step,
     restore_learning_rate,
+    reuse_train_function,
 )
 from callbacks.sgdr import SGDR
 
@@ -198,6 +199,7 @@ class SnapshotEnsemble(keras.callbacks.Callback):
         self.snapshot_paths: list[str] = []
         self.schedule: SnapshotSchedule | None = None
         self._token = None
+        self._traced = None
         self._plan: list[int] = []
 
     # Planning ---------------------------------------------------------------
@@ -273,6 +275,8 @@ class SnapshotEnsemble(keras.callbacks.Callback):
             # resumes from) starts `epoch` epochs into the schedule. No step
             # has run yet, so the train step traces with this offset.
             self.schedule.step_offset = optimizer_step(self.model) - epoch * self._steps
+            key = (repr(sorted(self.schedule.get_config().items())), self.schedule.step_offset)
+            self._traced = reuse_train_function(self.model, self._traced, key)
 
     def on_train_batch_begin(self, batch: int, logs: dict | None = None) -> None:
         # Once per fit, after every callback's on_epoch_begin has run.

@@ -105,16 +105,21 @@ def test_image_folder_quick_run_writes_rows_and_growth(tmp_path):
     sizes = data["settings"]["sizes"]
     assert len(sizes) == 2
     loaders = (image_folder.STREAMED, image_folder.IN_MEMORY)
-    assert {(r["loader"], r["backend"], r["images"]) for r in data["rows"]} == {
+    folders = [r for r in data["rows"] if r["loader"] in loaders]
+    assert {(r["loader"], r["backend"], r["images"]) for r in folders} == {
         (loader, BACKEND, size) for loader in loaders for size in sizes
     }
+    tests = [r for r in data["rows"] if r["loader"] == image_folder.EVALUATION]
+    assert len(tests) == 1 and len(data["rows"]) == 5  # --quick: the largest split only
     for row in data["rows"]:
-        assert 0 < row["train_images"] < row["images"]
         for key in ("peak_rss_mib", "peak_rss_mib_before", "wall_seconds",
                     "timed_seconds", "images_per_second"):
             assert row[key] > 0, key
-    assert [(g["loader"], g["backend"]) for g in data["growth"]] == [
-        (loader, BACKEND) for loader in loaders
+    for row in folders:
+        assert 0 < row["train_images"] < row["images"]
+    assert [(g["loader"], g["backend"], g["small"], g["large"]) for g in data["growth"]] == [
+        (loader, BACKEND, *sizes)
+        for loader in (image_folder.STREAMED, image_folder.FIT_END, image_folder.IN_MEMORY)
     ]
     assert all(g["ratio"] > 0 for g in data["growth"])
     markdown = (tmp_path / "image_folder.md").read_text()

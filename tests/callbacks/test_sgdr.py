@@ -67,6 +67,36 @@ def test_continued_fit_resumes_the_schedule():
     assert len(history.history["learning_rate"]) == 4
 
 
+class CountingTraces(keras.Model):
+    """Counts `train_step` calls in Python: once per trace of the step."""
+
+    traces = 0
+
+    def train_step(self, *args, **kwargs):
+        CountingTraces.traces += 1
+        return super().train_step(*args, **kwargs)
+
+
+def test_continued_fit_reuses_the_traced_step():
+    inputs = keras.Input((STEPS,))
+    model = CountingTraces(inputs, keras.layers.Dense(1)(inputs))
+    model.compile(keras.optimizers.SGD(0.5), "mse")
+    x, y = probe_data(STEPS)
+    sgdr = SGDR(0.1, **SGDR_KWARGS)
+    CountingTraces.traces = 0
+    model.fit(x, y, batch_size=len(x) // STEPS, epochs=3, callbacks=[sgdr], verbose=0)
+    first = CountingTraces.traces
+    assert first >= 1
+    history = model.fit(x, y, batch_size=len(x) // STEPS, epochs=7, initial_epoch=3,
+                        callbacks=[sgdr], verbose=0)
+    assert CountingTraces.traces == first, "the second fit traced the train step again"
+    np.testing.assert_allclose(history.history["learning_rate"],
+                               expected_rates(3, 7)[STEPS - 1 :: STEPS], rtol=1e-5)
+    # Another schedule position (a fresh start at epoch 0) is traced anew.
+    model.fit(x, y, batch_size=len(x) // STEPS, epochs=1, callbacks=[sgdr], verbose=0)
+    assert CountingTraces.traces > first
+
+
 def test_initial_epoch_on_a_fresh_optimizer_starts_mid_schedule():
     model = probe_model(STEPS)
     rates, _ = fit_probe(model, 5, [SGDR(0.1, **SGDR_KWARGS)], initial_epoch=2)
