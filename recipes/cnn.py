@@ -106,21 +106,23 @@ def main(argv: list[str] | None = None) -> dict:
         )
     else:  # Another zoo image classifier, with its own default architecture.
         options = {}
-    model = zoo.build(
-        args.model, input_shape=data.input_shape, num_outputs=data.num_outputs, **options,
-        **cli.penalties(args),  # --l1, --l2: kernel_regularizer on every kernel
-    )
-    if args.images:  # Raw images of any size in: resizing and pixel scaling inside.
-        model = images.with_preprocessing(model, data)
-    # Backed up each epoch: after a crash, the same command resumes the run.
-    out = cli.start_run(args, "cnn")
-    cli.find_learning_rate(args, model, data, out, loss="sparse_categorical_crossentropy")
-    model.compile(
-        optimizer=cli.optimizer(args, keras.optimizers.Adam),  # with --ema: use_ema=True
-        loss="sparse_categorical_crossentropy",
-        metrics=["accuracy"],
-        steps_per_execution=args.steps_per_execution,
-    )
+    # Built and compiled in the --distribute scope: data-parallel on every device.
+    with cli.distributed(args):
+        model = zoo.build(
+            args.model, input_shape=data.input_shape, num_outputs=data.num_outputs, **options,
+            **cli.penalties(args),  # --l1, --l2: kernel_regularizer on every kernel
+        )
+        if args.images:  # Raw images of any size in: resizing and pixel scaling inside.
+            model = images.with_preprocessing(model, data)
+        # Backed up each epoch: after a crash, the same command resumes the run.
+        out = cli.start_run(args, "cnn")
+        cli.find_learning_rate(args, model, data, out, loss="sparse_categorical_crossentropy")
+        model.compile(
+            optimizer=cli.optimizer(args, keras.optimizers.Adam),  # with --ema: use_ema=True
+            loss="sparse_categorical_crossentropy",
+            metrics=["accuracy"],
+            steps_per_execution=args.steps_per_execution,
+        )
     if not args.quiet:
         model.summary()
 

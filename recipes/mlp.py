@@ -76,27 +76,29 @@ def main(argv: list[str] | None = None) -> dict:
     output_activation, loss, metrics = TASKS[data.task]
     if args.ensemble > 1:  # K independent models, averaged (members/ holds each run)
         return cli.train_ensemble(main, argv, args, "mlp", data, loss=loss, metrics=metrics)
-    model = zoo.build(
-        "mlp",
-        input_shape=data.input_shape,
-        num_outputs=data.num_outputs,
-        hidden_units=args.hidden_units,
-        activation=args.activation,
-        dropout_rate=args.dropout_rate,
-        batch_norm=None if args.batch_norm == "none" else args.batch_norm,
-        residual=args.residual,
-        output_activation=output_activation,
-        **cli.penalties(args),  # --l1, --l2: kernel_regularizer on every kernel
-    )
-    # Backed up each epoch: after a crash, the same command resumes the run.
-    out = cli.start_run(args, "mlp")
-    cli.find_learning_rate(args, model, data, out, loss=loss)  # --learning-rate auto
-    model.compile(
-        optimizer=cli.optimizer(args, keras.optimizers.Adam),  # with --ema: use_ema=True
-        loss=loss,
-        metrics=metrics,
-        steps_per_execution=args.steps_per_execution,
-    )
+    # Built and compiled in the --distribute scope: data-parallel on every device.
+    with cli.distributed(args):
+        model = zoo.build(
+            "mlp",
+            input_shape=data.input_shape,
+            num_outputs=data.num_outputs,
+            hidden_units=args.hidden_units,
+            activation=args.activation,
+            dropout_rate=args.dropout_rate,
+            batch_norm=None if args.batch_norm == "none" else args.batch_norm,
+            residual=args.residual,
+            output_activation=output_activation,
+            **cli.penalties(args),  # --l1, --l2: kernel_regularizer on every kernel
+        )
+        # Backed up each epoch: after a crash, the same command resumes the run.
+        out = cli.start_run(args, "mlp")
+        cli.find_learning_rate(args, model, data, out, loss=loss)  # --learning-rate auto
+        model.compile(
+            optimizer=cli.optimizer(args, keras.optimizers.Adam),  # with --ema: use_ema=True
+            loss=loss,
+            metrics=metrics,
+            steps_per_execution=args.steps_per_execution,
+        )
     if not args.quiet:
         model.summary()
 

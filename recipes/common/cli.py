@@ -145,6 +145,15 @@ def add_training_flags(
              "one_cycle (Smith's, peak --learning-rate); sgdr (warm restarts, 10-epoch "
              f"first cycle, doubling); plateau (halve on a val_loss plateau) (default {schedule})",
     )
+    group.add_argument(
+        "--distribute", action="store_true",
+        help="data-parallel on every local device (JAX: keras.distribution.DataParallel; "
+             "TensorFlow: tf.distribute.MirroredStrategy); --batch-size is the global batch",
+    )
+    group.add_argument(
+        "--cpu-devices", type=positive_int, default=None, metavar="N",
+        help="split the CPU into N devices (to try --distribute without accelerators)",
+    )
     group.add_argument("--l1", type=non_negative_float, default=0.0,
                        help="L1 penalty on every kernel (with --l2: elastic net)")
     group.add_argument("--l2", type=non_negative_float, default=0.0,
@@ -301,16 +310,83 @@ def setup(args: argparse.Namespace) -> None:
                 f"Received: backend={args.backend!r}"
             )
     os.environ["KERAS_BACKEND"] = args.backend
+    cpu_devices = getattr(args, "cpu_devices", None)
+    if cpu_devices and args.backend == "jax":  # read when JAX starts, so set before
+        os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") +
+                                   f" --xla_force_host_platform_device_count={cpu_devices}")
     import keras
 
     keras.utils.set_random_seed(args.seed)
     if args.backend == "tensorflow":
         import tensorflow as tf
 
+        if cpu_devices:  # before TensorFlow's runtime starts
+            tf.config.set_logical_device_configuration(
+                tf.config.list_physical_devices("CPU")[0],
+                [tf.config.LogicalDeviceConfiguration()] * cpu_devices,
+            )
         # Bit-for-bit repeatable runs on the CPU: same seed, same history.
         tf.config.experimental.enable_op_determinism()
     if args.smoke:
         args.epochs = min(args.epochs, 2)
+
+
+def distributed(args: argparse.Namespace):
+    """The context to build and compile the model in: `--distribute` or not.
+
+    With `--distribute`, training is data-parallel on every local device,
+    through the engine of the backend: on JAX, `keras.distribution.
+    DataParallel` over `keras.distribution.list_devices()` (set for the whole
+    process; with `KERAS_DISTRIBUTION_JOB_ADDRESSES` and friends set, after
+    `keras.distribution.initialize()` for several hosts); on TensorFlow, the
+    scope of a `tf.distribute.MirroredStrategy` (a `MultiWorkerMirroredStrategy`
+    when `TF_CONFIG` names several workers). Each batch of `--batch-size` is
+    split across the devices. Prints the devices. On TensorFlow it sets
+    `--steps-per-execution` to 1 (Keras' multi-step loop fails under the
+    strategy). Without `--distribute`: a no-op.
+
+    Use as `with cli.distributed(args): model = ...; model.compile(...)`.
+    """
+    import contextlib
+
+    if not getattr(args, "distribute", False):
+        return contextlib.nullcontext()
+    import keras
+
+    if keras.backend.backend() == "jax":
+        if keras.distribution.distribution() is None:
+            if os.environ.get("KERAS_DISTRIBUTION_JOB_ADDRESSES"):
+                keras.distribution.initialize()
+            devices = keras.distribution.list_devices()
+            keras.distribution.set_distribution(keras.distribution.DataParallel(devices=devices))
+            print(f"Data-parallel on {len(devices)} devices: {', '.join(map(str, devices))}")
+        return contextlib.nullcontext()
+    if keras.backend.backend() != "tensorflow":
+        raise ValueError("Invalid value for argument `distribute`: expected the jax or "
+                         f"tensorflow backend. Received: backend={keras.backend.backend()!r}")
+    strategy = getattr(args, "_strategy", None)
+    if strategy is None:
+        import json
+
+        import tensorflow as tf
+
+        workers = json.loads(os.environ.get("TF_CONFIG", "{}")).get("cluster", {}).get("worker")
+        if workers and len(workers) > 1:
+            strategy = tf.distribute.MultiWorkerMirroredStrategy()
+        else:
+            devices = [d.name for d in tf.config.list_logical_devices("GPU")] or [
+                d.name for d in tf.config.list_logical_devices("CPU")]
+            strategy = tf.distribute.MirroredStrategy(devices)
+        args._strategy = strategy
+        print(f"Data-parallel on {strategy.num_replicas_in_sync} devices: "
+              f"{', '.join(strategy.extended.worker_devices)}")
+        if args.steps_per_execution > 1:
+            # Keras' multi-step loop fails under MirroredStrategy here (TF 2.21:
+            # "You must feed a value for placeholder tensor"): one step per call.
+            print(f"--steps-per-execution {args.steps_per_execution} -> 1 under "
+                  "tf.distribute")
+            args.steps_per_execution = 1
+    return strategy.scope()
 
 
 def check_model(name: str, compatible: tuple[str, ...]) -> str:
@@ -565,7 +641,7 @@ def _versions() -> dict[str, str]:
 
 def _flags(args: argparse.Namespace) -> dict[str, Any]:
     return {key: _plain(value) for key, value in sorted(vars(args).items())
-            if key not in UNCHECKED_FLAGS}
+            if key not in UNCHECKED_FLAGS and not key.startswith("_")}
 
 
 def run_fields(args: argparse.Namespace) -> dict[str, Any]:
