@@ -74,7 +74,6 @@ def main(argv: list[str] | None = None) -> dict:
     cli.setup(args)
 
     import keras
-    import numpy as np
 
     import zoo
     from recipes.common import datasets, images
@@ -144,25 +143,12 @@ def main(argv: list[str] | None = None) -> dict:
     )
 
     # ## Evaluate
-    from recipes.common import plots
+    from recipes.common import evaluation
 
-    test = datasets.evaluation_inputs(data)
-    results = model.evaluate(**test, return_dict=True, verbose=0)
-    metrics = {f"test_{name}": value for name, value in results.items()}
+    # Test metrics (with --tta N also averaged over N augmented copies), the
+    # confusion matrix and twenty test images, mistakes first.
+    metrics, figures = evaluation.image_classifier(model, data, tta=args.tta, seed=args.seed)
     metrics["epochs_trained"] = len(history.history["loss"])
-    predicted = np.argmax(images.predict(model, test["x"]), axis=-1)
-    if args.tta:  # Test-time augmentation: average over augmented copies.
-        averaged = images.predict(model, test["x"], tta=args.tta, seed=args.seed)
-        metrics["test_accuracy_tta"] = float(np.mean(averaged.argmax(-1) == data.y_test))
-    # Twenty test images titled true>predicted, mistakes (in red) first.
-    shown = np.argsort(predicted == data.y_test, kind="stable")[:20]
-    figures = {
-        "confusion_matrix": plots.confusion_matrix(data.y_test, predicted, data.class_names),
-        "test_predictions": plots.predictions_grid(
-            datasets.evaluation_images(data, shown), data.y_test[shown], predicted[shown],
-            data.class_names,
-        ),
-    }
     print("Test:", cli.format_metrics(metrics))
     images.save(out, data)  # class names, image size and mode, for recipes.predict
     return cli.save_artifacts(out, model=model, history=history, metrics=metrics, figures=figures)

@@ -86,10 +86,9 @@ def fine_tune_backbone(args: argparse.Namespace) -> dict:
     """`--images FOLDER --backbone NAME`: a pretrained `keras.applications`
     network learns your classes: head first, then fine-tuning; resumable."""
     import keras
-    import numpy as np
     from keras import layers
 
-    from recipes.common import artifacts, backbones, datasets, images, plots
+    from recipes.common import artifacts, backbones, datasets, evaluation, images
 
     if args.images is None or args.backbone is None or args.weights is None:
         raise ValueError(
@@ -154,21 +153,7 @@ def fine_tune_backbone(args: argparse.Namespace) -> dict:
         )
 
     # ## Evaluate
-    test = datasets.evaluation_inputs(data)
-    results = model.evaluate(**test, return_dict=True, verbose=0)
-    metrics = {f"test_{name}": value for name, value in results.items()}
-    predicted = np.argmax(images.predict(model, test["x"]), axis=-1)
-    if args.tta:
-        averaged = images.predict(model, test["x"], tta=args.tta, seed=args.seed)
-        metrics["test_accuracy_tta"] = float(np.mean(averaged.argmax(-1) == data.y_test))
-    shown = np.argsort(predicted == data.y_test, kind="stable")[:20]
-    figures = {
-        "confusion_matrix": plots.confusion_matrix(data.y_test, predicted, data.class_names),
-        "test_predictions": plots.predictions_grid(
-            datasets.evaluation_images(data, shown), data.y_test[shown], predicted[shown],
-            data.class_names,
-        ),
-    }
+    metrics, figures = evaluation.image_classifier(model, data, tta=args.tta, seed=args.seed)
     print("Test:", cli.format_metrics(metrics))
     images.save(out, data)
     cli.update_run_info(out, phase="done", backbone=args.backbone, weights=args.weights)

@@ -1,4 +1,5 @@
-"""Reconstruction errors for the autoencoder and VAE recipes (plain numpy)."""
+"""Test-time evaluation the recipes share: image classifiers' metrics and
+figures, and reconstruction errors for the autoencoder and VAE recipes."""
 
 from __future__ import annotations
 
@@ -28,3 +29,35 @@ def feature_errors(x_true, x_pred, names, *, top: int = 20) -> dict[str, float]:
         names = [f"feature {i}" for i in range(len(per_feature))]
     order = np.argsort(per_feature)[::-1][:top]
     return {str(names[i]): float(per_feature[i]) for i in order}
+
+
+def image_classifier(model, data, *, tta: int = 0, seed: int = 0) -> tuple[dict, dict]:
+    """Test metrics and figures of an image classifier (cnn, gmlp, transfer).
+
+    `model.evaluate` on the test split (arrays or a streamed image folder),
+    as `test_<metric>`; with `tta`, also `test_accuracy_tta`, the accuracy
+    of the predictions averaged over `tta` augmented copies
+    (`images.predict`). The figures: the confusion matrix and twenty test
+    images titled true>predicted, mistakes (in red) first.
+
+    Returns:
+        `(metrics, figures)`, for `cli.save_artifacts`.
+    """
+    from recipes.common import datasets, images, plots
+
+    test = datasets.evaluation_inputs(data)
+    results = model.evaluate(**test, return_dict=True, verbose=0)
+    metrics = {f"test_{name}": value for name, value in results.items()}
+    predicted = np.argmax(images.predict(model, test["x"]), axis=-1)
+    if tta:
+        averaged = images.predict(model, test["x"], tta=tta, seed=seed)
+        metrics["test_accuracy_tta"] = float(np.mean(averaged.argmax(-1) == data.y_test))
+    shown = np.argsort(predicted == data.y_test, kind="stable")[:20]
+    figures = {
+        "confusion_matrix": plots.confusion_matrix(data.y_test, predicted, data.class_names),
+        "test_predictions": plots.predictions_grid(
+            datasets.evaluation_images(data, shown), data.y_test[shown], predicted[shown],
+            data.class_names,
+        ),
+    }
+    return metrics, figures
