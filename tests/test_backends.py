@@ -37,8 +37,8 @@ JAX_TESTS = [
     "tests/recipes/test_cnn.py::test_users_images_streamed_into_a_model_that_takes_raw_images",
 ]
 # Validation-only tests raise before any backend code; listing and --help
-# never import Keras.
-DESELECT = "not invalid and not rejects and not listing and not help_does_not"
+# never import Keras; the --distribute test starts both backends itself.
+DESELECT = "not invalid and not rejects and not listing and not help_does_not and not distribute"
 
 _run = {}
 
