@@ -58,7 +58,7 @@ def parser(
     epochs: int,
     batch_size: int,
     learning_rate: float,
-    steps_per_execution: int = 8,
+    steps_per_execution: int | None = 8,
 ) -> argparse.ArgumentParser:
     """An `ArgumentParser` with the flags every recipe shares.
 
@@ -79,7 +79,8 @@ def parser(
         "--steps-per-execution",
         type=positive_int,
         default=steps_per_execution,
-        help="training steps run per call into the compiled graph (fewer Python round trips)",
+        help="training steps run per call into the compiled graph (fewer Python round trips)"
+             + ("" if steps_per_execution else "; default: the recipe picks"),
     )
     group.add_argument(
         "--seed", type=int, default=0, help="seeds data split, weights and shuffling"
