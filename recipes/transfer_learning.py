@@ -200,8 +200,7 @@ def main(argv: list[str] | None = None) -> dict:
         args.fine_tune_epochs = min(args.fine_tune_epochs, 2)
     if args.images is not None or args.backbone is not None:
         # One step per call: tracing a large backbone's multi-step loop costs
-        # more than the Python round trips it saves (measured: the smoke run
-        # takes twice as long with 8).
+        # more than the Python round trips it saves.
         args.steps_per_execution = args.steps_per_execution or 1
         return fine_tune_backbone(args)
     args.steps_per_execution = args.steps_per_execution or 8
