@@ -31,7 +31,8 @@ RESULTS_DIR = HERE / "results"
 RESULTS_FILE = HERE / "RESULTS.md"
 BACKENDS = ("tensorflow", "jax")
 # Order of the sections in RESULTS.md.
-SECTIONS = ("recipes", "startup", "throughput", "time_to_accuracy", "callbacks_overhead")
+SECTIONS = ("recipes", "startup", "throughput", "time_to_accuracy", "techniques",
+            "image_folder", "callbacks_overhead")
 
 
 # ## Machine and versions

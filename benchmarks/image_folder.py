@@ -19,14 +19,18 @@ returns):
   what `recipes.cnn --images` used before it streamed): every image decoded
   into float32 arrays, after importing Keras and TensorFlow as the recipe
   does; loading only, no training;
-- streamed test split only: the recipe's evaluation alone (`evaluate` and
-  `images.predict` over `datasets.evaluation_inputs`, batches of 256, an
+- streamed test split only: the recipe's evaluation alone
+  (`evaluation.image_classifier`: `evaluate` and `predict` over
+  `datasets.evaluation_inputs`, batches of 256, and the figures; an
   untrained model of the same shape) over the two folders' test splits
   (300 and 1,200 files) and one 4 times the larger (4,800: the test split of
   a 32,000-image folder). The evaluation pipeline's prefetch buffers hold a
-  few batches of 256 decoded images; a 300-image split never fills them, so
-  the recipe's peak rises from 2,000 to 8,000 images by about their size:
-  these rows show whether it stops there.
+  few batches of 256 decoded images, which a 300-image split never fills:
+  these rows tell that one-off rise in the recipe's peak from 2,000 to
+  8,000 images from a peak that keeps growing with the split (under JAX,
+  Keras dispatches steps asynchronously, so the `tf.data` iterator could run
+  ahead of the computation and the queued batches stay in memory: the
+  evaluation waits for each batch there, `images.step_by_step`).
 
 Also records wall time (whole process, interpreter start included) and the
 time of the part that reads the images: `fit` for the recipe (timed by the
@@ -37,10 +41,10 @@ splits = 2 x files / seconds. Each figure is one run (peak RSS varies by
 about 10% between identical runs).
 
 Run:
-    python -m benchmarks.image_folder                        # both backends, ~9 minutes
+    python -m benchmarks.image_folder                        # both backends, ~10 minutes
     python -m benchmarks.image_folder --backends tensorflow  # ~4 minutes
     python -m benchmarks.image_folder --sizes 1000 4000 16000
-    python -m benchmarks.image_folder --quick                # ~75 s a backend: does it run?
+    python -m benchmarks.image_folder --quick                # ~1 minute a backend: does it run?
 """
 
 from __future__ import annotations
@@ -121,9 +125,9 @@ report["inside_seconds"] = time.perf_counter() - start
 report["peak_kib"] = peak()
 print({marker!r} + json.dumps(report), flush=True)
 """
-# The recipe's evaluation alone: the model (untrained), then `evaluate` and
-# `predict` over a test split of `count` files of a folder, through the same
-# calls as recipes.cnn (datasets.evaluation_inputs, images.predict).
+# The recipe's evaluation alone: the model (untrained), then the call
+# recipes.cnn makes (evaluation.image_classifier: evaluate, predict, figures)
+# over a test split of `count` files of a folder.
 _PROBE = """\
 import dataclasses, json, resource, sys, time
 start = time.perf_counter()
@@ -132,7 +136,7 @@ def peak():
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 import keras, numpy as np
 import zoo
-from recipes.common import datasets, images
+from recipes.common import evaluation, images
 keras.utils.set_random_seed(0)
 folder = images.load_folder({folder!r}, image_size={image_size!r})
 files = folder.files_test + folder.files_val + folder.files_train
@@ -144,9 +148,7 @@ model = images.with_preprocessing(model, data)
 model.compile(loss="sparse_categorical_crossentropy", metrics=["accuracy"])
 report["peak_kib_before"] = peak()
 began = time.perf_counter()
-test = datasets.evaluation_inputs(data)
-model.evaluate(**test, verbose=0)
-images.predict(model, test["x"])
+evaluation.image_classifier(model, data)
 report["timed_seconds"] = time.perf_counter() - began
 report["inside_seconds"] = time.perf_counter() - start
 report["peak_kib"] = peak()
@@ -413,7 +415,9 @@ def _markdown(data: dict) -> str:
         "Each row is one fresh process, run once; peak RSS is its own `ru_maxrss` at "
         "exit, \"before\" the same just before the images are read, \"as fit ends\" "
         "the same when `fit` returns. Wall s: the whole process, interpreter start "
-        "included.",
+        "included. \"As fit ends\" tells training from the evaluation after it; the "
+        "test-split rows tell whether the evaluation's peak keeps rising past the "
+        "folders' splits.",
         "",
         "- **Streamed (recipes.cnn)**: the whole recipe, `python -m recipes.cnn --images "
         f"DIR --image-size {height} {width} --epochs {settings['epochs']} --batch-size "

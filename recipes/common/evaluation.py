@@ -46,7 +46,9 @@ def image_classifier(model, data, *, tta: int = 0, seed: int = 0) -> tuple[dict,
     from recipes.common import datasets, images, plots
 
     test = datasets.evaluation_inputs(data)
-    results = model.evaluate(**test, return_dict=True, verbose=0)
+    streamed = isinstance(data, images.ImageFolder)  # then flat memory under JAX too
+    results = model.evaluate(**test, return_dict=True, verbose=0,
+                             callbacks=images.step_by_step() if streamed else None)
     metrics = {f"test_{name}": value for name, value in results.items()}
     predicted = np.argmax(images.predict(model, test["x"]), axis=-1)
     if tta:

@@ -371,6 +371,35 @@ def tta_augmentation(seed: int = 0):
     )
 
 
+def step_by_step() -> list:
+    """Callbacks for `evaluate` / `predict` on a streamed folder: under JAX,
+    one that waits for each batch's result.
+
+    Keras under JAX dispatches the steps without waiting for them, so the
+    `tf.data` pipeline keeps reading ahead and the waiting batches pile up
+    in memory: evaluation's peak then grows with the number of test images
+    (`python -m benchmarks.image_folder`). Waiting on each batch keeps it
+    flat. Under TensorFlow: no callbacks.
+    """
+    import keras
+
+    if keras.backend.backend() != "jax":
+        return []
+
+    class WaitEachBatch(keras.callbacks.Callback):
+        def _wait(self, logs):
+            for value in (logs or {}).values():
+                getattr(value, "block_until_ready", lambda: None)()
+
+        def on_test_batch_end(self, batch, logs=None):
+            self._wait(logs)
+
+        def on_predict_batch_end(self, batch, logs=None):
+            self._wait(logs)
+
+    return [WaitEachBatch()]
+
+
 def predict(model, x, *, tta: int = 0, batch_size: int = 64, seed: int = 0) -> np.ndarray:
     """`model`'s predictions on `x`, averaged over `tta` augmented copies too.
 
@@ -389,8 +418,9 @@ def predict(model, x, *, tta: int = 0, batch_size: int = 64, seed: int = 0) -> n
     if tta < 0:
         raise _invalid("tta", "a non-negative number of augmented copies", tta)
     if not tta:
-        return np.asarray(model.predict(x, batch_size=None if hasattr(x, "element_spec")
-                                        else batch_size, verbose=0))
+        streamed = hasattr(x, "element_spec")
+        return np.asarray(model.predict(x, batch_size=None if streamed else batch_size,
+                                        verbose=0, callbacks=step_by_step() if streamed else None))
     augment = tta_augmentation(seed)
     if hasattr(x, "element_spec"):
         batches = (batch[0] if isinstance(batch, tuple) else batch
