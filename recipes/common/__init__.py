@@ -9,6 +9,9 @@ build `inference.keras`).
 - `recipes.common.cli`: the shared flags (`parser`, `add_data_flags`,
   `add_training_flags` with `optimizer` and `schedule_callbacks` for
   `--schedule` and `--ema`),
+  `add_ensemble_flag` / `train_ensemble` (`--ensemble K`), `distributed`
+  (`--distribute`), `find_learning_rate` (`--learning-rate auto`),
+  `penalties` (`--l1`, `--l2`),
   `setup` (backend, seeds), `model_spec` / `check_model` (the `--model`
   check), `load_data` (bundled data, `--csv`, `--images`), `start_run` and
   `resumable_callbacks` (resume), `output_dir`,
@@ -33,7 +36,8 @@ build `inference.keras`).
 - `recipes.common.artifacts`: atomic writes (`write_json`, `write_csv`,
   `save_model`, `save_figure`).
 - `recipes.common.plots`: the figures the recipes leave behind.
-- `recipes.common.evaluation`: reconstruction errors (`pixel_errors`,
-  `feature_errors`).
+- `recipes.common.evaluation`: an image classifier's test metrics and
+  figures (`image_classifier`, with test-time augmentation), reconstruction
+  errors (`pixel_errors`, `feature_errors`).
 - `recipes.common.tuning`: `recipes.tune`'s data, roles, search and results.
 """
