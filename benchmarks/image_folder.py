@@ -289,8 +289,8 @@ def evaluation(folder: Path, count: int, backend: str, args) -> dict:
                          filters=list(args.filters), marker=MARKER)
     report, wall, _ = _measure(code, backend, f"evaluation over {count} images")
     return _row(EVALUATION, backend, count, report, wall, {
-        "command": "model.evaluate + images.predict over datasets.evaluation_inputs(data), "
-                   "batch 256",
+        "command": "evaluation.image_classifier(model, data): evaluate + predict over "
+                   "datasets.evaluation_inputs(data), batch 256, and the figures",
         "images_per_second": 2 * count / report["timed_seconds"],
         "timed": "evaluate + predict",
         "peak_rss_mib_before": report["peak_kib_before"] / 1024,
@@ -430,8 +430,9 @@ def _markdown(data: dict) -> str:
         "float32 arrays, no training; \"before\" = after the imports; images/s = all "
         "images decoded / seconds of the load.",
         "- **Streamed test split only**: the recipe's evaluation alone (an untrained "
-        "model of the same shape, then `evaluate` and `images.predict` over "
-        "`datasets.evaluation_inputs`, batches of 256), over test splits of the "
+        "model of the same shape, then `evaluation.image_classifier`: `evaluate` and "
+        "`predict` over `datasets.evaluation_inputs`, batches of 256, waiting for each "
+        "batch under JAX, and the figures), over test splits of the "
         "folders' sizes and of a folder "
         f"{EVALUATION_FACTOR}x the largest; images = test files; images/s = 2 x files / "
         "seconds of both.",
