@@ -178,7 +178,9 @@ def optimizer(args: argparse.Namespace, optimizer_class=None, **options):
 
     optimizer_class = optimizer_class or keras.optimizers.Adam
     if args.learning_rate == "auto":
-        raise ValueError("--learning-rate auto: call cli.find_learning_rate(...) first.")
+        raise ValueError("Invalid value for argument `learning_rate`: expected a number; "
+                         "for 'auto' call cli.find_learning_rate(...) before cli.optimizer. "
+                         "Received: learning_rate='auto'")
     ema = getattr(args, "ema", None)
     if ema is not None:
         options.update(use_ema=True, ema_momentum=ema)
