@@ -17,10 +17,10 @@ Run:
     python -m recipes.rnn --task forecast --csv my_series.csv --column sales --window 24
 
 Expected on the bundled data (default flags, seed 0, TensorFlow, measured by
-`python -m benchmarks.recipes`): digit rows, LSTM: test accuracy 0.963, ~11
-s in all; `--cell gru`: digit rows, GRU: test accuracy 0.967, ~14 s in all;
+`python -m benchmarks.recipes`): digit rows, LSTM: test accuracy 0.963, ~31
+s in all; `--cell gru`: digit rows, GRU: test accuracy 0.967, ~32 s in all;
 `--task forecast`: sunspots forecast: test MAE 12.0 (naive last value:
-22.5), ~9 s in all.
+22.5), ~23 s in all.
 
 Next steps: `python -m recipes.tune --model lstm` searches depth, width,
 dropout and bidirectionality; stack layers with `--units 64 32`.

@@ -232,10 +232,11 @@ def schedule_callbacks(args: argparse.Namespace, *, patience: int = 10) -> list:
     is `callbacks.OneCycle(--learning-rate)`, `sgdr` is `callbacks.SGDR`
     (cycles of 10, 20, 40... epochs), `plateau` is Keras'
     `ReduceLROnPlateau` (halve after `patience // 3` epochs without a
-    better val_loss). `--ema` adds Keras' `SwapEMAWeights`, so that
-    validation uses the averaged weights; at the end of `fit` Keras puts the
-    final averages into the model (`finalize_variable_values`), which is
-    what is saved.
+    better val_loss). `--ema` adds Keras' `SwapEMAWeights(swap_on_epoch=True)`:
+    validation and the callbacks after it see the averaged weights, so
+    early stopping restores the best epoch's averages, which are saved (put
+    it before `EarlyStopping`; a resumed run's backup holds the averages in
+    the model's place, so resuming an `--ema` run swaps the two once).
     """
     import keras
 
@@ -253,7 +254,10 @@ def schedule_callbacks(args: argparse.Namespace, *, patience: int = 10) -> list:
         chosen.append(keras.callbacks.ReduceLROnPlateau(
             monitor="val_loss", factor=0.5, patience=max(1, patience // 3)))
     if getattr(args, "ema", None) is not None:
-        chosen.append(keras.callbacks.SwapEMAWeights())
+        # swap_on_epoch: the averages are in the model at every epoch's end,
+        # so the callbacks after this one (early stopping's best weights,
+        # restored at the end) see and keep them, not the raw weights.
+        chosen.append(keras.callbacks.SwapEMAWeights(swap_on_epoch=True))
     return chosen
 
 

@@ -35,6 +35,7 @@ import numpy as np
 
 # What `tf.io.decode_image` reads (the formats of Keras' own image loader).
 IMAGE_EXTENSIONS = (".bmp", ".gif", ".jpeg", ".jpg", ".png")
+DECODED_FORMATS = ("BMP", "GIF", "JPEG", "PNG")  # Pillow's names for them
 CHANNELS = {"grayscale": 1, "rgb": 3}
 # Pillow's modes that are already `color_mode` (anything else is converted).
 _NATIVE_MODES = {"grayscale": ("L", "I", "I;16", "1"), "rgb": ("RGB",)}
@@ -54,7 +55,9 @@ def check_image(path: Path) -> tuple[str | None, str | None]:
     """`(mode, None)` for a readable image file, `(None, reason)` otherwise.
 
     Reads the header and verifies the file's structure with Pillow (for PNG
-    its checksums) without decoding the pixels.
+    its checksums) without decoding the pixels, checks that the format is
+    one `tf.io.decode_image` reads (whatever the file's name), and decodes a
+    JPEG at 1/8 scale (its data is what a half-downloaded file lacks).
     """
     from PIL import Image, UnidentifiedImageError
 
@@ -62,8 +65,14 @@ def check_image(path: Path) -> tuple[str | None, str | None]:
         return None, f"not an image file ({path.suffix or 'no extension'})"
     try:
         with Image.open(path) as image:
-            mode = image.mode
+            mode, kind = image.mode, image.format
             image.verify()
+        if kind not in DECODED_FORMATS:
+            return None, f"a {kind} file, which tf.io.decode_image does not read"
+        if kind == "JPEG":  # verify() skips JPEG's data: decode it, at 1/8 scale
+            with Image.open(path) as image:
+                image.draft(image.mode, (image.width // 8 + 1, image.height // 8 + 1))
+                image.load()
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as error:
         return None, f"unreadable ({type(error).__name__}: {str(error).splitlines()[0][:80]})"
     return mode, None

@@ -85,10 +85,18 @@ def test_ema_is_the_exponential_average_of_the_optimizer_steps():
 def test_ema_run_validates_and_saves_the_averaged_model(tmp_path):
     import keras
 
+    from recipes.common import datasets
+
     metrics = run(tmp_path, "--epochs", "2", "--ema", "0.9")
     assert 0.0 <= metrics["test_accuracy"] <= 1.0
     model = keras.saving.load_model(tmp_path / "mlp" / "model.keras")
     assert model.optimizer.use_ema and model.optimizer.ema_momentum == pytest.approx(0.9)
+    # The saved weights are the ones validated best: the averages, not the raw
+    # weights early stopping would otherwise restore.
+    data = datasets.load_dataset("digits", seed=0).subsample(300, 100)
+    saved = model.evaluate(data.x_val, data.y_val, verbose=0, return_dict=True)["loss"]
+    history = pd.read_csv(tmp_path / "mlp" / "history.csv")
+    assert saved == pytest.approx(history["val_loss"].min(), rel=1e-4)
 
 
 @pytest.mark.slow
