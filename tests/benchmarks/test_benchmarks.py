@@ -126,3 +126,35 @@ def test_image_folder_quick_run_writes_rows_and_growth(tmp_path):
     assert "# Image folders" in markdown and "in-memory arrays" in markdown
     saved = json.loads((tmp_path / "image_folder.json").read_text())
     assert len(saved["rows"]) == len(data["rows"])
+
+
+@pytest.mark.slow
+def test_techniques_quick_run_and_calibration_error(tmp_path):
+    import math
+
+    from benchmarks import techniques
+
+    # ECE by hand: two samples at confidence 0.95 (one right: bin accuracy 0.5) and two
+    # at 0.65 (both right): 2/4 * |0.5 - 0.95| + 2/4 * |1.0 - 0.65| = 0.4.
+    probabilities = [[0.95, 0.03, 0.02], [0.95, 0.05, 0.0], [0.65, 0.35, 0.0],
+                     [0.2, 0.65, 0.15]]
+    labels = [0, 1, 0, 1]
+    assert techniques.expected_calibration_error(probabilities, labels) == pytest.approx(0.4)
+    assert techniques.expected_calibration_error([[1.0, 0.0], [0.0, 1.0]], [0, 1]) == 0.0
+    assert techniques.log_loss([[0.5, 0.5], [1.0, 0.0]], [0, 1]) == pytest.approx(
+        (-math.log(0.5) - math.log(1e-7)) / 2)
+
+    data = techniques.main(["--quick", "--backends", BACKEND, "--output-dir", str(tmp_path)])
+    rows = {(r["model"], r["variant"]): r for r in data["summary"]}
+    assert set(rows) == {("mlp", v) for v in ("plain", "ema", "ema_final", "snapshot", "swa")}
+    for row in rows.values():
+        assert 0.0 <= row["accuracy"] <= 1.0 and row["log_loss"] > 0
+        assert 0.0 <= row["ece"] <= 1.0 and row["epochs"] >= 1
+    assert len(data["runs"]) == len(rows)  # one seed
+    assert rows["mlp", "plain"]["verdict"] == "baseline"
+    plain = next(r for r in data["runs"] if r["variant"] == "plain")
+    assert plain["accuracy"] == pytest.approx(plain["recipe_test_accuracy"], abs=1e-6)
+    markdown = (tmp_path / "techniques.md").read_text()
+    assert "# Training techniques" in markdown and "| SWA |" in markdown
+    assert (tmp_path / "techniques.png").stat().st_size > 0
+    assert "## Training techniques" in (tmp_path / "RESULTS.md").read_text()
