@@ -206,7 +206,7 @@ def test_not_a_run_folder(tmp_path):
 def test_run_whose_model_does_not_read_tables(tmp_path):
     (tmp_path / "run.json").write_text(json.dumps({"recipe": "cnn", "task": "classification"}))
     (tmp_path / "model.keras").write_text("")
-    with pytest.raises(ValueError, match="'cnn' model that does not read tables"):
+    with pytest.raises(ValueError, match="'cnn' model that reads neither tables nor image"):
         predict.load(tmp_path)
 
 
@@ -217,7 +217,7 @@ def test_a_later_bundled_data_run_clears_the_table_preprocessing(run_dir, tmp_pa
     mlp.main(["--smoke", "--quiet", "--epochs", "1", "--hidden-units", "16",
               "--output-dir", str(tmp_path)])
     assert not (folder / tables.PREPROCESSING_FILE).exists()
-    with pytest.raises(ValueError, match="does not read tables"):
+    with pytest.raises(ValueError, match="reads neither tables nor image files"):
         predict.load(folder)
 
 
