@@ -90,8 +90,10 @@ def update_batch_norm(model: keras.Model, x: Any, *, batch_size: int = 32) -> in
         return 0
     momenta = [layer.momentum for layer in norms]
     for layer in norms:
-        layer.moving_mean.assign(ops.zeros_like(layer.moving_mean))
-        layer.moving_variance.assign(ops.ones_like(layer.moving_variance))
+        # From shape and dtype: JAX 0.10's zeros_like rejects a Keras Variable.
+        mean, variance = layer.moving_mean, layer.moving_variance
+        mean.assign(ops.zeros(mean.shape, mean.dtype))
+        variance.assign(ops.ones(variance.shape, variance.dtype))
     count = 0
     try:
         for count, batch in enumerate(_batches(x, batch_size)):

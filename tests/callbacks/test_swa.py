@@ -57,9 +57,9 @@ def test_batch_norm_statistics_become_the_mean_of_the_batch_statistics():
     hidden = keras.Model(model.inputs[0], model.get_layer("dense").output)
     outputs = [np.asarray(hidden(x[i:i + 16])) for i in range(0, 64, 16)]
     bn = model.get_layer("bn")
-    np.testing.assert_allclose(np.asarray(bn.moving_mean),
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(bn.moving_mean),
                                np.mean([o.mean(0) for o in outputs], 0), rtol=1e-5, atol=1e-6)
-    np.testing.assert_allclose(np.asarray(bn.moving_variance),
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(bn.moving_variance),
                                np.mean([o.var(0) for o in outputs], 0), rtol=1e-4, atol=1e-6)
     assert bn.momentum == 0.99  # restored
 
@@ -80,7 +80,7 @@ def test_build_swa_from_saved_snapshots(tmp_path):
         np.testing.assert_allclose(got, np.mean(points, axis=0), rtol=1e-6)
     recomputed = callbacks.build_swa(members, batch_norm_data=x, batch_size=64)
     hidden = keras.Model(recomputed.inputs[0], recomputed.get_layer("dense").output)
-    np.testing.assert_allclose(np.asarray(recomputed.get_layer("bn").moving_mean),
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(recomputed.get_layer("bn").moving_mean),
                                np.asarray(hidden(x)).mean(0), rtol=1e-5, atol=1e-6)
     assert callbacks.update_batch_norm(keras.Sequential([keras.Input((5,)),
                                                          keras.layers.Dense(1)]), x) == 0

@@ -133,7 +133,14 @@ def check_chief(role: Role, space: list[dict], *, timeout: float) -> None:
     import grpc
     from keras_tuner.src import protos
 
-    channel = grpc.insecure_channel(role.address)
+    # gRPC's reconnect backoff grows to 120 s by default: a worker that waited
+    # long would join minutes after the chief starts, when other workers may
+    # have run every trial. Retry at least once a second instead.
+    channel = grpc.insecure_channel(role.address, options=[
+        ("grpc.initial_reconnect_backoff_ms", 200),
+        ("grpc.min_reconnect_backoff_ms", 200),
+        ("grpc.max_reconnect_backoff_ms", 1000),
+    ])
     try:
         response = protos.get_service_grpc().OracleStub(channel).GetSpace(
             protos.get_service().GetSpaceRequest(), wait_for_ready=True, timeout=timeout
