@@ -31,8 +31,8 @@ RESULTS_DIR = HERE / "results"
 RESULTS_FILE = HERE / "RESULTS.md"
 BACKENDS = ("tensorflow", "jax")
 # Order of the sections in RESULTS.md.
-SECTIONS = ("recipes", "startup", "throughput", "time_to_accuracy", "techniques",
-            "image_folder", "callbacks_overhead")
+SECTIONS = ("recipes", "whole_command", "startup", "throughput", "time_to_accuracy",
+            "mixed_precision", "techniques", "image_folder", "callbacks_overhead")
 
 
 # ## Machine and versions
@@ -329,6 +329,34 @@ def headline(results_dir: Path = RESULTS_DIR) -> list[str]:
         ):
             if key in figures:
                 rows.append([label, f"{figures[key]['median']:.2f}", "", ""])
+    whole = load_json("whole_command", results_dir)
+    if whole:
+        default = whole.get("default_backend", "jax")
+        for recipe, entries in whole["results"].items():
+            reference = entries.get("tutorial tensorflow")
+            for kind, label in (("recipe", "first run"), ("rerun", "rerun")):
+                entry = entries.get(f"{kind} {default}")
+                if entry and reference:
+                    rows.append([
+                        f"whole command, `{recipe}` recipe ({default}, {label}) vs tutorial "
+                        "(tensorflow), s",
+                        f"{entry['wall_median']:.1f}", f"{reference['wall_median']:.1f}",
+                        f"{reference['wall_median'] / entry['wall_median']:.2f}×",
+                    ])
+    mixed = load_json("mixed_precision", results_dir)
+    if mixed:
+        for backend, result in mixed["backends"].items():
+            by_key = {(r["model"], r["policy"]): r for r in result["rows"]}
+            for model in ("cnn", "gmlp"):
+                full = by_key.get((model, "float32"))
+                half = by_key.get((model, "mixed_bfloat16"))
+                if full and half:
+                    rows.append([
+                        f"{model} training samples/s, mixed_bfloat16 vs float32 ({backend})",
+                        f"{half['samples_per_second']:,.0f}",
+                        f"{full['samples_per_second']:,.0f}",
+                        f"{half['samples_per_second'] / full['samples_per_second']:.2f}×",
+                    ])
     tta = load_json("time_to_accuracy", results_dir)
     if tta:
         for backend, result in tta["backends"].items():
@@ -374,6 +402,8 @@ def headline(results_dir: Path = RESULTS_DIR) -> list[str]:
         "",
         table(["figure", "value", "compared with", "ratio"], rows, "lrrr"),
         "",
+        "Whole command: `python -m recipes.<name>` as a process, against a tutorial-style "
+        "script on TensorFlow (ratio = tutorial / recipe; `benchmarks.whole_command`). "
         "Time to accuracy: the recipe's default configuration against the naive "
         "baseline (same model, `fit` defaults); ratio = naive / recipe (higher: "
         "recipe faster). Throughput: batch 64 with `steps_per_execution=8` against "

@@ -1,6 +1,7 @@
 """Every recipe's default run, measured: the figures README and the docstrings quote.
 
-Runs each recipe's default command (seed 0, TensorFlow, bundled data) as a
+Runs each recipe's default command (seed 0, the recipes' default backend,
+bundled data; `--backend` picks another) as a
 whole process, one after the other, reads the `metrics.json` it leaves and
 times it from start to artifacts written. Writes `results/recipes.json` and
 `results/recipes.md`, then rewrites, from those results, the result and
@@ -124,12 +125,15 @@ def seconds(value: float) -> str:
 # ## Measuring
 
 
-def measure(run: Run, workdir: Path) -> dict:
+BACKEND_NAMES = {"tensorflow": "TensorFlow", "jax": "JAX"}
+
+
+def measure(run: Run, workdir: Path, backend: str) -> dict:
     """Runs one default command in a fresh process; its metrics and wall time."""
     out = workdir / run.key.replace(" ", "_")
     command = [sys.executable, "-m", f"recipes.{run.recipe}", *run.flags,
-               "--quiet", "--seed", "0", "--backend", "tensorflow", "--output-dir", str(out)]
-    env = {**os.environ, "KERAS_BACKEND": "tensorflow", "TF_CPP_MIN_LOG_LEVEL": "2"}
+               "--quiet", "--seed", "0", "--backend", backend, "--output-dir", str(out)]
+    env = {**os.environ, "KERAS_BACKEND": backend, "TF_CPP_MIN_LOG_LEVEL": "2"}
     started = time.perf_counter()
     result = subprocess.run(command, cwd=_common.ROOT, env=env, capture_output=True, text=True)
     wall = time.perf_counter() - started
@@ -150,16 +154,22 @@ def markdown(results: dict) -> str:
     return "\n".join([
         "# Recipe default runs",
         "",
-        "Each recipe's default command, seed 0, TensorFlow, bundled data, run "
-        "one at a time as a whole process (wall time from start to artifacts "
-        "written, TensorFlow's import included). Written by `python -m "
+        f"Each recipe's default command, seed 0, {_backend_name(results)}, bundled data, "
+        "run one at a time as a whole process (wall time from start to artifacts "
+        "written, the backend's import included; on JAX a first run in a fresh "
+        "output folder, so every step is compiled). Written by `python -m "
         "benchmarks.recipes`; README's recipe table and the recipes' docstrings "
         "quote these figures.",
         "",
-        _common.describe(results["machine"], ["tensorflow"]),
+        _common.describe(results["machine"], [results.get("backend", "tensorflow")]),
         "",
         _common.table(["command", "result", "wall s"], rows, "llr"),
     ])
+
+
+def _backend_name(results: dict) -> str:
+    backend = results.get("backend", "tensorflow")
+    return BACKEND_NAMES.get(backend, backend)
 
 
 def run_of(key: str) -> Run:
@@ -191,7 +201,7 @@ def docstring_paragraph(recipe: str, results: dict) -> str:
         flags = f"`{' '.join(run.flags)}`: " if run.flags else ""
         parts.append(f"{flags}{summary(run, entry['metrics'])}, "
                      f"{seconds(entry['wall_seconds'])} in all")
-    text = ("Expected on the bundled data (default flags, seed 0, TensorFlow, "
+    text = (f"Expected on the bundled data (default flags, seed 0, {_backend_name(results)}, "
             "measured by `python -m benchmarks.recipes`): " + "; ".join(parts) + ".")
     return textwrap.fill(text, width=76, break_on_hyphens=False)
 
@@ -256,14 +266,24 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--docs-only", action="store_true",
                         help="rewrite README and the docstrings from the saved results")
     parser.add_argument("--output-dir", type=Path, default=_common.RESULTS_DIR)
+    parser.add_argument("--backend", choices=_common.BACKENDS, default=None,
+                        help="default: the recipes' own default (recipes.common.cli)")
     args = parser.parse_args(argv)
+    from recipes.common import cli
+
+    backend = args.backend or cli.default_backend({})
     results = _common.load_json(NAME, args.output_dir) or {"runs": {}, "fingerprints": {}}
+    if not args.docs_only and results["runs"] and results.get("backend", "tensorflow") != backend \
+            and set(args.only) != {run.recipe for run in RUNS}:
+        parser.error(f"the saved results are on {results.get('backend', 'tensorflow')}: "
+                     f"measure every recipe (no --only) to move them to {backend}")
     if not args.docs_only:
+        results["backend"] = backend
         results["machine"] = _common.machine()
         with tempfile.TemporaryDirectory(prefix="recipe-runs-") as workdir:
             for run in RUNS:
                 if run.recipe in args.only:
-                    results["runs"][run.key] = measure(run, Path(workdir))
+                    results["runs"][run.key] = measure(run, Path(workdir), backend)
                     results["fingerprints"][run.recipe] = code_fingerprint(run.recipe)
         # In RUNS order, whatever was measured when.
         results["machine"]["load_average_end"] = _common.load_average()

@@ -89,23 +89,25 @@ def main(argv: list[str] | None = None) -> dict:
                        drop_path_rate=args.drop_path_rate)
     else:  # Another zoo image classifier, with its own default architecture.
         options = {}
-    model = zoo.build(
-        args.model, input_shape=data.input_shape, num_outputs=data.num_outputs, **options,
-        **cli.penalties(args),  # --l1, --l2: kernel_regularizer on every kernel
-    )
-    if args.images:  # Raw images of any size in: resizing and pixel scaling inside.
-        model = images.with_preprocessing(model, data)
-    # Backed up each epoch: after a crash, the same command resumes the run.
-    out = cli.start_run(args, "gmlp")
-    cli.find_learning_rate(args, model, data, out, loss="sparse_categorical_crossentropy",
-                           optimizer_class=keras.optimizers.AdamW,
-                           weight_decay=args.weight_decay)
-    model.compile(
-        optimizer=cli.optimizer(args, keras.optimizers.AdamW, weight_decay=args.weight_decay),
-        loss="sparse_categorical_crossentropy",
-        metrics=["accuracy"],
-        steps_per_execution=args.steps_per_execution,
-    )
+    # Built and compiled in the --distribute scope: data-parallel on every device.
+    with cli.distributed(args):
+        model = zoo.build(
+            args.model, input_shape=data.input_shape, num_outputs=data.num_outputs, **options,
+            **cli.penalties(args),  # --l1, --l2: kernel_regularizer on every kernel
+        )
+        if args.images:  # Raw images of any size in: resizing and pixel scaling inside.
+            model = images.with_preprocessing(model, data)
+        # Backed up each epoch: after a crash, the same command resumes the run.
+        out = cli.start_run(args, "gmlp")
+        cli.find_learning_rate(args, model, data, out, loss="sparse_categorical_crossentropy",
+                               optimizer_class=keras.optimizers.AdamW,
+                               weight_decay=args.weight_decay)
+        model.compile(
+            optimizer=cli.optimizer(args, keras.optimizers.AdamW, weight_decay=args.weight_decay),
+            loss="sparse_categorical_crossentropy",
+            metrics=["accuracy"],
+            steps_per_execution=args.steps_per_execution,
+        )
     if not args.quiet:
         model.summary()
 

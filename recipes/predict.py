@@ -49,7 +49,6 @@ From Python:
 from __future__ import annotations
 
 import argparse
-import os
 from pathlib import Path
 from typing import Any
 
@@ -382,8 +381,9 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument(
         "--backend",
         choices=cli.BACKENDS,
-        default=os.environ.get("KERAS_BACKEND", "tensorflow"),
-        help="Keras backend (default: $KERAS_BACKEND or tensorflow)",
+        default=cli.default_backend(),
+        help="Keras backend (default: $KERAS_BACKEND, else jax when installed, "
+             "else tensorflow)",
     )
     args = parser.parse_args(argv)
     cli.setup(argparse.Namespace(backend=args.backend, seed=0, smoke=False))

@@ -104,27 +104,29 @@ def main(argv: list[str] | None = None) -> dict:
 
     # ## Model
     forecasting = args.task == "forecast"
-    model = zoo.build(
-        args.model,
-        input_shape=data.input_shape,
-        num_outputs=data.num_outputs,
-        units=args.units,
-        dropout=args.dropout,
-        recurrent_dropout=args.recurrent_dropout,
-        bidirectional=args.bidirectional,
-        task="regression" if forecasting else "classification",
-        **cli.penalties(args),  # --l1, --l2: kernel_regularizer on every kernel
-    )
-    loss = "mean_squared_error" if forecasting else "sparse_categorical_crossentropy"
-    # Backed up each epoch: after a crash, the same command resumes the run.
-    out = cli.start_run(args, "rnn")
-    cli.find_learning_rate(args, model, data, out, loss=loss)  # --learning-rate auto
-    model.compile(
-        optimizer=cli.optimizer(args, keras.optimizers.Adam),  # with --ema: use_ema=True
-        loss=loss,
-        metrics=["mean_absolute_error"] if forecasting else ["accuracy"],
-        steps_per_execution=args.steps_per_execution,
-    )
+    # Built and compiled in the --distribute scope: data-parallel on every device.
+    with cli.distributed(args):
+        model = zoo.build(
+            args.model,
+            input_shape=data.input_shape,
+            num_outputs=data.num_outputs,
+            units=args.units,
+            dropout=args.dropout,
+            recurrent_dropout=args.recurrent_dropout,
+            bidirectional=args.bidirectional,
+            task="regression" if forecasting else "classification",
+            **cli.penalties(args),  # --l1, --l2: kernel_regularizer on every kernel
+        )
+        loss = "mean_squared_error" if forecasting else "sparse_categorical_crossentropy"
+        # Backed up each epoch: after a crash, the same command resumes the run.
+        out = cli.start_run(args, "rnn")
+        cli.find_learning_rate(args, model, data, out, loss=loss)  # --learning-rate auto
+        model.compile(
+            optimizer=cli.optimizer(args, keras.optimizers.Adam),  # with --ema: use_ema=True
+            loss=loss,
+            metrics=["mean_absolute_error"] if forecasting else ["accuracy"],
+            steps_per_execution=args.steps_per_execution,
+        )
     if not args.quiet:
         model.summary()
 

@@ -117,13 +117,15 @@ def main(argv: list[str] | None = None) -> dict:
             filters=args.filters,
             distance=args.distance,
         )
-    model = zoo.build(args.model, input_shape=data.input_shape, **options,
-                      **cli.penalties(args))  # --l1, --l2: on every kernel
-    model.compile(
-        optimizer=cli.optimizer(args, keras.optimizers.Adam),  # with --ema: use_ema=True
-        loss=contrastive_loss(margin=args.margin),
-        steps_per_execution=args.steps_per_execution,
-    )
+    # Built and compiled in the --distribute scope: data-parallel on every device.
+    with cli.distributed(args):
+        model = zoo.build(args.model, input_shape=data.input_shape, **options,
+                          **cli.penalties(args))  # --l1, --l2: on every kernel
+        model.compile(
+            optimizer=cli.optimizer(args, keras.optimizers.Adam),  # with --ema: use_ema=True
+            loss=contrastive_loss(margin=args.margin),
+            steps_per_execution=args.steps_per_execution,
+        )
     if not args.quiet:
         model.summary()
 

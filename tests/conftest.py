@@ -20,6 +20,7 @@ def _seed():
 
     keras.utils.set_random_seed(1234)
     yield
+    keras.mixed_precision.set_global_policy("float32")  # --mixed-precision sets it globally
 
 
 def pytest_collection_modifyitems(config, items):

@@ -456,8 +456,11 @@ def build_cnn(
     x = features(x)
     if dropout_rate > 0:
         x = _common.dropout_layer(activation, dropout_rate, name="dropout")(x)
+    # float32 even under a mixed-precision policy: the softmax and the loss
+    # need its range (Keras' mixed-precision guide).
     outputs = layers.Dense(
-        num_outputs, activation=output_activation or "linear", name="predictions"
+        num_outputs, activation=output_activation or "linear", dtype="float32",
+        name="predictions",
     )(x)
     return keras.Model(inputs, outputs, name=name)
 

@@ -262,6 +262,7 @@ def build_gmlp(
         num_outputs,
         activation="softmax",
         kernel_initializer="zeros",
+        dtype="float32",  # even under a mixed-precision policy: the softmax needs it
         name="predictions",
     )(x)
     return keras.Model(inputs, outputs, name=name)

@@ -138,8 +138,11 @@ def build_mlp(
             x = layers.Add(name=f"{block_name}_add")([shortcut, x])
             if activation == "selu":
                 x = layers.Rescaling(RESIDUAL_SCALE, name=f"{block_name}_scale")(x)
+    # float32 even under a mixed-precision policy: the softmax and the loss
+    # need its range (Keras' mixed-precision guide).
     outputs = layers.Dense(
-        num_outputs, activation=output_activation or "linear", name="predictions"
+        num_outputs, activation=output_activation or "linear", dtype="float32",
+        name="predictions",
     )(x)
     return keras.Model(inputs, outputs, name=name)
 

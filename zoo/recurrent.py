@@ -168,8 +168,9 @@ def build_rnn(
             )
         x = recurrent(x)
     # On a sequence, Dense acts on the last axis: one prediction per time step.
+    # float32 even under a mixed-precision policy (Keras' mixed-precision guide).
     outputs = layers.Dense(
-        num_outputs, activation=output_activation, name="predictions"
+        num_outputs, activation=output_activation, dtype="float32", name="predictions"
     )(x)
     return keras.Model(inputs, outputs, name=name)
 

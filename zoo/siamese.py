@@ -405,7 +405,8 @@ def _default_embedding(
             if index < len(filters) - 1:
                 x = pool(2, padding="same", name=f"{stage}_pool")(x)
         x = global_pool(name="embedding_pool")(x)
-    outputs = layers.Dense(embedding_dim, name="embedding_vector")(x)
+    # float32 even under a mixed-precision policy: distances need its range.
+    outputs = layers.Dense(embedding_dim, dtype="float32", name="embedding_vector")(x)
     return keras.Model(inputs, outputs, name="embedding")
 
 
@@ -524,7 +525,8 @@ def build_siamese(
     right = keras.Input(shape=input_shape, name="right")
     left_vector = embedding_model(left)
     right_vector = embedding_model(right)
-    outputs = PairDistance(distance, name="distance")([left_vector, right_vector])
+    # float32 even under a mixed-precision policy: distances feed the loss.
+    outputs = PairDistance(distance, dtype="float32", name="distance")([left_vector, right_vector])
     return keras.Model([left, right], outputs, name=name)
 
 

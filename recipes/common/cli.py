@@ -17,6 +17,22 @@ from typing import Any
 BACKENDS = ("tensorflow", "jax")
 
 
+def default_backend(environ=os.environ) -> str:
+    """`$KERAS_BACKEND` if set, else JAX when it is installed, else TensorFlow.
+
+    JAX, not Keras' own default, because the whole command is faster on it
+    for every recipe measured (start-up, compilation cached between runs,
+    training steps): see README, "Which backend", and
+    benchmarks/RESULTS.md, "Whole command".
+    """
+    import importlib.util
+
+    chosen = environ.get("KERAS_BACKEND")
+    if chosen:
+        return chosen
+    return "jax" if importlib.util.find_spec("jax") is not None else "tensorflow"
+
+
 def positive_int(text: str) -> int:
     value = int(text)
     if value < 1:
@@ -92,8 +108,9 @@ def parser(
     group.add_argument(
         "--backend",
         choices=BACKENDS,
-        default=os.environ.get("KERAS_BACKEND", "tensorflow"),
-        help="Keras backend (default: $KERAS_BACKEND or tensorflow)",
+        default=default_backend(),
+        help="Keras backend (default: $KERAS_BACKEND, else jax when installed, "
+             "else tensorflow)",
     )
     output = result.add_argument_group("output")
     output.add_argument("--output-dir", type=Path, default=Path("runs"))
@@ -105,10 +122,16 @@ def parser(
         "--restart", action="store_true",
         help="start over instead of resuming an interrupted run in the same folder",
     )
+    output.add_argument(
+        "--compile-cache", default=None, metavar="DIR",
+        help="JAX: keep compiled steps in DIR, so that a later run of the same model "
+             "skips XLA compilation (default: <output-dir>/.jax_cache; 'none': off)",
+    )
     return result
 
 
 SCHEDULES = ("constant", "cosine", "one_cycle", "sgdr", "plateau")
+MIXED_POLICIES = ("mixed_bfloat16", "mixed_float16")
 
 
 def ema_momentum(text: str) -> float:
@@ -154,6 +177,13 @@ def add_training_flags(
     group.add_argument(
         "--cpu-devices", type=positive_int, default=None, metavar="N",
         help="split the CPU into N devices (to try --distribute without accelerators)",
+    )
+    group.add_argument(
+        "--mixed-precision", nargs="?", const="auto", default=None,
+        choices=("auto", *MIXED_POLICIES),
+        help="compute in 16 bits, keep float32 weights (Keras' mixed-precision policy); "
+             "auto: mixed_float16 on a GPU, mixed_bfloat16 on a CPU with bfloat16 "
+             "instructions (AVX-512 BF16 or AMX)",
     )
     group.add_argument("--l1", type=non_negative_float, default=0.0,
                        help="L1 penalty on every kernel (with --l2: elastic net)")
@@ -323,19 +353,110 @@ def setup(args: argparse.Namespace) -> None:
                                    f" --xla_force_host_platform_device_count={cpu_devices}")
     import keras
 
-    keras.utils.set_random_seed(args.seed)
+    from recipes.common import artifacts
+
+    with artifacts.tensorflow_left_alone():  # under JAX: seeds no TensorFlow
+        keras.utils.set_random_seed(args.seed)
+    if args.backend == "jax":
+        compilation_cache(args)
+    if getattr(args, "mixed_precision", None):
+        args.mixed_precision = mixed_precision(args.mixed_precision)
     if args.backend == "tensorflow":
         import tensorflow as tf
 
         if cpu_devices:  # before TensorFlow's runtime starts
-            tf.config.set_logical_device_configuration(
-                tf.config.list_physical_devices("CPU")[0],
-                [tf.config.LogicalDeviceConfiguration()] * cpu_devices,
-            )
+            cpu = tf.config.list_physical_devices("CPU")[0]
+            if len(tf.config.get_logical_device_configuration(cpu) or [None]) != cpu_devices:
+                try:
+                    tf.config.set_logical_device_configuration(
+                        cpu, [tf.config.LogicalDeviceConfiguration()] * cpu_devices)
+                except RuntimeError:  # the runtime started: devices are fixed for life
+                    raise ValueError(
+                        f"Invalid value for argument `cpu_devices`: TensorFlow already runs "
+                        f"on {len(tf.config.list_logical_devices('CPU'))} CPU devices in this "
+                        f"process. Received: cpu_devices={cpu_devices}") from None
         # Bit-for-bit repeatable runs on the CPU: same seed, same history.
         tf.config.experimental.enable_op_determinism()
     if args.smoke:
         args.epochs = min(args.epochs, 2)
+
+
+def _cpu_has_bfloat16() -> bool:
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
+def mixed_precision(policy: str) -> str:
+    """Sets Keras' global dtype policy for `--mixed-precision`; returns its name.
+
+    Layers then compute in 16 bits and keep float32 weights; the zoo's
+    output layers stay float32 (`dtype="float32"`), as Keras' guide asks.
+    `auto` picks `mixed_float16` when a GPU is visible, else
+    `mixed_bfloat16` if the CPU has bfloat16 instructions; on a CPU without
+    them 16-bit compute is emulated and slower than float32, so `auto` is
+    refused there (name a policy to use it anyway). Under `mixed_float16`
+    Keras wraps the optimizer in a `LossScaleOptimizer` itself at
+    `compile()`; bfloat16 has float32's range and needs no loss scaling.
+    """
+    import keras
+
+    if policy == "auto":
+        if _gpu_visible():
+            policy = "mixed_float16"
+        elif _cpu_has_bfloat16():
+            policy = "mixed_bfloat16"
+        else:
+            raise ValueError(
+                "Invalid value for argument `mixed_precision`: no GPU is visible and this "
+                "CPU has no bfloat16 instructions (avx512_bf16, amx_bf16), where 16-bit "
+                "compute is slower than float32. Name a policy to use it anyway. "
+                "Received: mixed_precision='auto'"
+            )
+    keras.mixed_precision.set_global_policy(policy)
+    print(f"Mixed precision: Keras policy {policy!r}")
+    return policy
+
+
+def _gpu_visible() -> bool:
+    import keras
+
+    if keras.backend.backend() == "jax":
+        import jax
+
+        return any(device.platform == "gpu" for device in jax.devices())
+    import tensorflow as tf
+
+    return bool(tf.config.list_physical_devices("GPU"))
+
+
+def compilation_cache(args: argparse.Namespace) -> Path | None:
+    """Turns on JAX's persistent compilation cache in `--compile-cache`.
+
+    XLA compiles each step function of a run (train and test steps, their
+    last partial batch, predict) when the run starts: on this project's
+    small models that is a third of the whole command or more (see
+    benchmarks/RESULTS.md, "Whole command"). JAX can keep the compiled code
+    on disk, keyed by the computation, the devices and the JAX version, so a
+    later run of the same model (a rerun, a resume, a tuning trial) loads it
+    instead. JAX only caches compilations over 1 s by default; here every
+    one is kept. `$JAX_COMPILATION_CACHE_DIR`, if set, wins over the default
+    folder. Returns the folder, or `None` when off.
+    """
+    import jax
+
+    choice = getattr(args, "compile_cache", None)
+    if choice is not None and choice.lower() == "none":
+        return None
+    if choice is None:
+        choice = os.environ.get("JAX_COMPILATION_CACHE_DIR") or args.output_dir / ".jax_cache"
+    folder = Path(choice)
+    jax.config.update("jax_compilation_cache_dir", str(folder))
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
+    jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
+    return folder
 
 
 def distributed(args: argparse.Namespace):
@@ -613,7 +734,7 @@ def format_metrics(metrics: dict[str, Any]) -> str:
 RUN_FILE = "run.json"
 BACKUP_DIR = "backup"
 # Flags that do not change what a run computes: a resume may change them.
-UNCHECKED_FLAGS = ("quiet", "output_dir", "restart", "backend")
+UNCHECKED_FLAGS = ("quiet", "output_dir", "restart", "backend", "compile_cache")
 
 
 def run_info(out: Path) -> dict[str, Any]:

@@ -158,3 +158,59 @@ def test_techniques_quick_run_and_calibration_error(tmp_path):
     assert "# Training techniques" in markdown and "| SWA |" in markdown
     assert (tmp_path / "techniques.png").stat().st_size > 0
     assert "## Training techniques" in (tmp_path / "RESULTS.md").read_text()
+
+
+@pytest.mark.slow
+@pytest.mark.subprocess
+def test_whole_command_quick_run_times_recipe_and_tutorial(tmp_path):
+    from benchmarks import whole_command
+
+    data = whole_command.main(["--quick", "--recipes", "mlp", "--backends", "tensorflow",
+                               "--output-dir", str(tmp_path)])
+    entries = data["results"]["mlp"]
+    assert set(entries) == {"recipe tensorflow", "tutorial tensorflow"}
+    for entry in entries.values():
+        assert entry["wall_median"] > 0 and 0 <= entry["test_accuracy"] <= 1
+    assert entries["tutorial tensorflow"]["test_accuracy"] >= 0.97  # it stops at its target
+    text = (tmp_path / "whole_command.md").read_text()
+    assert "| `mlp` | tutorial | `tensorflow` |" in text
+    # A later run of another recipe keeps this one's results.
+    kept = _common.load_json("whole_command", tmp_path)
+    assert kept["measured"]["mlp"] == data["machine"]["date"]
+
+
+def test_whole_command_verdict_and_headline_use_the_default_backend(tmp_path):
+    from benchmarks import whole_command
+
+    def entry(wall, accuracy):
+        return {"wall_median": wall, "wall_range": [wall, wall], "cpu_median": wall,
+                "test_accuracy": accuracy, "epochs": 5}
+
+    data = {"machine": _common.machine(), "repeats": 1, "backends": ["tensorflow", "jax"],
+            "default_backend": "jax", "results": {"mlp": {
+                "recipe tensorflow": entry(12.0, 0.98), "tutorial tensorflow": entry(10.0, 0.97),
+                "recipe jax": entry(8.0, 0.98), "rerun jax": entry(4.0, 0.98),
+                "tutorial jax": entry(9.0, 0.97)}}}
+    text = whole_command.markdown(data)
+    assert "- `mlp`: 1.25× cold, 2.50× at best" in text and "goal 2×: met" in text
+    assert "| `mlp` | recipe, rerun | `jax` (default) | 4.0 (4.0–4.0) |" in text
+    assert "2.50× (2.25×)" in text  # against TensorFlow's tutorial (JAX's)
+    (tmp_path / "whole_command.json").write_text(json.dumps(data))
+    rows = "\n".join(_common.headline(tmp_path))
+    assert "`mlp` recipe (jax, rerun) vs tutorial (tensorflow), s | 4.0 | 10.0 | 2.50×" in rows
+
+
+@pytest.mark.slow
+def test_mixed_precision_quick_run_compares_the_policies(tmp_path):
+    from benchmarks import mixed_precision
+
+    data = mixed_precision.main(["--quick", "--skip-accuracy", "--backends", BACKEND,
+                                 "--output-dir", str(tmp_path)])
+    rows = data["backends"][BACKEND]["rows"]
+    assert {(row["model"], row["policy"]) for row in rows} == {
+        (model, policy) for model in mixed_precision.MODELS
+        for policy in mixed_precision.POLICIES}
+    dtypes = {row["policy"]: row["compute_dtype"] for row in rows if row["model"] == "cnn"}
+    assert dtypes == {"float32": "float32", "mixed_bfloat16": "bfloat16"}
+    assert keras.mixed_precision.global_policy().name == "float32"
+    assert "mixed_bfloat16 samples/s" in (tmp_path / "mixed_precision.md").read_text()

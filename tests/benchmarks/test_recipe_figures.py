@@ -22,6 +22,14 @@ def test_every_run_was_measured():
     assert list(RESULTS["runs"]) == [run.key for run in figures.RUNS]
 
 
+def test_figures_are_on_the_backend_a_default_run_uses():
+    from recipes.common import cli
+
+    assert RESULTS.get("backend", "tensorflow") == cli.default_backend({}), (
+        "the docs quote another backend than a default run's: run `python -m benchmarks.recipes`"
+    )
+
+
 @pytest.mark.parametrize("recipe", RECIPES)
 def test_recipe_code_is_the_code_that_was_measured(recipe):
     assert RESULTS["fingerprints"][recipe] == figures.code_fingerprint(recipe), (

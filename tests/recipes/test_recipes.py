@@ -7,11 +7,13 @@ tests/test_backends.py runs the smoke tests again under JAX.
 
 import importlib
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
 
 import keras
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -108,6 +110,77 @@ def test_technique_flags_one_cycle_ema_penalties_and_auto_learning_rate(name, tm
     model = keras.saving.load_model(out / "model.keras")
     assert model.optimizer.use_ema and model.optimizer.ema_momentum == pytest.approx(0.9)
     assert model.losses, "--l1/--l2 put a kernel_regularizer on the kernels"
+
+
+@pytest.mark.slow
+def test_mixed_precision_trains_in_bfloat16_and_saves_float32_outputs(tmp_path):
+    from recipes import mlp
+
+    metrics = mlp.main(["--smoke", "--quiet", "--output-dir", str(tmp_path),
+                        "--mixed-precision", "mixed_bfloat16"])
+    assert np.isfinite(metrics["test_loss"])
+    info = json.loads((tmp_path / "mlp" / "run.json").read_text())
+    assert info["flags"]["mixed_precision"] == "mixed_bfloat16"
+    keras.mixed_precision.set_global_policy("float32")  # loading needs no policy
+    model = keras.saving.load_model(tmp_path / "mlp" / "model.keras")
+    assert model.get_layer("block1_dense").compute_dtype == "bfloat16"
+    assert model.get_layer("predictions").compute_dtype == "float32"
+    assert all(weight.dtype == "float32" for weight in model.weights)
+
+
+def test_auto_mixed_precision_picks_by_hardware_and_refuses_emulated_bfloat16(monkeypatch):
+    from recipes.common import cli
+
+    monkeypatch.setattr(cli, "_gpu_visible", lambda: False)
+    monkeypatch.setattr(cli, "_cpu_has_bfloat16", lambda: True)
+    assert cli.mixed_precision("auto") == "mixed_bfloat16"
+    assert keras.mixed_precision.global_policy().name == "mixed_bfloat16"
+    monkeypatch.setattr(cli, "_gpu_visible", lambda: True)
+    assert cli.mixed_precision("auto") == "mixed_float16"
+    keras.mixed_precision.set_global_policy("float32")
+    monkeypatch.setattr(cli, "_gpu_visible", lambda: False)
+    monkeypatch.setattr(cli, "_cpu_has_bfloat16", lambda: False)
+    with pytest.raises(ValueError, match=r"argument `mixed_precision`.*no bfloat16"):
+        cli.mixed_precision("auto")
+    assert keras.mixed_precision.global_policy().name == "float32"
+
+
+def test_default_backend_is_keras_backend_else_jax_when_installed():
+    import importlib.util
+
+    from recipes.common import cli
+
+    assert cli.default_backend({"KERAS_BACKEND": "tensorflow"}) == "tensorflow"
+    expected = "jax" if importlib.util.find_spec("jax") else "tensorflow"
+    assert cli.default_backend({}) == expected
+
+
+JAX_RUN = """
+import json, sys
+from pathlib import Path
+from recipes import mlp
+mlp.main(["--smoke", "--quiet", "--output-dir", sys.argv[1]])
+cache = sorted(path.name for path in Path(sys.argv[1], ".jax_cache").iterdir())
+print(json.dumps({"tensorflow": "tensorflow" in sys.modules, "cache": cache}))
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.subprocess
+def test_jax_run_imports_no_tensorflow_and_a_rerun_reuses_compiled_steps(tmp_path):
+    pytest.importorskip("jax")
+    env = {**os.environ, "KERAS_BACKEND": "jax"}
+    runs = []
+    for _ in range(2):  # the same command twice, as a user reruns it
+        completed = subprocess.run([sys.executable, "-c", JAX_RUN, str(tmp_path)],
+                                   cwd=ROOT, env=env, capture_output=True, text=True)
+        assert completed.returncode == 0, completed.stderr[-3000:]
+        runs.append(json.loads(completed.stdout.strip().splitlines()[-1]))
+    assert not runs[0]["tensorflow"], "seeding and saving must not import TensorFlow"
+    assert any(name.startswith("jit_train_step") for name in runs[0]["cache"])
+    assert runs[1]["cache"] == runs[0]["cache"], "the rerun compiled nothing new"
+    model = keras.saving.load_model(tmp_path / "mlp" / "model.keras")  # saved without TF
+    assert model.get_layer("predictions").output.shape[-1] == 10
 
 
 def test_auto_learning_rate_is_found_again_on_resume(tmp_path):
@@ -210,6 +283,30 @@ def test_interrupted_run_refuses_other_flags_and_restarts_on_request(tmp_path):
         mlp.main(flags)
     assert mlp.main([*flags, "--restart"])["epochs_trained"] == 2
     assert not (out / "backup").exists()
+
+
+DISTRIBUTED = """
+import sys
+from recipes import gmlp, rnn, siamese
+for recipe in (gmlp, rnn, siamese):
+    recipe.main(["--smoke", "--quiet", "--output-dir", sys.argv[1], "--distribute",
+                 "--cpu-devices", "2"])
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.subprocess
+@pytest.mark.parametrize("backend", ["tensorflow", "jax"])
+def test_distribute_trains_gmlp_rnn_and_siamese_on_two_devices(tmp_path, backend):
+    pytest.importorskip(backend)
+    result = subprocess.run([sys.executable, "-c", DISTRIBUTED, str(tmp_path)], cwd=ROOT,
+                            env={**os.environ, "KERAS_BACKEND": backend},
+                            capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.count("Data-parallel on 2 devices") == (3 if backend == "tensorflow"
+                                                                  else 1)  # JAX: set once
+    for name in ("gmlp", "rnn", "siamese"):
+        assert (tmp_path / name / "model.keras").is_file()
 
 
 def _first_epoch_loss(tmp_path, backend, *flags):

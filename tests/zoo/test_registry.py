@@ -89,6 +89,22 @@ def test_save_load_round_trip_in_safe_mode(built, tmp_path):
         np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.parametrize("name", [name for name in MODELS
+                                  if zoo.get_spec(name).task in ("classification", "similarity")])
+def test_mixed_precision_computes_in_16_bits_with_float32_outputs(name):
+    spec = zoo.get_spec(name)
+    keras.mixed_precision.set_global_policy("mixed_bfloat16")
+    try:
+        model = zoo.build(name, **spec.example)
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+    assert any(layer.compute_dtype == "bfloat16" for layer in model.layers)
+    assert all(weight.dtype == "float32" for weight in model.weights)
+    outputs = model(random_inputs(model), training=False)
+    for output in outputs if isinstance(outputs, (list, tuple)) else [outputs]:
+        assert keras.backend.standardize_dtype(output.dtype) == "float32"
+
+
 def test_search_space_builds_with_default_hyperparameters(built):
     spec, _ = built
     if spec.search_space is None:
