@@ -1,7 +1,7 @@
 """Every recipe's default run, measured: the figures README and the docstrings quote.
 
-Runs each recipe's default command (seed 0, the recipes' default backend,
-bundled data; `--backend` picks another) as a
+Runs each recipe's default command (seed 0, the recipe's default backend,
+which run.json records; `--backend` forces one; bundled data) as a
 whole process, one after the other, reads the `metrics.json` it leaves and
 times it from start to artifacts written. Writes `results/recipes.json` and
 `results/recipes.md`, then rewrites, from those results, the result and
@@ -128,48 +128,56 @@ def seconds(value: float) -> str:
 BACKEND_NAMES = {"tensorflow": "TensorFlow", "jax": "JAX"}
 
 
-def measure(run: Run, workdir: Path, backend: str) -> dict:
-    """Runs one default command in a fresh process; its metrics and wall time."""
+def measure(run: Run, workdir: Path, backend: str | None = None) -> dict:
+    """Runs one default command in a fresh process (its own default backend
+    unless `backend`); its metrics, backend and wall time."""
     out = workdir / run.key.replace(" ", "_")
     command = [sys.executable, "-m", f"recipes.{run.recipe}", *run.flags,
-               "--quiet", "--seed", "0", "--backend", backend, "--output-dir", str(out)]
-    env = {**os.environ, "KERAS_BACKEND": backend, "TF_CPP_MIN_LOG_LEVEL": "2"}
+               "--quiet", "--seed", "0", "--output-dir", str(out),
+               *(["--backend", backend] if backend else [])]
+    env = {key: value for key, value in os.environ.items() if key != "KERAS_BACKEND"}
+    env["TF_CPP_MIN_LOG_LEVEL"] = "2"
     started = time.perf_counter()
     result = subprocess.run(command, cwd=_common.ROOT, env=env, capture_output=True, text=True)
     wall = time.perf_counter() - started
     if result.returncode != 0:
         raise RuntimeError(f"{' '.join(command)} failed:\n{result.stderr[-3000:]}")
     metrics = json.loads((out / run.recipe / "metrics.json").read_text())
-    print(f"[recipes] {run.key}: {summary(run, metrics)}; {wall:.1f} s", flush=True)
+    used = json.loads((out / run.recipe / "run.json").read_text())["backend"]
+    print(f"[recipes] {run.key} ({used}): {summary(run, metrics)}; {wall:.1f} s", flush=True)
     return {"command": f"python -m recipes.{run.key}", "metrics": metrics,
-            "wall_seconds": round(wall, 2)}
+            "backend": used, "wall_seconds": round(wall, 2)}
 
 
 def markdown(results: dict) -> str:
     rows = [
-        [f"`{entry['command']}`", summary(run_of(key), entry["metrics"]),
-         f"{entry['wall_seconds']:.0f}"]
+        [f"`{entry['command']}`", f"`{entry.get('backend', 'tensorflow')}`",
+         summary(run_of(key), entry["metrics"]), f"{entry['wall_seconds']:.0f}"]
         for key, entry in results["runs"].items()
     ]
     return "\n".join([
         "# Recipe default runs",
         "",
-        f"Each recipe's default command, seed 0, {_backend_name(results)}, bundled data, "
+        "Each recipe's default command, seed 0, on its default backend, bundled data, "
         "run one at a time as a whole process (wall time from start to artifacts "
         "written, the backend's import included; on JAX a first run in a fresh "
         "output folder, so every step is compiled). Written by `python -m "
         "benchmarks.recipes`; README's recipe table and the recipes' docstrings "
         "quote these figures.",
         "",
-        _common.describe(results["machine"], [results.get("backend", "tensorflow")]),
+        _common.describe(results["machine"],
+                         sorted({entry.get("backend", "tensorflow")
+                                 for entry in results["runs"].values()})),
         "",
-        _common.table(["command", "result", "wall s"], rows, "llr"),
+        _common.table(["command", "backend", "result", "wall s"], rows, "lllr"),
     ])
 
 
-def _backend_name(results: dict) -> str:
-    backend = results.get("backend", "tensorflow")
-    return BACKEND_NAMES.get(backend, backend)
+def _backend_name(results: dict, recipe: str) -> str:
+    """The backend `recipe`'s runs were measured on, as README names it."""
+    backends = {entry.get("backend", "tensorflow") for key, entry in results["runs"].items()
+                if run_of(key).recipe == recipe}
+    return " / ".join(BACKEND_NAMES.get(b, b) for b in sorted(backends))
 
 
 def run_of(key: str) -> Run:
@@ -201,7 +209,8 @@ def docstring_paragraph(recipe: str, results: dict) -> str:
         flags = f"`{' '.join(run.flags)}`: " if run.flags else ""
         parts.append(f"{flags}{summary(run, entry['metrics'])}, "
                      f"{seconds(entry['wall_seconds'])} in all")
-    text = (f"Expected on the bundled data (default flags, seed 0, {_backend_name(results)}, "
+    text = (f"Expected on the bundled data (default flags, seed 0, "
+            f"{_backend_name(results, recipe)}, "
             "measured by `python -m benchmarks.recipes`): " + "; ".join(parts) + ".")
     return textwrap.fill(text, width=76, break_on_hyphens=False)
 
@@ -267,23 +276,16 @@ def main(argv: list[str] | None = None) -> dict:
                         help="rewrite README and the docstrings from the saved results")
     parser.add_argument("--output-dir", type=Path, default=_common.RESULTS_DIR)
     parser.add_argument("--backend", choices=_common.BACKENDS, default=None,
-                        help="default: the recipes' own default (recipes.common.cli)")
+                        help="force one backend (default: each recipe's own)")
     args = parser.parse_args(argv)
-    from recipes.common import cli
-
-    backend = args.backend or cli.default_backend({})
     results = _common.load_json(NAME, args.output_dir) or {"runs": {}, "fingerprints": {}}
-    if not args.docs_only and results["runs"] and results.get("backend", "tensorflow") != backend \
-            and set(args.only) != {run.recipe for run in RUNS}:
-        parser.error(f"the saved results are on {results.get('backend', 'tensorflow')}: "
-                     f"measure every recipe (no --only) to move them to {backend}")
+    results.pop("backend", None)  # each run records its own
     if not args.docs_only:
-        results["backend"] = backend
         results["machine"] = _common.machine()
         with tempfile.TemporaryDirectory(prefix="recipe-runs-") as workdir:
             for run in RUNS:
                 if run.recipe in args.only:
-                    results["runs"][run.key] = measure(run, Path(workdir), backend)
+                    results["runs"][run.key] = measure(run, Path(workdir), args.backend)
                     results["fingerprints"][run.recipe] = code_fingerprint(run.recipe)
         # In RUNS order, whatever was measured when.
         results["machine"]["load_average_end"] = _common.load_average()

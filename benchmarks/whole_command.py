@@ -8,7 +8,8 @@ folder) beside `python benchmarks/tutorials/<name>.py`, the tutorial-style
 Keras script a user would otherwise copy (same digits split; it stops as
 soon as its validation accuracy reaches its target, which favours it), as
 whole processes, on TensorFlow and on JAX. Each round runs every command
-once, in rotating order; the figures are medians over the rounds.
+once (per backend: recipe, its rerun, tutorial), the backends' order
+alternating between rounds; the figures are medians over the rounds.
 
 On JAX the recipe runs twice per round in the same output folder: "cold"
 (a first run: XLA compiles every step, the compile cache in
@@ -205,7 +206,8 @@ def markdown(data: dict) -> str:
     lines += [
         "",
         f"Each command as a whole process (interpreter to artifacts written), "
-        f"{data['repeats']} rounds in rotating order; median wall seconds (range), CPU "
+        f"{data['repeats']} rounds, the backends' order alternating; median wall seconds "
+        "(range), CPU "
         f"seconds, test accuracy. The recipes' default backend is `{default}`. "
         "*cold*: a first run in a fresh output folder; *rerun*: the same command again "
         "(JAX loads the steps the first run compiled). Speed-up: the tutorial's "

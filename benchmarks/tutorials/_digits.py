@@ -1,9 +1,12 @@
-"""The digits, split as the recipes split them (70/15/15, stratified, seed 0)."""
+"""The tutorials' shared parts: the digits, split as the recipes split them
+(70/15/15, stratified, seed 0), the stop-at-target callback and the ending
+(test accuracy, model saved, `metrics.json`)."""
 
 import json
 import sys
 from pathlib import Path
 
+import keras
 from sklearn.datasets import load_digits
 from sklearn.model_selection import train_test_split
 
@@ -19,12 +22,25 @@ def load(shape=(64,)):
     return (x_train, y_train), (x_val, y_val), (x_test, y_test)
 
 
-def output_folder() -> Path:
+class StopAtAccuracy(keras.callbacks.Callback):
+    """Stops training at the first epoch whose validation accuracy reaches `target`."""
+
+    def __init__(self, target):
+        super().__init__()
+        self.target = target
+
+    def on_epoch_end(self, epoch, logs=None):
+        if logs["val_accuracy"] >= self.target:
+            self.model.stop_training = True
+
+
+def finish(model, history, test):
+    """Evaluates on `test`, saves the model and `metrics.json` in the folder given
+    as the script's argument."""
+    loss, accuracy = model.evaluate(*test)
+    print("Test accuracy:", accuracy)
     folder = Path(sys.argv[1] if len(sys.argv) > 1 else "tutorial_run")
     folder.mkdir(parents=True, exist_ok=True)
-    return folder
-
-
-def write_metrics(folder: Path, test_accuracy: float, epochs: int) -> None:
-    (folder / "metrics.json").write_text(
-        json.dumps({"test_accuracy": float(test_accuracy), "epochs_trained": epochs}))
+    model.save(folder / "model.keras")
+    (folder / "metrics.json").write_text(json.dumps(
+        {"test_accuracy": float(accuracy), "epochs_trained": len(history.history["loss"])}))

@@ -7,16 +7,9 @@ accuracy reaches 0.98. Run: python benchmarks/tutorials/cnn.py OUTPUT_FOLDER
 """
 
 import keras
-from _digits import load, output_folder, write_metrics
+from _digits import StopAtAccuracy, finish, load
 
 (x_train, y_train), (x_val, y_val), (x_test, y_test) = load(shape=(8, 8, 1))
-
-
-class StopAtAccuracy(keras.callbacks.Callback):
-    def on_epoch_end(self, epoch, logs=None):
-        if logs["val_accuracy"] >= 0.98:
-            self.model.stop_training = True
-
 
 model = keras.Sequential([
     keras.Input((8, 8, 1)),
@@ -30,9 +23,5 @@ model = keras.Sequential([
 ])
 model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
 history = model.fit(x_train, y_train, batch_size=128, epochs=200,
-                    validation_data=(x_val, y_val), callbacks=[StopAtAccuracy()])
-loss, accuracy = model.evaluate(x_test, y_test)
-print("Test accuracy:", accuracy)
-folder = output_folder()
-model.save(folder / "model.keras")
-write_metrics(folder, accuracy, len(history.history["loss"]))
+                    validation_data=(x_val, y_val), callbacks=[StopAtAccuracy(0.98)])
+finish(model, history, (x_test, y_test))

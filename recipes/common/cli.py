@@ -17,17 +17,18 @@ from typing import Any
 BACKENDS = ("tensorflow", "jax")
 
 
-def default_backend(environ=os.environ) -> str:
-    """`$KERAS_BACKEND` if set, else JAX when it is installed, else TensorFlow.
+def default_backend(environ=os.environ, preferred: str | None = None) -> str:
+    """`$KERAS_BACKEND` if set, else the recipe's `preferred` backend, else JAX
+    when it is installed, else TensorFlow.
 
     JAX, not Keras' own default, because the whole command is faster on it
-    for every recipe measured (start-up, compilation cached between runs,
-    training steps): see README, "Which backend", and
-    benchmarks/RESULTS.md, "Whole command".
+    for most recipes (start-up, compilation cached between runs, training
+    steps); a recipe measured faster on TensorFlow prefers it. See README,
+    "Backends", and benchmarks/RESULTS.md.
     """
     import importlib.util
 
-    chosen = environ.get("KERAS_BACKEND")
+    chosen = environ.get("KERAS_BACKEND") or preferred
     if chosen:
         return chosen
     return "jax" if importlib.util.find_spec("jax") is not None else "tensorflow"
@@ -75,11 +76,13 @@ def parser(
     batch_size: int,
     learning_rate: float,
     steps_per_execution: int | None = 8,
+    backend: str | None = None,
 ) -> argparse.ArgumentParser:
     """An `ArgumentParser` with the flags every recipe shares.
 
     The recipe's module docstring gives the description; its first line is
-    the summary that `python -m recipes` lists.
+    the summary that `python -m recipes` lists. `backend`: the recipe's
+    preferred backend when `$KERAS_BACKEND` is unset (see `default_backend`).
     """
     summary, _, rest = doc.strip().partition("\n")
     result = argparse.ArgumentParser(
@@ -108,9 +111,9 @@ def parser(
     group.add_argument(
         "--backend",
         choices=BACKENDS,
-        default=default_backend(),
-        help="Keras backend (default: $KERAS_BACKEND, else jax when installed, "
-             "else tensorflow)",
+        default=default_backend(preferred=backend),
+        help="Keras backend (default: $KERAS_BACKEND, else "
+             f"{backend or 'jax when installed, else tensorflow'})",
     )
     output = result.add_argument_group("output")
     output.add_argument("--output-dir", type=Path, default=Path("runs"))
@@ -443,19 +446,28 @@ def compilation_cache(args: argparse.Namespace) -> Path | None:
     later run of the same model (a rerun, a resume, a tuning trial) loads it
     instead. JAX only caches compilations over 1 s by default; here every
     one is kept. `$JAX_COMPILATION_CACHE_DIR`, if set, wins over the default
-    folder. Returns the folder, or `None` when off.
+    folder (`.jax_cache` in `--output-dir`, or in a search's `--directory`).
+    Returns the folder, or `None` when off (or when there is no folder).
     """
     import jax
 
     choice = getattr(args, "compile_cache", None)
     if choice is not None and choice.lower() == "none":
         return None
+    home = getattr(args, "output_dir", None) or getattr(args, "directory", None)
     if choice is None:
-        choice = os.environ.get("JAX_COMPILATION_CACHE_DIR") or args.output_dir / ".jax_cache"
+        choice = os.environ.get("JAX_COMPILATION_CACHE_DIR") or (
+            Path(home) / ".jax_cache" if home else None)
+    if choice is None:
+        return None
+    from jax.experimental.compilation_cache import compilation_cache as jax_cache
+
     folder = Path(choice)
     jax.config.update("jax_compilation_cache_dir", str(folder))
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
-    jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
+    # JAX fixes the folder at its first compilation: a second run in the same
+    # process (a notebook, --ensemble's members) would keep the first one's.
+    jax_cache.reset_cache()
     return folder
 
 

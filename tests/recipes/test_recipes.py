@@ -145,7 +145,7 @@ def test_auto_mixed_precision_picks_by_hardware_and_refuses_emulated_bfloat16(mo
     assert keras.mixed_precision.global_policy().name == "float32"
 
 
-def test_default_backend_is_keras_backend_else_jax_when_installed():
+def test_default_backend_is_keras_backend_else_the_recipes_else_jax_when_installed():
     import importlib.util
 
     from recipes.common import cli
@@ -153,6 +153,31 @@ def test_default_backend_is_keras_backend_else_jax_when_installed():
     assert cli.default_backend({"KERAS_BACKEND": "tensorflow"}) == "tensorflow"
     expected = "jax" if importlib.util.find_spec("jax") else "tensorflow"
     assert cli.default_backend({}) == expected
+    assert cli.default_backend({}, preferred="tensorflow") == "tensorflow"  # conv_autoencoder
+    assert cli.default_backend({"KERAS_BACKEND": "jax"}, preferred="tensorflow") == "jax"
+
+
+def test_compile_cache_lives_in_the_output_folder_and_can_be_turned_off(monkeypatch, tmp_path):
+    import argparse
+
+    jax = pytest.importorskip("jax")
+    from recipes.common import cli
+
+    monkeypatch.delenv("JAX_COMPILATION_CACHE_DIR", raising=False)
+    before = jax.config.jax_compilation_cache_dir
+    run = argparse.Namespace
+    try:
+        assert cli.compilation_cache(run(output_dir=tmp_path, compile_cache=None)) == (
+            tmp_path / ".jax_cache")
+        assert jax.config.jax_compilation_cache_dir == str(tmp_path / ".jax_cache")
+        search = run(output_dir=None, directory=str(tmp_path / "search"))  # recipes.tune
+        assert cli.compilation_cache(search) == tmp_path / "search" / ".jax_cache"
+        mine = str(tmp_path / "mine")
+        assert cli.compilation_cache(run(output_dir=tmp_path, compile_cache=mine)) == Path(mine)
+        assert cli.compilation_cache(run(output_dir=tmp_path, compile_cache="none")) is None
+        assert cli.compilation_cache(run(backend="jax", seed=0, smoke=False)) is None  # predict
+    finally:
+        jax.config.update("jax_compilation_cache_dir", before)
 
 
 JAX_RUN = """
