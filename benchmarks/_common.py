@@ -331,8 +331,8 @@ def headline(results_dir: Path = RESULTS_DIR) -> list[str]:
                 rows.append([label, f"{figures[key]['median']:.2f}", "", ""])
     whole = load_json("whole_command", results_dir)
     if whole:
-        default = whole.get("default_backend", "jax")
         for recipe, entries in whole["results"].items():
+            default = whole["default_backends"][recipe]
             reference = entries.get("tutorial tensorflow")
             for kind, label in (("recipe", "first run"), ("rerun", "rerun")):
                 entry = entries.get(f"{kind} {default}")

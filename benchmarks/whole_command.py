@@ -167,20 +167,24 @@ def main(argv: list[str] | None = None) -> dict:
     kept = {name: entry for name, entry in previous.get("results", {}).items()
             if name not in results}
     data = {"machine": info, "repeats": args.repeats, "backends": args.backends,
-            "default_backend": _default_backend(), "results": {**kept, **results},
+            "default_backends": {name: default_backend(name) for name in {**kept, **results}},
+            "results": {**kept, **results},
             "measured": {**previous.get("measured", {}),
                          **{name: info["date"] for name in results}}}
     _common.save(NAME, args.output_dir, data, markdown(data))
     return data
 
 
-def _default_backend() -> str:
-    """The backend `python -m recipes.<name>` picks when nothing says otherwise."""
-    from recipes.common import cli
+def default_backend(recipe: str) -> str:
+    """The backend `python -m recipes.<recipe>` picks when nothing says otherwise."""
+    from benchmarks import time_to_accuracy
 
-    env = dict(os.environ)
-    env.pop("KERAS_BACKEND", None)
-    return cli.default_backend(env)
+    saved = os.environ.pop("KERAS_BACKEND", None)
+    try:
+        return time_to_accuracy.recipe_defaults(recipe).backend
+    finally:
+        if saved is not None:
+            os.environ["KERAS_BACKEND"] = saved
 
 
 def _ratio(tutorial: float, recipe: float) -> str:
@@ -189,7 +193,7 @@ def _ratio(tutorial: float, recipe: float) -> str:
 
 def markdown(data: dict) -> str:
     info = data["machine"]
-    default = data["default_backend"]
+    defaults = data["default_backends"]
     lines = [
         "# Whole command",
         "",
@@ -208,7 +212,7 @@ def markdown(data: dict) -> str:
         f"Each command as a whole process (interpreter to artifacts written), "
         f"{data['repeats']} rounds, the backends' order alternating; median wall seconds "
         "(range), CPU "
-        f"seconds, test accuracy. The recipes' default backend is `{default}`. "
+        "seconds, test accuracy. (default): the recipe's default backend. "
         "*cold*: a first run in a fresh output folder; *rerun*: the same command again "
         "(JAX loads the steps the first run compiled). Speed-up: the tutorial's "
         "seconds on TensorFlow (Keras' default backend) divided by the recipe's; "
@@ -217,6 +221,7 @@ def markdown(data: dict) -> str:
     ]
     rows, verdicts = [], []
     for recipe, entries in data["results"].items():
+        default = defaults[recipe]
         reference = entries.get("tutorial tensorflow")
         for name, entry in entries.items():
             kind, backend = name.split()

@@ -34,10 +34,7 @@ MODELS = ("conv_autoencoder", "autoencoder")
 
 def main(argv: list[str] | None = None) -> dict:
     # ## Setup
-    # TensorFlow by default: this recipe's whole run measured several times
-    # slower on JAX (benchmarks/results/recipes.md; README, "Backends").
-    parser = cli.parser(__doc__, epochs=100, batch_size=64, learning_rate=2e-3,
-                        backend="tensorflow")
+    parser = cli.parser(__doc__, epochs=100, batch_size=64, learning_rate=2e-3)
     cli.add_data_flags(parser, ("digits",), csv=False, images=True)
     # ## Hyperparameters
     model_flags = parser.add_argument_group("model")

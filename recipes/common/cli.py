@@ -18,20 +18,22 @@ BACKENDS = ("tensorflow", "jax")
 
 
 def default_backend(environ=os.environ, preferred: str | None = None) -> str:
-    """`$KERAS_BACKEND` if set, else the recipe's `preferred` backend, else JAX
-    when it is installed, else TensorFlow.
+    """`$KERAS_BACKEND` if set, else the recipe's `preferred` backend when it is
+    installed, else TensorFlow (Keras' own default).
 
-    JAX, not Keras' own default, because the whole command is faster on it
-    for most recipes (start-up, compilation cached between runs, training
-    steps); a recipe measured faster on TensorFlow prefers it. See README,
-    "Backends", and benchmarks/RESULTS.md.
+    The mlp and rnn recipes prefer JAX: their whole command is faster on it,
+    first run and rerun (benchmarks/results/whole_command.md). JAX is not
+    every recipe's default because it is not faster for every one (README,
+    "Backends").
     """
     import importlib.util
 
-    chosen = environ.get("KERAS_BACKEND") or preferred
+    chosen = environ.get("KERAS_BACKEND")
     if chosen:
         return chosen
-    return "jax" if importlib.util.find_spec("jax") is not None else "tensorflow"
+    if preferred and importlib.util.find_spec(preferred) is not None:
+        return preferred
+    return "tensorflow"
 
 
 def positive_int(text: str) -> int:
@@ -113,7 +115,7 @@ def parser(
         choices=BACKENDS,
         default=default_backend(preferred=backend),
         help="Keras backend (default: $KERAS_BACKEND, else "
-             f"{backend or 'jax when installed, else tensorflow'})",
+             f"{backend + ' when installed, else ' if backend else ''}tensorflow)",
     )
     output = result.add_argument_group("output")
     output.add_argument("--output-dir", type=Path, default=Path("runs"))

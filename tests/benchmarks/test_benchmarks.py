@@ -187,7 +187,7 @@ def test_whole_command_verdict_and_headline_use_the_default_backend(tmp_path):
                 "test_accuracy": accuracy, "epochs": 5}
 
     data = {"machine": _common.machine(), "repeats": 1, "backends": ["tensorflow", "jax"],
-            "default_backend": "jax", "results": {"mlp": {
+            "default_backends": {"mlp": "jax"}, "results": {"mlp": {
                 "recipe tensorflow": entry(12.0, 0.98), "tutorial tensorflow": entry(10.0, 0.97),
                 "recipe jax": entry(8.0, 0.98), "rerun jax": entry(4.0, 0.98),
                 "tutorial jax": entry(9.0, 0.97)}}}

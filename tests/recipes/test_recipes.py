@@ -145,16 +145,16 @@ def test_auto_mixed_precision_picks_by_hardware_and_refuses_emulated_bfloat16(mo
     assert keras.mixed_precision.global_policy().name == "float32"
 
 
-def test_default_backend_is_keras_backend_else_the_recipes_else_jax_when_installed():
+def test_default_backend_is_keras_backend_else_the_recipes_preference_else_tensorflow():
     import importlib.util
 
     from recipes.common import cli
 
-    assert cli.default_backend({"KERAS_BACKEND": "tensorflow"}) == "tensorflow"
+    assert cli.default_backend({"KERAS_BACKEND": "jax"}) == "jax"
+    assert cli.default_backend({}) == "tensorflow"  # Keras' own default
     expected = "jax" if importlib.util.find_spec("jax") else "tensorflow"
-    assert cli.default_backend({}) == expected
-    assert cli.default_backend({}, preferred="tensorflow") == "tensorflow"  # conv_autoencoder
-    assert cli.default_backend({"KERAS_BACKEND": "jax"}, preferred="tensorflow") == "jax"
+    assert cli.default_backend({}, preferred="jax") == expected  # mlp, rnn
+    assert cli.default_backend({"KERAS_BACKEND": "tensorflow"}, preferred="jax") == "tensorflow"
 
 
 def test_compile_cache_lives_in_the_output_folder_and_can_be_turned_off(monkeypatch, tmp_path):
