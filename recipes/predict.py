@@ -189,7 +189,7 @@ class Predictor:
             known = truth.notna().to_numpy()
             numbers = pd.to_numeric(truth, errors="coerce")
             if numbers[known].notna().all() and np.all(np.mod(numbers[known], 1) == 0):
-                truth = numbers.where(~known, 0).astype("int64")  # 1.0 -> "1"
+                truth = numbers.where(known, 0).astype("int64")  # 1.0 -> "1"; gaps: 0
             labels = truth.astype(str).to_numpy()
             hits = labels[known] == result["prediction"].to_numpy()[known]
             return {"accuracy": float(hits.mean())} if known.any() else {}
@@ -382,8 +382,8 @@ def main(argv: list[str] | None = None) -> dict:
         "--backend",
         choices=cli.BACKENDS,
         default=cli.default_backend(),
-        help="Keras backend (default: $KERAS_BACKEND, else jax when installed, "
-             "else tensorflow)",
+        help="Keras backend (default: $KERAS_BACKEND or tensorflow; a run trained on "
+             "either loads on either)",
     )
     args = parser.parse_args(argv)
     cli.setup(argparse.Namespace(backend=args.backend, seed=0, smoke=False))

@@ -54,7 +54,8 @@ def tensorflow_left_alone() -> Iterator[None]:
 
     Under JAX, `keras.utils.set_random_seed` and `model.save` ask Keras'
     lazy `tensorflow` module whether TensorFlow is installed (to seed it, to
-    test `isinstance(obj, tf.TensorShape)`), which imports it: about 3 s of a
+    test `isinstance(obj, tf.TensorShape)`), which imports it: longer than
+    importing Keras and JAX together (benchmarks/results/startup.md), for a
     run that never uses it. While TensorFlow is not imported no object can be
     one of its types, so the block answers "not installed"; afterwards the
     question is asked afresh. A no-op once TensorFlow is imported, and on

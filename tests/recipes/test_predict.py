@@ -362,3 +362,11 @@ def test_tune_retrained_best_predicts_on_raw_rows(tmp_path):
     np.testing.assert_allclose(result[["probability_no", "probability_yes"]], expected,
                                rtol=1e-5, atol=1e-6)
     assert set(predictor.metrics) == {"accuracy"}
+
+
+def test_accuracy_against_an_integer_label_column_counts_hits_and_skips_gaps():
+    scorer = predict.Predictor.__new__(predict.Predictor)  # only the scoring state
+    scorer.task, scorer.targets = "classification", ["label"]
+    frame = pd.DataFrame({"label": [0, 1, 1, None, 2.0]})
+    result = pd.DataFrame({"prediction": ["0", "1", "0", "1", "2"]})
+    assert scorer._score(frame, result) == {"accuracy": 0.75}  # 3 of the 4 known rows
