@@ -10,7 +10,7 @@ tests are left to the TensorFlow run: they raise before any backend code.
 The subprocess starts when this test is collected (see `conftest.py`), so it
 runs alongside the TensorFlow tests; the test waits for it and reports its
 result. Skipped only when JAX is not installed (CI installs it:
-requirements-jax.txt).
+requirements.txt).
 """
 
 import importlib.util
@@ -68,7 +68,7 @@ def stop_jax_run() -> None:
 
 
 @pytest.mark.subprocess
-@pytest.mark.skipif(not HAS_JAX, reason="JAX is not installed: pip install -r requirements-jax.txt")
+@pytest.mark.skipif(not HAS_JAX, reason="JAX is not installed: pip install -r requirements.txt")
 def test_models_callbacks_and_recipes_under_jax():
     start_jax_run()  # already started at collection, unless run some other way
     returncode = _run["process"].wait(timeout=TIMEOUT)
