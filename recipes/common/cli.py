@@ -506,20 +506,21 @@ def distributed(args: argparse.Namespace):
     if keras.backend.backend() != "tensorflow":
         raise ValueError("Invalid value for argument `distribute`: expected the jax or "
                          f"tensorflow backend. Received: backend={keras.backend.backend()!r}")
-    strategy = getattr(args, "_strategy", None)
-    if strategy is None:
-        import json
+    if not getattr(args, "_distributed", False):
+        args._distributed = True
+        if "strategy" not in _TF_STRATEGY:
+            import json
 
-        import tensorflow as tf
+            import tensorflow as tf
 
-        workers = json.loads(os.environ.get("TF_CONFIG", "{}")).get("cluster", {}).get("worker")
-        if workers and len(workers) > 1:
-            strategy = tf.distribute.MultiWorkerMirroredStrategy()
-        else:
-            devices = [d.name for d in tf.config.list_logical_devices("GPU")] or [
-                d.name for d in tf.config.list_logical_devices("CPU")]
-            strategy = tf.distribute.MirroredStrategy(devices)
-        args._strategy = strategy
+            cluster = json.loads(os.environ.get("TF_CONFIG", "{}")).get("cluster", {})
+            if len(cluster.get("worker", [])) > 1:
+                _TF_STRATEGY["strategy"] = tf.distribute.MultiWorkerMirroredStrategy()
+            else:
+                devices = [d.name for d in tf.config.list_logical_devices("GPU")] or [
+                    d.name for d in tf.config.list_logical_devices("CPU")]
+                _TF_STRATEGY["strategy"] = tf.distribute.MirroredStrategy(devices)
+        strategy = _TF_STRATEGY["strategy"]
         print(f"Data-parallel on {strategy.num_replicas_in_sync} devices: "
               f"{', '.join(strategy.extended.worker_devices)}")
         if args.steps_per_execution > 1:
@@ -528,7 +529,14 @@ def distributed(args: argparse.Namespace):
             print(f"--steps-per-execution {args.steps_per_execution} -> 1 under "
                   "tf.distribute")
             args.steps_per_execution = 1
-    return strategy.scope()
+    return _TF_STRATEGY["strategy"].scope()
+
+
+# One tf.distribute strategy per process: a second MirroredStrategy in the
+# same process (a second recipe run in a notebook or a test) reuses the
+# collective ops' instance keys of the first and fails with "Shape mismatch
+# in the collective instance".
+_TF_STRATEGY: dict[str, Any] = {}
 
 
 def check_model(name: str, compatible: tuple[str, ...]) -> str:
