@@ -20,12 +20,11 @@ Run:
 from __future__ import annotations
 
 import json
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
-from benchmarks import _common
+from benchmarks import _common, throughput, whole_command
 from benchmarks.throughput import training_flops_per_sample
 
 NAME = "mixed_precision"
@@ -49,15 +48,11 @@ def _parse(argv):
 
 
 def _build(model: str):
-    """The recipe's default architecture (see recipes/<model>.py)."""
+    """The recipe's default architecture (throughput's for the mlp and cnn)."""
     import zoo
 
-    if model == "mlp":
-        return zoo.build("mlp", input_shape=(64,), num_outputs=10, hidden_units=(512, 256),
-                         dropout_rate=0.3)
-    if model == "cnn":
-        return zoo.build("cnn", input_shape=(8, 8, 1), num_outputs=10, filters=(32, 64),
-                         residual=True, batch_norm="before", dropout_rate=0.2)
+    if model in throughput.DEFAULT_WIDTH:
+        return throughput._build(model, throughput.DEFAULT_WIDTH[model])
     return zoo.build("gmlp", input_shape=(8, 8, 1), num_outputs=10, patch_size=2,
                      d_model=64, d_ffn=128, num_blocks=4, dropout_rate=0.1,
                      drop_path_rate=0.1)
@@ -116,13 +111,7 @@ def _recipe_run(recipe: str, mixed: bool, quick: bool) -> dict:
         command = [sys.executable, "-m", f"recipes.{recipe}", "--output-dir", folder, "--quiet",
                    *(["--mixed-precision", "mixed_bfloat16"] if mixed else []),
                    *(["--smoke"] if quick else [])]
-        env = _common.worker_environment(ACCURACY_BACKEND)
-        elapsed = _common.timer()
-        completed = subprocess.run(command, cwd=_common.ROOT, env=env, capture_output=True,
-                                   text=True)
-        wall = elapsed()
-        if completed.returncode != 0:
-            raise RuntimeError(f"{' '.join(command)} failed:\n{completed.stderr[-3000:]}")
+        wall, _ = whole_command.run_process(command, ACCURACY_BACKEND)
         metrics = json.loads((Path(folder) / recipe / "metrics.json").read_text())
     return {"recipe": recipe, "mixed": mixed, "wall": wall,
             "test_accuracy": metrics["test_accuracy"], "epochs": metrics["epochs_trained"]}

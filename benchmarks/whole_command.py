@@ -66,19 +66,16 @@ def _steal() -> tuple[int, int]:
     return (fields[7] if len(fields) > 7 else 0), sum(fields)
 
 
-def _command(kind: str, recipe: str, folder: Path, quick: bool) -> list[str]:
+def _command(kind: str, recipe: str, folder: Path, quick: bool) -> tuple[list[str], Path]:
+    """The process for `kind` ("tutorial", or "recipe" and "rerun") and its run folder."""
     if kind == "tutorial":
-        return [sys.executable, str(TUTORIALS / f"{recipe}.py"), str(folder / "tutorial")]
+        run = folder / "tutorial"
+        return [sys.executable, str(TUTORIALS / f"{recipe}.py"), str(run)], run
     return [sys.executable, "-m", f"recipes.{recipe}", "--output-dir", str(folder), "--quiet",
-            *(["--smoke"] if quick else [])]
+            *(["--smoke"] if quick else [])], folder / recipe
 
 
-def _metrics(kind: str, recipe: str, folder: Path) -> dict:
-    run = folder / ("tutorial" if kind == "tutorial" else recipe)
-    return json.loads((run / "metrics.json").read_text())
-
-
-def _run(command: list[str], backend: str) -> tuple[float, float]:
+def run_process(command: list[str], backend: str) -> tuple[float, float]:
     """Wall and CPU seconds of one process."""
     env = _common.worker_environment(backend)
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -112,10 +109,9 @@ def _round(recipe: str, variants, quick: bool) -> dict:
         folders = {backend: Path(root) / backend for _, backend in variants}
         for kind, backend in variants:
             folder = folders[backend]
-            command = _command("tutorial" if kind == "tutorial" else "recipe", recipe,
-                               folder, quick)
-            wall, cpu = _run(command, backend)
-            metrics = _metrics("tutorial" if kind == "tutorial" else "recipe", recipe, folder)
+            command, run = _command(kind, recipe, folder, quick)
+            wall, cpu = run_process(command, backend)
+            metrics = json.loads((run / "metrics.json").read_text())
             print(f"[{NAME}] {recipe} {kind} {backend}: {wall:.1f} s, test accuracy "
                   f"{metrics.get('test_accuracy', float('nan')):.3f}", flush=True)
             times[f"{kind} {backend}"] = {
