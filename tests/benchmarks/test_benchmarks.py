@@ -171,7 +171,10 @@ def test_whole_command_quick_run_times_recipe_and_tutorial(tmp_path):
     assert set(entries) == {"recipe tensorflow", "tutorial tensorflow"}
     for entry in entries.values():
         assert entry["wall_median"] > 0 and 0 <= entry["test_accuracy"] <= 1
-    assert entries["tutorial tensorflow"]["test_accuracy"] >= 0.97  # it stops at its target
+    # The tutorial stops at its first epoch over 0.97 validation accuracy (unseeded, so its
+    # test accuracy varies around that: 0.967 on one CI run).
+    tutorial = entries["tutorial tensorflow"]
+    assert tutorial["epochs"] < 100 and tutorial["test_accuracy"] >= 0.9
     text = (tmp_path / "whole_command.md").read_text()
     assert "| `mlp` | tutorial | `tensorflow` |" in text
     # A later run of another recipe keeps this one's results.
