@@ -8,7 +8,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -48,34 +47,16 @@ def write_csv(path: str | Path, frame) -> Path:
     return Path(path)
 
 
-@contextlib.contextmanager
-def tensorflow_left_alone() -> Iterator[None]:
+def tensorflow_left_alone() -> contextlib.AbstractContextManager[None]:
     """Keras code in this block does not import TensorFlow just to look for it.
 
-    Under JAX, `keras.utils.set_random_seed` and `model.save` ask Keras'
-    lazy `tensorflow` module whether TensorFlow is installed (to seed it, to
-    test `isinstance(obj, tf.TensorShape)`), which imports it: longer than
-    importing Keras and JAX together (benchmarks/results/startup.md), for a
-    run that never uses it. While TensorFlow is not imported no object can be
-    one of its types, so the block answers "not installed"; afterwards the
-    question is asked afresh. A no-op once TensorFlow is imported, and on
-    Keras versions without the lazy module.
+    See `callbacks._saving.tensorflow_left_alone` (there because the snapshot
+    callback needs it too, and callbacks/ cannot import recipes/). Imported
+    here when called: the `callbacks` package imports Keras.
     """
-    try:
-        from keras.src.utils import module_utils
-    except ImportError:  # pragma: no cover - another Keras layout
-        yield
-        return
-    lazy = getattr(module_utils, "tensorflow", None)
-    if "tensorflow" in sys.modules or getattr(lazy, "_available", True) is not None:
-        yield
-        return
-    lazy._available = False
-    try:
-        yield
-    finally:
-        if "tensorflow" not in sys.modules:
-            lazy._available = None
+    from callbacks._saving import tensorflow_left_alone as guard
+
+    return guard()
 
 
 def save_model(model, path: str | Path) -> Path:
