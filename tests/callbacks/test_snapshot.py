@@ -1,6 +1,10 @@
 """Snapshot ensembles: schedule, snapshots, crash safety, ensembles."""
 
+import json
 import os
+import subprocess
+import sys
+from pathlib import Path
 
 import keras
 import numpy as np
@@ -417,11 +421,6 @@ print(json.dumps({"saved": len(snapshots.snapshot_paths),
 
 
 def test_snapshots_saved_under_jax_import_no_tensorflow(tmp_path):
-    import json
-    import subprocess
-    import sys
-    from pathlib import Path
-
     pytest.importorskip("jax")
     root = Path(__file__).resolve().parents[2]
     completed = subprocess.run(
