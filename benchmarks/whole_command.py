@@ -11,12 +11,13 @@ whole processes, on TensorFlow and on JAX. Each round runs every command
 once (per backend: recipe, its rerun, tutorial), the backends' order
 alternating between rounds; the figures are medians over the rounds.
 
-On JAX the recipe runs twice per round in the same output folder: "cold"
-(a first run: XLA compiles every step, the compile cache in
-`<output-dir>/.jax_cache` is empty) and "rerun" (the same command again,
-loading what the first run compiled). TensorFlow has no such cache, so its
-reruns would only repeat the cold figure. Tutorials keep Keras' defaults:
-no compile cache.
+On JAX the recipe runs twice per round: "cold" (the first run on a
+machine: XLA compiles every step, the round's fresh compile cache, standing
+in for the user's `~/.keras/jax_cache`, is empty) and "rerun" (the same
+command again into another output folder, as every later run on that
+machine: it loads what the first run compiled). TensorFlow has no such
+cache, so its reruns would only repeat the cold figure. Tutorials keep
+Keras' defaults: no compile cache.
 
 The ratios divide the tutorial's seconds on TensorFlow (Keras' default
 backend: what a copied tutorial runs on) by the recipe's; the same-backend
@@ -71,13 +72,17 @@ def _command(kind: str, recipe: str, folder: Path, quick: bool) -> tuple[list[st
     if kind == "tutorial":
         run = folder / "tutorial"
         return [sys.executable, str(TUTORIALS / f"{recipe}.py"), str(run)], run
-    return [sys.executable, "-m", f"recipes.{recipe}", "--output-dir", str(folder), "--quiet",
-            *(["--smoke"] if quick else [])], folder / recipe
+    return [sys.executable, "-m", f"recipes.{recipe}", "--output-dir", str(folder / kind),
+            "--quiet", *(["--smoke"] if quick else [])], folder / kind / recipe
 
 
-def run_process(command: list[str], backend: str) -> tuple[float, float]:
-    """Wall and CPU seconds of one process."""
+def run_process(command: list[str], backend: str,
+                compile_cache: Path | None = None) -> tuple[float, float]:
+    """Wall and CPU seconds of one process; JAX's compile cache in `compile_cache`."""
     env = _common.worker_environment(backend)
+    env.pop("JAX_COMPILATION_CACHE_DIR", None)
+    if compile_cache is not None:
+        env["JAX_COMPILATION_CACHE_DIR"] = str(compile_cache)
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     elapsed = _common.timer()
     completed = subprocess.run(command, cwd=_common.ROOT, env=env, capture_output=True,
@@ -103,14 +108,15 @@ def _variants(recipe: str, backends: list[str]) -> list[tuple[str, str]]:
 
 
 def _round(recipe: str, variants, quick: bool) -> dict:
-    """Every variant once; a rerun follows its cold run in the same folder."""
+    """Every variant once; a rerun follows its cold run, with its compile cache."""
     times = {}
     with tempfile.TemporaryDirectory(prefix="whole-command-") as root:
         folders = {backend: Path(root) / backend for _, backend in variants}
         for kind, backend in variants:
             folder = folders[backend]
             command, run = _command(kind, recipe, folder, quick)
-            wall, cpu = run_process(command, backend)
+            cache = folder / "jax_cache" if kind != "tutorial" else None
+            wall, cpu = run_process(command, backend, cache)
             metrics = json.loads((run / "metrics.json").read_text())
             print(f"[{NAME}] {recipe} {kind} {backend}: {wall:.1f} s, test accuracy "
                   f"{metrics.get('test_accuracy', float('nan')):.3f}", flush=True)
@@ -209,8 +215,9 @@ def markdown(data: dict) -> str:
         f"{data['repeats']} rounds, the backends' order alternating; median wall seconds "
         "(range), CPU "
         "seconds, test accuracy. (default): the recipe's default backend. "
-        "*cold*: a first run in a fresh output folder; *rerun*: the same command again "
-        "(JAX loads the steps the first run compiled). Speed-up: the tutorial's "
+        "*cold*: the first run on the machine (an empty compile cache); *rerun*: the same "
+        "command again into another output folder, as every later run (JAX loads the "
+        "steps the first run compiled from the user's compile cache). Speed-up: the tutorial's "
         "seconds on TensorFlow (Keras' default backend) divided by the recipe's; "
         "in brackets against the tutorial on the recipe's backend.",
         "",

@@ -41,7 +41,7 @@ AUGMENTATIONS = {"rotation": 0.03, "translation": 0.1, "zoom": 0.1}
 
 def main(argv: list[str] | None = None) -> dict:
     # ## Setup
-    parser = cli.parser(__doc__, epochs=30, batch_size=64, learning_rate=3e-3)
+    parser = cli.parser(__doc__, epochs=10, batch_size=64, learning_rate=3e-3, backend="jax")
     cli.add_data_flags(parser, ("digits",), csv=False, images=True)
     # ## Hyperparameters
     model_flags = parser.add_argument_group("model")
@@ -72,6 +72,10 @@ def main(argv: list[str] | None = None) -> dict:
     cli.add_training_flags(parser, schedule="cosine")  # --schedule, --ema, --learning-rate auto
     cli.add_ensemble_flag(parser)  # --ensemble K
     args = parser.parse_args(argv)
+    if not cli.backend_chosen(args) and (set(args.augmentation) - {"none"} or args.tta):
+        # Keras' random image transforms run several times slower under JAX
+        # on a CPU than under TensorFlow (README, "Backends").
+        args.backend = "tensorflow"
     cli.setup(args)
 
     import keras

@@ -53,7 +53,10 @@ def main(argv: list[str] | None = None) -> dict:
     model_flags.add_argument("--dropout-rate", type=cli.rate, default=0.3)
     model_flags.add_argument("--batch-norm", choices=("none", "before", "after"), default="none")
     model_flags.add_argument("--residual", action="store_true", help="skip connections")
-    model_flags.add_argument("--patience", type=cli.positive_int, default=15)
+    model_flags.add_argument(
+        "--patience", type=cli.positive_int, default=5,
+        help="epochs without a lower validation loss before stopping (README, Performance)",
+    )
     cli.add_training_flags(parser)  # --schedule, --ema, --learning-rate auto
     cli.add_ensemble_flag(parser)  # --ensemble K
     args = parser.parse_args(argv)

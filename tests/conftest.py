@@ -1,15 +1,24 @@
 """Test set-up shared by every package's tests.
 
 TensorFlow's C++ logs are silenced before anything imports it, and every test
-starts from the same random seed.
+starts from the same random seed. JAX runs keep their compiled steps in one
+folder for the session (shared with the JAX subprocess), not in the user's
+`~/.keras/jax_cache`.
 """
 
 import os
+import shutil
 import sys
+import tempfile
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+if "JAX_COMPILATION_CACHE_DIR" not in os.environ:
+    _JAX_CACHE = tempfile.mkdtemp(prefix="tests-jax-cache-")
+    os.environ["JAX_COMPILATION_CACHE_DIR"] = _JAX_CACHE
+else:
+    _JAX_CACHE = None
 
 import pytest  # noqa: E402
 
@@ -38,3 +47,5 @@ def pytest_sessionfinish(session, exitstatus):
     module = sys.modules.get("tests.test_backends")
     if module is not None:
         module.stop_jax_run()
+    if _JAX_CACHE is not None:
+        shutil.rmtree(_JAX_CACHE, ignore_errors=True)

@@ -21,7 +21,7 @@ def default_backend(environ=os.environ, preferred: str | None = None) -> str:
     """`$KERAS_BACKEND` if set, else the recipe's `preferred` backend when it is
     installed, else TensorFlow (Keras' own default).
 
-    The mlp and rnn recipes prefer JAX: their whole command is faster on it,
+    The mlp, cnn and rnn recipes prefer JAX: their whole command is faster on it,
     first run and rerun (benchmarks/results/whole_command.md). JAX is not
     every recipe's default because it is not faster for every one (README,
     "Backends").
@@ -34,6 +34,20 @@ def default_backend(environ=os.environ, preferred: str | None = None) -> str:
     if preferred and importlib.util.find_spec(preferred) is not None:
         return preferred
     return "tensorflow"
+
+
+class _RecipeDefault(str):
+    """A `--backend` value the recipe picked: neither the user (`--backend`)
+    nor `$KERAS_BACKEND` chose it (see `backend_chosen`)."""
+
+
+def backend_chosen(args: argparse.Namespace) -> bool:
+    """Whether `--backend` or `$KERAS_BACKEND` chose `args.backend`.
+
+    A recipe whose best backend depends on its flags (the cnn: JAX, but
+    TensorFlow for augmentation) changes only a backend nobody chose.
+    """
+    return not isinstance(args.backend, _RecipeDefault)
 
 
 def positive_int(text: str) -> int:
@@ -113,7 +127,8 @@ def parser(
     group.add_argument(
         "--backend",
         choices=BACKENDS,
-        default=default_backend(preferred=backend),
+        default=default_backend(preferred=backend) if os.environ.get("KERAS_BACKEND")
+        else _RecipeDefault(default_backend(preferred=backend)),
         help="Keras backend (default: $KERAS_BACKEND, else "
              f"{backend + ' when installed, else ' if backend else ''}tensorflow)",
     )
@@ -130,7 +145,8 @@ def parser(
     output.add_argument(
         "--compile-cache", default=None, metavar="DIR",
         help="JAX: keep compiled steps in DIR, so that a later run of the same model "
-             "skips XLA compilation (default: <output-dir>/.jax_cache; 'none': off)",
+             "skips XLA compilation (default: $JAX_COMPILATION_CACHE_DIR, else "
+             "$KERAS_HOME/jax_cache, ~/.keras/jax_cache; 'none': off)",
     )
     return result
 
@@ -437,36 +453,51 @@ def _gpu_visible() -> bool:
     return bool(tf.config.list_physical_devices("GPU"))
 
 
+# JAX evicts the least recently used compiled steps beyond this size.
+COMPILE_CACHE_BYTES = 1 << 30
+
+
+def keras_home() -> Path:
+    """Keras' folder for the user's files: `$KERAS_HOME`, else `~/.keras`
+    (`/tmp/.keras` where the home folder is read-only), as Keras decides it
+    (`keras.src.backend.config`; Keras keeps the accessor private)."""
+    if "KERAS_HOME" in os.environ:
+        return Path(os.environ["KERAS_HOME"])
+    home = os.path.expanduser("~")
+    return Path(home if os.access(home, os.W_OK) else "/tmp") / ".keras"
+
+
 def compilation_cache(args: argparse.Namespace) -> Path | None:
-    """Turns on JAX's persistent compilation cache in `--compile-cache`.
+    """Turns on JAX's persistent compilation cache, one per user.
 
     XLA compiles each step function of a run (train and test steps, their
     last partial batch, predict) when the run starts: on this project's
     small models that is a third of the whole command or more (see
     benchmarks/RESULTS.md, "Whole command"). JAX can keep the compiled code
     on disk, keyed by the computation, the devices and the JAX version, so a
-    later run of the same model (a rerun, a resume, a tuning trial) loads it
-    instead. JAX only caches compilations over 1 s by default; here every
-    one is kept. `$JAX_COMPILATION_CACHE_DIR`, if set, wins over the default
-    folder (`.jax_cache` in `--output-dir`, or in a search's `--directory`).
-    Returns the folder, or `None` when off (or when there is no folder).
+    later run of the same model (a rerun, a resume, a run into another
+    output folder, a tuning trial, `recipes.predict`) loads it instead. The
+    folder is the user's, not the run's, so that only the first run of a
+    model on a machine compiles: `--compile-cache` if given, else
+    `$JAX_COMPILATION_CACHE_DIR`, else `jax_cache` in Keras' home folder
+    (`keras_home()`). JAX only caches compilations over 1 s by default;
+    here every one is kept, and the least recently used are evicted past
+    `COMPILE_CACHE_BYTES` (1 GiB). Returns the folder, or `None` when off
+    (`--compile-cache none`).
     """
     import jax
 
     choice = getattr(args, "compile_cache", None)
     if choice is not None and choice.lower() == "none":
         return None
-    home = getattr(args, "output_dir", None) or getattr(args, "directory", None)
     if choice is None:
-        choice = os.environ.get("JAX_COMPILATION_CACHE_DIR") or (
-            Path(home) / ".jax_cache" if home else None)
-    if choice is None:
-        return None
+        choice = os.environ.get("JAX_COMPILATION_CACHE_DIR") or keras_home() / "jax_cache"
     from jax.experimental.compilation_cache import compilation_cache as jax_cache
 
     folder = Path(choice)
     jax.config.update("jax_compilation_cache_dir", str(folder))
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
+    jax.config.update("jax_compilation_cache_max_size", COMPILE_CACHE_BYTES)
     # JAX fixes the folder at its first compilation: a second run in the same
     # process (a notebook, --ensemble's members) would keep the first one's.
     jax_cache.reset_cache()

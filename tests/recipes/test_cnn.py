@@ -99,3 +99,35 @@ def test_model_must_be_an_image_classifier(tmp_path):
     with pytest.raises(ValueError, match=r"argument `model`.*--model.*cnn, gmlp.*model='lstm'"):
         run(tmp_path, "--model", "lstm")
     assert not (tmp_path / "cnn").exists()
+
+
+@pytest.mark.parametrize(
+    "environ, flags, expected",
+    [
+        ({}, [], "jax"),  # the recipe's preference
+        ({}, ["--augmentation", "rotation"], "tensorflow"),  # transforms are slow on JAX
+        ({}, ["--tta", "4"], "tensorflow"),
+        ({}, ["--augmentation", "none"], "jax"),
+        ({}, ["--augmentation", "zoom", "--backend", "jax"], "jax"),  # the user's choice
+        ({"KERAS_BACKEND": "jax"}, ["--augmentation", "zoom"], "jax"),
+        ({"KERAS_BACKEND": "tensorflow"}, [], "tensorflow"),
+    ],
+)
+def test_backend_is_jax_unless_augmentation_and_nobody_chose_one(monkeypatch, environ, flags,
+                                                                 expected):
+    pytest.importorskip("jax")
+    from recipes.common import cli
+
+    class Parsed(Exception):
+        pass
+
+    def stop(args):
+        raise Parsed(args.backend)
+
+    monkeypatch.delenv("KERAS_BACKEND", raising=False)
+    for key, value in environ.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.setattr(cli, "setup", stop)
+    with pytest.raises(Parsed) as parsed:
+        cnn.main(flags)
+    assert parsed.value.args == (expected,)

@@ -153,58 +153,75 @@ def test_default_backend_is_keras_backend_else_the_recipes_preference_else_tenso
     assert cli.default_backend({"KERAS_BACKEND": "jax"}) == "jax"
     assert cli.default_backend({}) == "tensorflow"  # Keras' own default
     expected = "jax" if importlib.util.find_spec("jax") else "tensorflow"
-    assert cli.default_backend({}, preferred="jax") == expected  # mlp, rnn
+    assert cli.default_backend({}, preferred="jax") == expected  # mlp, cnn, rnn
     assert cli.default_backend({"KERAS_BACKEND": "tensorflow"}, preferred="jax") == "tensorflow"
 
 
-def test_compile_cache_lives_in_the_output_folder_and_can_be_turned_off(monkeypatch, tmp_path):
+def test_compile_cache_is_the_users_and_can_be_moved_or_turned_off(monkeypatch, tmp_path):
     import argparse
 
     jax = pytest.importorskip("jax")
     from recipes.common import cli
 
     monkeypatch.delenv("JAX_COMPILATION_CACHE_DIR", raising=False)
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "home"))
     before = jax.config.jax_compilation_cache_dir
     run = argparse.Namespace
     try:
         assert cli.compilation_cache(run(output_dir=tmp_path, compile_cache=None)) == (
-            tmp_path / ".jax_cache")
-        assert jax.config.jax_compilation_cache_dir == str(tmp_path / ".jax_cache")
+            tmp_path / "home" / "jax_cache")
+        assert jax.config.jax_compilation_cache_dir == str(tmp_path / "home" / "jax_cache")
+        assert jax.config.jax_compilation_cache_max_size == cli.COMPILE_CACHE_BYTES
         search = run(output_dir=None, directory=str(tmp_path / "search"))  # recipes.tune
-        assert cli.compilation_cache(search) == tmp_path / "search" / ".jax_cache"
+        assert cli.compilation_cache(search) == tmp_path / "home" / "jax_cache"
+        assert cli.compilation_cache(run(backend="jax", seed=0)) == (  # recipes.predict
+            tmp_path / "home" / "jax_cache")
+        monkeypatch.setenv("JAX_COMPILATION_CACHE_DIR", str(tmp_path / "env"))
+        assert cli.compilation_cache(run(compile_cache=None)) == tmp_path / "env"
         mine = str(tmp_path / "mine")
         assert cli.compilation_cache(run(output_dir=tmp_path, compile_cache=mine)) == Path(mine)
         assert cli.compilation_cache(run(output_dir=tmp_path, compile_cache="none")) is None
-        assert cli.compilation_cache(run(backend="jax", seed=0, smoke=False)) is None  # predict
     finally:
         jax.config.update("jax_compilation_cache_dir", before)
 
 
+def test_keras_home_is_where_keras_keeps_its_files(monkeypatch, tmp_path):
+    from recipes.common import cli
+
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "mine"))
+    assert cli.keras_home() == tmp_path / "mine"
+    monkeypatch.delenv("KERAS_HOME")
+    monkeypatch.setenv("HOME", str(tmp_path))
+    assert cli.keras_home() == tmp_path / ".keras"
+
+
 JAX_RUN = """
-import json, sys
+import json, os, sys
 from pathlib import Path
 from recipes import mlp
 mlp.main(["--smoke", "--quiet", "--output-dir", sys.argv[1]])
-cache = sorted(path.name for path in Path(sys.argv[1], ".jax_cache").iterdir())
+cache = sorted(path.name for path in Path(os.environ["KERAS_HOME"], "jax_cache").iterdir())
 print(json.dumps({"tensorflow": "tensorflow" in sys.modules, "cache": cache}))
 """
 
 
 @pytest.mark.slow
 @pytest.mark.subprocess
-def test_jax_run_imports_no_tensorflow_and_a_rerun_reuses_compiled_steps(tmp_path):
+def test_jax_run_imports_no_tensorflow_and_a_later_run_reuses_compiled_steps(tmp_path):
     pytest.importorskip("jax")
-    env = {**os.environ, "KERAS_BACKEND": "jax"}
+    env = {key: value for key, value in os.environ.items()
+           if key != "JAX_COMPILATION_CACHE_DIR"}
+    env.update(KERAS_BACKEND="jax", KERAS_HOME=str(tmp_path / "home"))
     runs = []
-    for _ in range(2):  # the same command twice, as a user reruns it
-        completed = subprocess.run([sys.executable, "-c", JAX_RUN, str(tmp_path)],
+    for folder in ("first", "second"):  # the same command into another folder
+        completed = subprocess.run([sys.executable, "-c", JAX_RUN, str(tmp_path / folder)],
                                    cwd=ROOT, env=env, capture_output=True, text=True)
         assert completed.returncode == 0, completed.stderr[-3000:]
         runs.append(json.loads(completed.stdout.strip().splitlines()[-1]))
     assert not runs[0]["tensorflow"], "seeding and saving must not import TensorFlow"
     assert any(name.startswith("jit_train_step") for name in runs[0]["cache"])
-    assert runs[1]["cache"] == runs[0]["cache"], "the rerun compiled nothing new"
-    model = keras.saving.load_model(tmp_path / "mlp" / "model.keras")  # saved without TF
+    assert runs[1]["cache"] == runs[0]["cache"], "the second run compiled nothing new"
+    model = keras.saving.load_model(tmp_path / "first" / "mlp" / "model.keras")  # without TF
     assert model.get_layer("predictions").output.shape[-1] == 10
 
 
