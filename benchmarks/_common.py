@@ -31,8 +31,9 @@ RESULTS_DIR = HERE / "results"
 RESULTS_FILE = HERE / "RESULTS.md"
 BACKENDS = ("tensorflow", "jax")
 # Order of the sections in RESULTS.md.
-SECTIONS = ("recipes", "whole_command", "startup", "throughput", "time_to_accuracy",
-            "mixed_precision", "techniques", "image_folder", "callbacks_overhead")
+SECTIONS = ("recipes", "whole_command", "startup", "throughput", "step_profile",
+            "time_to_accuracy", "mixed_precision", "techniques", "image_folder",
+            "callbacks_overhead")
 
 
 # ## Machine and versions

@@ -70,8 +70,13 @@ def _build(model: str, width: tuple[int, int]):
     )
 
 
-def training_flops_per_sample(model) -> float:
-    """6 x the multiply-adds of Dense and Conv2D layers for one sample."""
+def gemm_shapes(model, batch_size: int) -> list[tuple[int, int, int]]:
+    """(m, k, n) of each Dense and Conv2D layer's forward product at `batch_size`.
+
+    A Dense layer multiplies (batch × positions, inputs) by (inputs, units); a
+    convolution is the same product on its im2col matrix: batch × output
+    positions rows, kernel height × width × input channels deep, filters wide.
+    """
     import keras
 
     def layers(layer):
@@ -79,15 +84,21 @@ def training_flops_per_sample(model) -> float:
             yield sub
             yield from layers(sub)
 
-    macs = 0
+    shapes = []
     for layer in layers(model):
         if isinstance(layer, keras.layers.Dense):
             positions = math.prod(layer.input.shape[1:-1])
-            macs += positions * layer.kernel.shape[0] * layer.kernel.shape[1]
+            shapes.append((batch_size * positions, *layer.kernel.shape))
         elif isinstance(layer, keras.layers.Conv2D):
             height, width = layer.output.shape[1:3]
-            macs += height * width * math.prod(layer.kernel.shape)
-    return 6.0 * macs
+            *window, filters = layer.kernel.shape
+            shapes.append((batch_size * height * width, math.prod(window), filters))
+    return shapes
+
+
+def training_flops_per_sample(model) -> float:
+    """6 x the multiply-adds of Dense and Conv2D layers for one sample."""
+    return 6.0 * sum(math.prod(shape) for shape in gemm_shapes(model, 1))
 
 
 class _Matmul:

@@ -10,7 +10,7 @@ import json
 import keras
 import pytest
 
-from benchmarks import _common, startup, throughput, time_to_accuracy
+from benchmarks import _common, startup, step_profile, throughput, time_to_accuracy
 
 BACKEND = keras.backend.backend()
 
@@ -54,6 +54,29 @@ def test_training_flops_count_dense_and_conv_layers():
     # One block of two 3x3 "same" convolutions on 8x8, then the classifier.
     macs = 8 * 8 * 9 * (1 * 4 + 4 * 4) + 4 * 10
     assert throughput.training_flops_per_sample(cnn) == 6 * macs
+
+
+def test_gemm_shapes_are_the_layers_products_at_the_batch_size():
+    import zoo
+
+    cnn = zoo.build("cnn", input_shape=(8, 8, 1), num_outputs=10, filters=(4,),
+                    batch_norm=None)
+    # im2col: batch x 8x8 positions, 3x3 x input channels deep, filters wide.
+    assert throughput.gemm_shapes(cnn, 2) == [(128, 9, 4), (128, 36, 4), (2, 4, 10)]
+
+
+def test_step_profile_quick_run_takes_the_cnn_step_apart(tmp_path):
+    data = step_profile.main(["--quick", "--backends", BACKEND, "--output-dir", str(tmp_path)])
+    result = data["backends"][BACKEND]
+    rows = {row["variant"]: row for row in result["rows"]}
+    assert set(rows) == {"training step", "forward only", "its GEMMs as plain matmuls"}
+    assert all(row["model"] == "cnn" and row["gflops"] > 0 for row in rows.values())
+    # Three products per layer: forward, and the two gradients.
+    assert rows["its GEMMs as plain matmuls"]["shapes"] == [
+        list(shape) for shape in throughput.gemm_shapes(step_profile._build("cnn", {}), 32)]
+    text = (tmp_path / "step_profile.md").read_text()
+    assert "# Step profile" in text and "| `cnn` | forward only |" in text
+    assert "# Step profile" in (tmp_path / "RESULTS.md").read_text()
 
 
 @pytest.mark.parametrize("name", list(time_to_accuracy.RECIPES))
