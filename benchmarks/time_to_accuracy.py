@@ -3,7 +3,8 @@
 For the mlp (digits as 64 features), cnn (8x8x1 images), rnn (an LSTM on 8
 rows of 8 pixels) and gmlp (2x2 patches) recipes: the recipe's default
 configuration (model, optimizer, learning-rate schedule, batch size,
-`steps_per_execution`), read from the recipe's own flags, and its input
+`steps_per_execution`, and `jit_compile` where the recipe sets it), read
+from the recipe's own flags, and its input
 pipeline (`recipes.common.datasets.fit_inputs`), against the same architecture (the
 same builder options) trained the way most tutorials do it:
 `compile(optimizer="adam")` and `fit` on the arrays with its defaults (batch
@@ -53,6 +54,13 @@ RECIPES = {
 
 class _Captured(Exception):
     pass
+
+
+def recipe_jit_compile(name: str) -> bool | str:
+    """The recipe's `jit_compile` (its `jit_compile()` where it has one, as
+    the gmlp does), else Keras' default."""
+    module = importlib.import_module(f"recipes.{name}")
+    return module.jit_compile() if hasattr(module, "jit_compile") else "auto"
 
 
 def recipe_defaults(name: str) -> argparse.Namespace:
@@ -155,7 +163,7 @@ class _Variant:
     """A compiled, warmed-up model and how `fit` is called for one variant."""
 
     def __init__(self, label, build, optimizer, batch_size, spe, epochs, data,
-                 pipeline=False):
+                 pipeline=False, jit_compile="auto"):
         import dataclasses
 
         import keras
@@ -169,6 +177,7 @@ class _Variant:
             loss="sparse_categorical_crossentropy",
             metrics=["accuracy"],
             steps_per_execution=spe,
+            jit_compile=jit_compile,
         )
         # Warm-up: one full and one partial batch, for training and
         # validation alike, so every step shape is traced/compiled now.
@@ -272,7 +281,7 @@ def _measure_recipe(name: str, args, keras, zoo, datasets) -> dict:
         "recipe": _Variant(
             "recipe", build, _recipe_optimizer(name, flags, len(data.x_train)),
             flags.batch_size, flags.steps_per_execution, flags.epochs, data,
-            pipeline=True,
+            pipeline=True, jit_compile=recipe_jit_compile(name),
         ),
         "naive": _Variant("naive", build, "adam", 32, 1, flags.epochs, data),
     }

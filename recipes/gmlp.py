@@ -27,6 +27,18 @@ from __future__ import annotations
 from recipes.common import cli
 
 
+def jit_compile() -> bool | str:
+    """`compile`'s `jit_compile` for this model: XLA off on TensorFlow.
+
+    Keras compiles with XLA where every layer supports it. TensorFlow's own
+    kernels run the gMLP's training step faster than XLA's on the CPU
+    (`python -m benchmarks.step_profile`, "without XLA"); JAX always uses XLA.
+    """
+    import keras
+
+    return False if keras.backend.backend() == "tensorflow" else "auto"
+
+
 def main(argv: list[str] | None = None) -> dict:
     # ## Setup
     # A peak rate of 5e-3, decayed to zero over the 30 epochs, at no extra
@@ -107,6 +119,7 @@ def main(argv: list[str] | None = None) -> dict:
             loss="sparse_categorical_crossentropy",
             metrics=["accuracy"],
             steps_per_execution=args.steps_per_execution,
+            jit_compile=jit_compile(),
         )
     if not args.quiet:
         model.summary()

@@ -49,3 +49,12 @@ def test_users_images(tmp_path):
 def test_errors(tmp_path, flags, match):
     with pytest.raises(ValueError, match=match):
         run(tmp_path, *flags)
+
+
+def test_tensorflow_trains_the_gmlp_without_xla():
+    from benchmarks import time_to_accuracy
+
+    expected = False if keras.backend.backend() == "tensorflow" else "auto"
+    assert gmlp.jit_compile() == expected
+    assert time_to_accuracy.recipe_jit_compile("gmlp") == expected  # benchmarked so
+    assert time_to_accuracy.recipe_jit_compile("cnn") == "auto"
