@@ -8,8 +8,8 @@ then in rounds, in rotating order, trains one epoch of random data at batch
 256; the figure is the median samples/s over the rounds, and the ratio
 mixed / float32. Both backends, each in its own worker process.
 
-Accuracy: the mlp and cnn recipes' default runs on JAX (where bfloat16
-speeds up the compute-bound steps), with and without `--mixed-precision
+Accuracy: the mlp and cnn recipes' default runs on JAX (their default
+backend), with and without `--mixed-precision
 mixed_bfloat16`, as whole processes: test accuracy, epochs and wall seconds.
 
 Run:

@@ -14,7 +14,7 @@ Run:
     python -m recipes.gmlp --patch-size 1   # every pixel a token: 64 tokens, slower
 
 Expected on the bundled data (default flags, seed 0, TensorFlow, measured by
-`python -m benchmarks.recipes`): digits test accuracy 0.978, 30 epochs, ~105
+`python -m benchmarks.recipes`): digits test accuracy 0.978, 30 epochs, ~65
 s in all.
 
 Next steps: `python -m recipes.tune --model gmlp` searches patch size, width,
