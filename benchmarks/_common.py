@@ -169,6 +169,30 @@ def parser(doc: str) -> argparse.ArgumentParser:
     return result
 
 
+def parse_with_repeats(doc: str, argv, help: str = "timed rounds") -> argparse.Namespace:
+    """`parser(doc)` and `--repeats` (default 5; 1 with `--quick`), parsed."""
+    result = parser(doc)
+    result.add_argument("--repeats", type=int, default=5, help=help)
+    args = result.parse_args(argv)
+    if args.quick:
+        args.repeats = 1
+    return args
+
+
+def main_per_backend(name: str, args: argparse.Namespace, passed: list[str],
+                     work: Callable[[argparse.Namespace], dict],
+                     parse: Callable[[list[str]], argparse.Namespace],
+                     markdown: Callable[[dict], str]) -> dict:
+    """A benchmark's `main` once parsed: `work` in this process (`--worker`),
+    or once per backend with the flags `passed`, the results saved."""
+    if args.worker:
+        return worker_main(args, work)
+    results = run_workers(name, passed, args.backends, work, parse)
+    data = {"machine": machine(), "backends": results}
+    save(name, args.output_dir, data, markdown(data))
+    return data
+
+
 def worker_environment(backend: str) -> dict[str, str]:
     env = dict(os.environ)
     env["KERAS_BACKEND"] = backend

@@ -79,12 +79,7 @@ _PROBE = (
 
 
 def _parse(argv):
-    parser = _common.parser(__doc__)
-    parser.add_argument("--repeats", type=int, default=5, help="timed rounds")
-    args = parser.parse_args(argv)
-    if args.quick:
-        args.repeats = 1
-    return args
+    return _common.parse_with_repeats(__doc__, argv)
 
 
 def _run(name: str) -> list[float]:

@@ -68,12 +68,7 @@ QUICK = {"cnn": ("training step", "forward only")}
 
 
 def _parse(argv):
-    parser = _common.parser(__doc__)
-    parser.add_argument("--repeats", type=int, default=5, help="timed rounds")
-    args = parser.parse_args(argv)
-    if args.quick:
-        args.repeats = 1
-    return args
+    return _common.parse_with_repeats(__doc__, argv)
 
 
 def _build(model: str, options: dict):
@@ -197,13 +192,8 @@ def work(args) -> dict:
 
 def main(argv: list[str] | None = None) -> dict:
     args = _parse(argv)
-    if args.worker:
-        return _common.worker_main(args, work)
     passed = ["--repeats", str(args.repeats)] + (["--quick"] if args.quick else [])
-    results = _common.run_workers(NAME, passed, args.backends, work, _parse)
-    data = {"machine": _common.machine(), "backends": results}
-    _common.save(NAME, args.output_dir, data, markdown(data))
-    return data
+    return _common.main_per_backend(NAME, args, passed, work, _parse, markdown)
 
 
 def markdown(data: dict) -> str:
