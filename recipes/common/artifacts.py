@@ -66,9 +66,7 @@ def save_model(model, path: str | Path) -> Path:
 
 
 def save_figure(figure, path: str | Path) -> Path:
-    import matplotlib.pyplot as plt
-
+    """Saves a matplotlib figure (PNG at 100 dpi), atomically."""
     with atomic_path(path) as temporary:
         figure.savefig(temporary, dpi=100, bbox_inches="tight")
-    plt.close(figure)
     return Path(path)

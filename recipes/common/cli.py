@@ -373,7 +373,7 @@ def setup(args: argparse.Namespace) -> None:
     if cpu_devices and args.backend == "jax":  # read when JAX starts, so set before
         os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") +
                                    f" --xla_force_host_platform_device_count={cpu_devices}")
-    import keras
+    keras = import_keras()
 
     from recipes.common import artifacts
 
@@ -401,6 +401,50 @@ def setup(args: argparse.Namespace) -> None:
         tf.config.experimental.enable_op_determinism()
     if args.smoke:
         args.epochs = min(args.epochs, 2)
+
+
+# Keras' submodules that import a heavy package the recipes do not need when
+# Keras starts: keras.wrappers imports scikit-learn (and SciPy), 0.5-0.9 s;
+# keras.visualization imports matplotlib.pyplot, 0.2-0.4 s.
+KERAS_LAZY_SUBMODULES = (
+    "keras.wrappers", "keras.src.wrappers", "keras.visualization", "keras.src.visualization",
+)
+
+
+def import_keras():
+    """`import keras`, with `KERAS_LAZY_SUBMODULES` loaded on first use.
+
+    Keras imports every submodule when it starts, and two of them import
+    scikit-learn and matplotlib.pyplot: a third of `import keras` on JAX
+    (benchmarks/results/startup.md). Keras has no switch for that, so this
+    imports Keras with those submodules behind the standard library's
+    `importlib.util.LazyLoader`: `keras.wrappers.SKLearnClassifier` and
+    `keras.visualization` still work, loading on their first attribute
+    access. Returns the `keras` module.
+    """
+    import importlib.abc
+    import importlib.machinery
+    import importlib.util
+
+    if "keras" in sys.modules:
+        return sys.modules["keras"]
+
+    class LazySubmodules(importlib.abc.MetaPathFinder):
+        def find_spec(self, name, path, target=None):
+            if name not in KERAS_LAZY_SUBMODULES:
+                return None
+            spec = importlib.machinery.PathFinder.find_spec(name, path)
+            if spec is not None and spec.loader is not None:
+                spec.loader = importlib.util.LazyLoader(spec.loader)
+            return spec
+
+    finder = LazySubmodules()
+    sys.meta_path.insert(0, finder)
+    try:
+        import keras
+    finally:
+        sys.meta_path.remove(finder)
+    return keras
 
 
 def _cpu_has_bfloat16() -> bool:

@@ -1,8 +1,10 @@
 """Bundled datasets, your CSV tables and image folders, split for training.
 
-Everything here loads offline: scikit-learn ships digits, wine and breast
-cancer inside the package. Splits are stratified and deterministic for a
-seed; scaling is fitted on the training split only.
+Everything here loads offline: the digits ship with the project
+(`recipes/data/digits.npz`, scikit-learn's copy), wine and breast cancer with
+scikit-learn. Splits are stratified and deterministic for a seed (scikit-
+learn's `train_test_split`, reproduced in NumPy for the common case: see
+`split()`); scaling is fitted on the training split only.
 """
 
 from __future__ import annotations
@@ -92,8 +94,14 @@ def _invalid(name: str, expected: str, value) -> ValueError:
 
 
 def split(x, y, *, seed: int, stratify: bool = True, val_size=0.15, test_size=0.15):
-    """Deterministic train/validation/test split (70/15/15 by default)."""
-    from sklearn.model_selection import train_test_split
+    """Deterministic train/validation/test split (70/15/15 by default).
+
+    Stratified when every class has 3 or more samples. The same split as
+    two calls of scikit-learn's `train_test_split` (test, then validation
+    from the rest), computed by `_train_test_indices` without importing
+    scikit-learn, whose import is 0.7 s of a default run's few seconds;
+    labels it does not cover go to scikit-learn itself.
+    """
 
     def strata(labels):
         if not stratify:
@@ -101,17 +109,90 @@ def split(x, y, *, seed: int, stratify: bool = True, val_size=0.15, test_size=0.
         _, counts = np.unique(labels, return_counts=True)
         return labels if counts.min() >= 3 else None
 
-    x_rest, x_test, y_rest, y_test = train_test_split(
-        x, y, test_size=test_size, random_state=seed, stratify=strata(y)
-    )
-    x_train, x_val, y_train, y_val = train_test_split(
-        x_rest,
-        y_rest,
-        test_size=val_size / (1 - test_size),
-        random_state=seed,
-        stratify=strata(y_rest),
+    def parts(arrays, test_fraction, labels):
+        indices = _train_test_indices(len(arrays[0]), test_fraction, seed, labels)
+        if indices is None:
+            from sklearn.model_selection import train_test_split
+
+            return train_test_split(
+                *arrays, test_size=test_fraction, random_state=seed, stratify=labels
+            )
+        train, test = indices
+        return [part for array in arrays for part in (array[train], array[test])]
+
+    x_rest, x_test, y_rest, y_test = parts((x, y), test_size, strata(y))
+    x_train, x_val, y_train, y_val = parts(
+        (x_rest, y_rest), val_size / (1 - test_size), strata(y_rest)
     )
     return x_train, y_train, x_val, y_val, x_test, y_test
+
+
+def _train_test_indices(n_samples: int, test_size: float, seed: int, labels=None):
+    """The `(train, test)` indices of scikit-learn's `train_test_split(...,
+    test_size=test_size, random_state=seed, stratify=labels)`: its
+    `ShuffleSplit`, or its `StratifiedShuffleSplit` for one-dimensional
+    integer `labels`, step for step on a `np.random.RandomState(seed)`
+    (tests check both against scikit-learn). `None` for the cases left to
+    scikit-learn (other labels, a split it refuses)."""
+    import math
+
+    rng = np.random.RandomState(seed)
+    n_test = math.ceil(test_size * n_samples)
+    n_train = n_samples - n_test
+    if labels is None:
+        permutation = rng.permutation(n_samples)
+        return permutation[n_test:], permutation[:n_test]
+    labels = np.asarray(labels)
+    if labels.ndim != 1 or labels.dtype.kind not in "iu":
+        return None
+    _, codes, counts = np.unique(labels, return_inverse=True, return_counts=True)
+    if counts.min() < 2 or min(n_train, n_test) < len(counts):
+        return None
+    by_class = np.split(np.argsort(codes, kind="stable"), np.cumsum(counts)[:-1])
+    train_counts = _approximate_mode(counts, n_train, rng)
+    test_counts = _approximate_mode(counts - train_counts, n_test, rng)
+    train, test = [], []
+    for members, n_i, t_i in zip(by_class, train_counts, test_counts):
+        shuffled = members.take(rng.permutation(len(members)), mode="clip")
+        train.extend(shuffled[:n_i])
+        test.extend(shuffled[n_i:n_i + t_i])
+    return rng.permutation(train), rng.permutation(test)
+
+
+def _approximate_mode(class_counts: np.ndarray, n_draws: int, rng) -> np.ndarray:
+    """Samples per class when drawing `n_draws` (scikit-learn's
+    `utils.extmath._approximate_mode`): the floored proportional share, the
+    rest given by largest remainder, ties broken at random."""
+    continuous = class_counts / class_counts.sum() * n_draws
+    floored = np.floor(continuous)
+    need_to_add = int(n_draws - floored.sum())
+    if need_to_add > 0:
+        remainder = continuous - floored
+        for value in np.sort(np.unique(remainder))[::-1]:
+            (tied,) = np.where(remainder == value)
+            add_now = min(len(tied), need_to_add)
+            floored[rng.choice(tied, size=add_now, replace=False)] += 1
+            need_to_add -= add_now
+            if need_to_add == 0:
+                break
+    return floored.astype(int)
+
+
+DIGITS = Path(__file__).parent.parent / "data" / "digits.npz"
+
+
+def load_digits() -> tuple[np.ndarray, np.ndarray]:
+    """The bundled digits: 1,797 8x8 images (`(1797, 64)` float32, pixel
+    values 0-16) and their labels (int64).
+
+    The same arrays as `sklearn.datasets.load_digits()` (the test set of
+    UCI's optical recognition of handwritten digits; tests compare the
+    two), kept in the project so that a default run does not import
+    scikit-learn.
+    """
+    with np.load(DIGITS) as arrays:
+        images, labels = arrays["images"], arrays["labels"]
+    return images.reshape(len(images), -1).astype("float32"), labels.astype("int64")
 
 
 def load_dataset(name: str = "digits", *, view: str = "flat", seed: int = 0) -> Dataset:
@@ -127,22 +208,24 @@ def load_dataset(name: str = "digits", *, view: str = "flat", seed: int = 0) -> 
         A `Dataset`. Digits pixels are scaled to [0, 1] by the training
         maximum; table features are standardised with training statistics.
     """
-    from sklearn import datasets as sklearn_datasets
-
     if name not in BUNDLED:
         raise _invalid("dataset", f"one of {BUNDLED}", name)
     if view not in VIEWS:
         raise _invalid("view", f"one of {VIEWS}", view)
     if name != "digits" and view != "flat":
         raise _invalid("view", f"'flat' for the {name} table", view)
-    loader = {
-        "digits": sklearn_datasets.load_digits,
-        "wine": sklearn_datasets.load_wine,
-        "breast_cancer": sklearn_datasets.load_breast_cancer,
-    }[name]
-    bunch = loader()
-    x = bunch.data.astype("float32")
-    y = bunch.target.astype("int64")
+    if name == "digits":
+        x, y = load_digits()
+        class_names = [str(digit) for digit in range(10)]
+        feature_names = [f"pixel_{row}_{column}" for row in range(8) for column in range(8)]
+    else:
+        from sklearn import datasets as sklearn_datasets
+
+        loader = getattr(sklearn_datasets, f"load_{name}")
+        bunch = loader()
+        x, y = bunch.data.astype("float32"), bunch.target.astype("int64")
+        class_names = [str(c) for c in bunch.target_names]
+        feature_names = [str(f) for f in bunch.feature_names]
     x_train, y_train, x_val, y_val, x_test, y_test = split(x, y, seed=seed)
     if name == "digits":
         scale = x_train.max()
@@ -157,9 +240,9 @@ def load_dataset(name: str = "digits", *, view: str = "flat", seed: int = 0) -> 
         name,
         "classification",
         (x_train, y_train, x_val, y_val, x_test, y_test),
-        num_outputs=len(bunch.target_names),
-        class_names=[str(c) for c in bunch.target_names],
-        feature_names=[str(f) for f in getattr(bunch, "feature_names", [])],
+        num_outputs=len(class_names),
+        class_names=class_names,
+        feature_names=feature_names,
     )
 
 

@@ -1,13 +1,21 @@
-"""Plots the recipes leave behind (matplotlib, no display needed)."""
+"""Plots the recipes leave behind (matplotlib, no display needed).
+
+Figures are `matplotlib.figure.Figure` objects made without pyplot, as
+matplotlib advises for programs that only save figures: no GUI backend, no
+global figure list to close, and pyplot's import (0.2-0.4 s) is spared.
+"""
 
 from __future__ import annotations
 
 import matplotlib
+import numpy as np
+from matplotlib.figure import Figure
 
-matplotlib.use("Agg")
 
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
+def subplots(rows: int = 1, columns: int = 1, *, figsize, squeeze: bool = True):
+    """`matplotlib.pyplot.subplots` without pyplot: `(figure, axes)`."""
+    figure = Figure(figsize=figsize)
+    return figure, figure.subplots(rows, columns, squeeze=squeeze)
 
 
 def training_curves(history):
@@ -21,7 +29,7 @@ def training_curves(history):
         for key in history.columns
         if key not in ("epoch", "learning_rate") and not key.startswith("val_")
     ]
-    figure, axes = plt.subplots(1, len(names), figsize=(4.5 * len(names), 3.5), squeeze=False)
+    figure, axes = subplots(1, len(names), figsize=(4.5 * len(names), 3.5), squeeze=False)
     for axis, name in zip(axes[0], names):
         axis.plot(history["epoch"], history[name], marker=".", label="train")
         if f"val_{name}" in history:
@@ -36,7 +44,7 @@ def training_curves(history):
 
 def image_grid(rows: dict[str, np.ndarray], *, columns: int = 10):
     """Rows of small images in [0, 1] (grey or RGB), one labelled row per entry of `rows`."""
-    figure, axes = plt.subplots(
+    figure, axes = subplots(
         len(rows), columns, figsize=(columns * 0.9, len(rows) * 1.0), squeeze=False
     )
     for row, (label, images) in zip(axes, rows.items()):
@@ -57,7 +65,7 @@ def confusion_matrix(y_true, y_pred, class_names):
     size = len(class_names)
     counts = np.zeros((size, size), dtype=int)
     np.add.at(counts, (np.asarray(y_true), np.asarray(y_pred)), 1)
-    figure, axis = plt.subplots(figsize=(0.5 * size + 2.5, 0.5 * size + 2))
+    figure, axis = subplots(figsize=(0.5 * size + 2.5, 0.5 * size + 2))
     axis.imshow(counts, cmap="Blues")
     for (i, j), count in np.ndenumerate(counts):
         if count:
@@ -74,7 +82,7 @@ def predictions_grid(images, y_true, y_pred, class_names, *, columns: int = 10):
     """Images titled "true>predicted", wrong predictions in red (grey or RGB images)."""
     count = len(images)
     rows = max(1, -(-count // columns))
-    figure, axes = plt.subplots(rows, columns, figsize=(columns * 0.9, rows * 1.1), squeeze=False)
+    figure, axes = subplots(rows, columns, figsize=(columns * 0.9, rows * 1.1), squeeze=False)
     for index, axis in enumerate(axes.flat):
         axis.axis("off")
         if index >= count:
@@ -92,7 +100,7 @@ def predictions_grid(images, y_true, y_pred, class_names, *, columns: int = 10):
 
 def forecast(x, actual, predictions: dict, *, xlabel: str = "time", ylabel: str = "value"):
     """A series against one or more forecasts of it (e.g. model and naive baseline)."""
-    figure, axis = plt.subplots(figsize=(8, 3.5))
+    figure, axis = subplots(figsize=(8, 3.5))
     axis.plot(x, actual, color="black", marker=".", label="actual")
     for label, values in predictions.items():
         axis.plot(x, values, marker=".", label=label)
@@ -114,8 +122,8 @@ def embedding_scatter(vectors, labels, class_names, *, title: str = "embedding")
 
         vectors = PCA(n_components=2).fit_transform(vectors)
         title = f"{title} (PCA projection)"
-    figure, axis = plt.subplots(figsize=(6, 5))
-    colors = plt.get_cmap("tab10" if len(class_names) <= 10 else "tab20")
+    figure, axis = subplots(figsize=(6, 5))
+    colors = matplotlib.colormaps["tab10" if len(class_names) <= 10 else "tab20"]
     for index, name in enumerate(class_names):
         points = vectors[labels == index]
         axis.scatter(points[:, 0], points[:, 1], s=10, alpha=0.7, color=colors(index % colors.N),
@@ -132,7 +140,7 @@ def distance_histograms(distances, labels, *, threshold: float | None = None):
     (label 0) pairs, with the decision threshold as a vertical line."""
     distances = np.ravel(distances)
     labels = np.ravel(labels)
-    figure, axis = plt.subplots(figsize=(6, 3.5))
+    figure, axis = subplots(figsize=(6, 3.5))
     bins = np.linspace(distances.min(), distances.max(), 40)
     axis.hist(distances[labels == 1], bins=bins, alpha=0.6, label="same class")
     axis.hist(distances[labels == 0], bins=bins, alpha=0.6, label="different classes")
@@ -148,8 +156,8 @@ def distance_histograms(distances, labels, *, threshold: float | None = None):
 
 def bar_chart(values: dict, *, ylabel: str, title: str | None = None):
     """One labelled bar per entry of `values`, its value printed on top."""
-    figure, axis = plt.subplots(figsize=(1.6 * len(values) + 2, 3.5))
-    bars = axis.bar(list(values), list(values.values()), color=plt.get_cmap("tab10").colors)
+    figure, axis = subplots(figsize=(1.6 * len(values) + 2, 3.5))
+    bars = axis.bar(list(values), list(values.values()), color=matplotlib.colormaps["tab10"].colors)
     axis.bar_label(bars, fmt="%.3f")
     axis.set_ylabel(ylabel)
     axis.set_ylim(0, max(1.0, max(values.values()) * 1.1))
@@ -173,7 +181,7 @@ def learning_rate_and_metric(
         metric: the metric's label.
         restarts: epochs at whose end the rate jumps back up.
     """
-    figure, axis = plt.subplots(figsize=(8, 4))
+    figure, axis = subplots(figsize=(8, 4))
     axis.plot(rate_epochs, rates, color="C0", lw=1.2, label="learning rate")
     axis.set_xlabel("epoch")
     axis.set_ylabel("learning rate", color="C0")
@@ -200,7 +208,7 @@ def ensemble_curve(table, single: float, *, metric: str = "accuracy"):
         table: a DataFrame with `num_snapshots` and `metric` columns.
         single: the single final model's value of `metric`.
     """
-    figure, axis = plt.subplots(figsize=(6, 3.5))
+    figure, axis = subplots(figsize=(6, 3.5))
     axis.plot(table["num_snapshots"], table[metric], marker="o", label="ensemble of last k")
     axis.axhline(single, color="0.4", ls="--", label=f"single final model ({single:.4f})")
     for k, value in zip(table["num_snapshots"], table[metric]):

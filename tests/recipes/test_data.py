@@ -29,6 +29,49 @@ def test_split_is_stratified_and_deterministic():
         np.testing.assert_allclose(shares, 0.1, atol=0.02)
 
 
+def test_bundled_digits_are_scikit_learns():
+    sklearn_datasets = pytest.importorskip("sklearn.datasets")
+    reference = sklearn_datasets.load_digits()
+    x, y = datasets.load_digits()
+    np.testing.assert_array_equal(x, reference.data)
+    np.testing.assert_array_equal(y, reference.target)
+    data = datasets.load_dataset("digits")
+    assert data.class_names == [str(name) for name in reference.target_names]
+    assert data.feature_names == list(reference.feature_names)
+
+
+LABELS = {
+    "digits": np.repeat(np.arange(10), 30)[np.random.RandomState(0).permutation(300)],
+    "unbalanced": np.array([0] * 5 + [1] * 40 + [2] * 9),
+    "ties": np.tile([3, 1, 2, 7], 6),
+    "none": None,
+}
+
+
+@pytest.mark.parametrize("labels", LABELS.values(), ids=LABELS.keys())
+@pytest.mark.parametrize("seed", [0, 1, 7])
+@pytest.mark.parametrize("test_size", [0.15, 0.15 / 0.85, 0.3])
+def test_split_indices_are_scikit_learns_train_test_split(labels, seed, test_size):
+    model_selection = pytest.importorskip("sklearn.model_selection")
+    samples = np.arange(100 if labels is None else len(labels))
+    expected = model_selection.train_test_split(
+        samples, test_size=test_size, random_state=seed, stratify=labels)
+    train, test = datasets._train_test_indices(len(samples), test_size, seed, labels)
+    np.testing.assert_array_equal(samples[train], expected[0])
+    np.testing.assert_array_equal(samples[test], expected[1])
+
+
+def test_split_leaves_other_labels_to_scikit_learn():
+    assert datasets._train_test_indices(10, 0.3, 0, np.array(list("aabbccddee"))) is None
+    assert datasets._train_test_indices(8, 0.25, 0, np.eye(8, dtype=int)) is None
+    assert datasets._train_test_indices(6, 0.5, 0, np.array([0, 1, 1, 2, 2, 2])) is None
+    x = np.arange(40.0)[:, None]
+    y = np.array(list("ab") * 20)  # strings: scikit-learn splits them, stratified
+    parts = datasets.split(x, y, seed=0)
+    assert sum(len(part) for part in parts[::2]) == 40
+    assert all(set(labels) == {"a", "b"} for labels in parts[1::2])
+
+
 @pytest.mark.parametrize("name, classes", [("wine", 3), ("breast_cancer", 2)])
 def test_tables_are_standardised_on_train_only(name, classes):
     data = datasets.load_dataset(name)

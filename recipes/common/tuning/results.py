@@ -86,18 +86,16 @@ def results_table(project_dir: Path, objective) -> Any:
 
 def results_plot(frame, objective, space: list[dict] | None = None):
     """The score of each completed trial against each hyperparameter."""
-    import matplotlib
+    import matplotlib.ticker
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    import matplotlib.ticker  # noqa: F401
+    from recipes.common.plots import subplots
 
     names = frame.attrs.get("hyperparameters", [])
     done = frame[frame["status"] == "COMPLETED"]
     declared = {item["config"]["name"]: item for item in space or []}
     columns = min(4, max(1, len(names)))
     rows = max(1, -(-len(names) // columns))
-    figure, axes = plt.subplots(
+    figure, axes = subplots(
         rows, columns, figsize=(3.6 * columns, 2.9 * rows), squeeze=False
     )
     for axis in axes.flat[len(names):]:
