@@ -122,14 +122,16 @@ def main(argv: list[str] | None = None) -> dict:
     )
 
     # ## Evaluate
-    results = model.evaluate(data.x_test, data.y_test, return_dict=True, verbose=0)
+    results = model.evaluate(**datasets.evaluation_inputs(data), return_dict=True, verbose=0)
     metrics = {f"test_{name}": value for name, value in results.items()}
     metrics["epochs_trained"] = len(history.history["loss"])
     figures = {}
     if data.task == "classification":
         from recipes.common import plots
 
-        predicted = np.argmax(model.predict(data.x_test, verbose=0), axis=-1)
+        test = datasets.evaluation_inputs(data)
+        predicted = np.argmax(
+            model.predict(test["x"], batch_size=test["batch_size"], verbose=0), axis=-1)
         figures["confusion_matrix"] = plots.confusion_matrix(
             data.y_test, predicted, data.class_names
         )

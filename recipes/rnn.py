@@ -149,7 +149,8 @@ def main(argv: list[str] | None = None) -> dict:
     )
 
     # ## Evaluate
-    predictions = model.predict(data.x_test, verbose=0)
+    predictions = model.predict(
+        data.x_test, batch_size=datasets.EVALUATION_BATCH_SIZE, verbose=0)
     metrics = {"epochs_trained": len(history.history["loss"])}
     figures = {}
     if forecasting:

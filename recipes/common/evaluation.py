@@ -50,7 +50,8 @@ def image_classifier(model, data, *, tta: int = 0, seed: int = 0) -> tuple[dict,
     results = model.evaluate(**test, return_dict=True, verbose=0,
                              callbacks=images.step_by_step() if streamed else None)
     metrics = {f"test_{name}": value for name, value in results.items()}
-    predicted = np.argmax(images.predict(model, test["x"]), axis=-1)
+    predicted = np.argmax(
+        images.predict(model, test["x"], batch_size=datasets.EVALUATION_BATCH_SIZE), axis=-1)
     if tta:
         averaged = images.predict(model, test["x"], tta=tta, seed=seed)
         metrics["test_accuracy_tta"] = float(np.mean(averaged.argmax(-1) == data.y_test))

@@ -195,6 +195,21 @@ def test_keras_home_is_where_keras_keeps_its_files(monkeypatch, tmp_path):
     assert cli.keras_home() == tmp_path / ".keras"
 
 
+def test_finished_command_exits_after_its_exit_handlers_and_output():
+    code = (
+        "import atexit, sys\n"
+        "from recipes.common import cli\n"
+        "atexit.register(lambda: print('handler ran', file=sys.stderr))\n"
+        "print('buffered', end='')\n"
+        "cli.exit_now(3)\n"
+        "print('not reached')\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
+                            text=True)
+    assert result.returncode == 3
+    assert result.stdout == "buffered" and "handler ran" in result.stderr
+
+
 JAX_RUN = """
 import json, os, sys
 from pathlib import Path
