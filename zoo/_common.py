@@ -7,8 +7,9 @@ the builder could have named.
 
 from __future__ import annotations
 
+import contextlib
 import numbers
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import keras
@@ -16,6 +17,32 @@ from keras import layers
 
 ACTIVATIONS = ("relu", "leaky_relu", "elu", "selu", "gelu", "swish", "mish")
 BATCH_NORM_PLACEMENTS = (None, "before", "after")
+
+
+@contextlib.contextmanager
+def quick_initialisation() -> Iterator[None]:
+    """Under JAX, compiles the weight initialisers in this block with XLA's
+    optimisations off (`jax_disable_most_optimizations`).
+
+    Each initialiser call (a truncated normal, a uniform) is a small XLA
+    program, compiled once per weight shape and run once; XLA optimises it
+    as hard as a training step, which on a CPU makes compiling them most of
+    a small model's first build. JAX's flag exists for such programs ("when
+    the cost of optimization is greater than that of running a
+    less-optimized program"). The weights agree with an optimised build's
+    to rounding (a few in a billion), not bit for bit. Other backends: no-op.
+    """
+    if keras.backend.backend() != "jax":
+        yield
+        return
+    import jax
+
+    before = jax.config.values["jax_disable_most_optimizations"]
+    jax.config.update("jax_disable_most_optimizations", True)
+    try:
+        yield
+    finally:
+        jax.config.update("jax_disable_most_optimizations", before)
 
 
 def invalid(name: str, expected: str, value: Any) -> ValueError:

@@ -137,6 +137,7 @@ def build(name: str, *, l1: float = 0.0, l2: float = 0.0, **kwargs: Any):
     False
     """
     spec = get_spec(name)
-    model = spec.builder(**{**spec.defaults, **kwargs})
+    with _common.quick_initialisation():  # under JAX: initialisers compile faster
+        model = spec.builder(**{**spec.defaults, **kwargs})
     _common.regularize(model, l1=l1, l2=l2)
     return model

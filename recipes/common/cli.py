@@ -266,7 +266,8 @@ def find_learning_rate(
         return args.learning_rate
     optimizer_class = optimizer_class or keras.optimizers.Adam
     model.compile(optimizer=optimizer_class(1e-3, **options), loss=loss, steps_per_execution=1)
-    inputs = datasets.fit_inputs(data, batch_size=args.batch_size, seed=args.seed)
+    inputs = datasets.fit_inputs(data, batch_size=args.batch_size, seed=args.seed,
+                                 full_batches=False)  # the finder takes arrays or tf.data
     finder = callbacks.LRFinder()
     finder.find(model, inputs["x"], inputs.get("y"), batch_size=inputs.get("batch_size"),
                 shuffle="y" in inputs, seed=args.seed)  # a tf.data pipeline shuffles itself

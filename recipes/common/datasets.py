@@ -252,7 +252,9 @@ def load_dataset(name: str = "digits", *, view: str = "flat", seed: int = 0) -> 
 EVALUATION_BATCH_SIZE = 512
 
 
-def fit_inputs(data: Dataset, *, batch_size: int, seed: int = 0) -> dict:
+def fit_inputs(
+    data: Dataset, *, batch_size: int, seed: int = 0, full_batches: bool = True
+) -> dict:
     """`fit`'s data arguments for `data`'s train and validation splits, the fast way.
 
     Under TensorFlow: `tf.data` pipelines, cached in memory, the training one
@@ -260,7 +262,9 @@ def fit_inputs(data: Dataset, *, batch_size: int, seed: int = 0) -> dict:
     would otherwise rebuild a pipeline from the arrays each epoch: for the
     mlp recipe that is about 40% of an epoch's time (see
     benchmarks/RESULTS.md). Under JAX: the arrays themselves, which Keras
-    iterates faster there than a `tf.data` pipeline.
+    iterates faster there than a `tf.data` pipeline, in full batches only
+    (`full_batches`: see `full_batches_dataset()`). Validation batches hold
+    `EVALUATION_BATCH_SIZE` samples.
 
     An `images.ImageFolder` (streamed `--images`) gives its `tf.data`
     pipelines on either backend: files decoded in batches, never all in memory.
@@ -279,13 +283,12 @@ def fit_inputs(data: Dataset, *, batch_size: int, seed: int = 0) -> dict:
         }
 
     if keras.backend.backend() != "tensorflow":
-        return {
-            "x": data.x_train,
-            "y": data.y_train,
-            "batch_size": batch_size,
-            "validation_data": (data.x_val, data.y_val),
-            "validation_batch_size": EVALUATION_BATCH_SIZE,
-        }
+        validation = {"validation_data": (data.x_val, data.y_val),
+                      "validation_batch_size": EVALUATION_BATCH_SIZE}
+        if full_batches:
+            train = full_batches_dataset(data.x_train, data.y_train, batch_size, seed=seed)
+            return {"x": train, "shuffle": False, **validation}
+        return {"x": data.x_train, "y": data.y_train, "batch_size": batch_size, **validation}
     import tensorflow as tf
 
     train = (
@@ -303,6 +306,38 @@ def fit_inputs(data: Dataset, *, batch_size: int, seed: int = 0) -> dict:
     )
     # shuffle=False: the pipeline shuffles (fit's own flag would only warn).
     return {"x": train, "validation_data": validation, "shuffle": False}
+
+
+def full_batches_dataset(x, y, batch_size: int, *, seed: int = 0):
+    """The training arrays as a `keras.utils.PyDataset` of full batches only,
+    in a new seeded order every epoch.
+
+    Under JAX, each batch shape is a step that XLA compiles, and the last
+    partial batch of an epoch is a second one: dropping it (a random
+    `len(x) % batch_size` samples each epoch, fewer than a batch) compiles
+    the training step once. Keras' `fit` has no `drop_remainder` for arrays,
+    hence this. With fewer samples than `batch_size`, one batch of them all.
+    """
+    import keras
+
+    class FullBatches(keras.utils.PyDataset):
+        def __init__(self):
+            super().__init__()
+            self.rng = np.random.default_rng(seed)
+            self.order = self.rng.permutation(len(x))
+            self.size = min(batch_size, len(x))
+
+        def __len__(self):
+            return len(x) // self.size
+
+        def __getitem__(self, index):
+            chosen = self.order[index * self.size:(index + 1) * self.size]
+            return x[chosen], y[chosen]
+
+        def on_epoch_end(self):
+            self.order = self.rng.permutation(len(x))
+
+    return FullBatches()
 
 
 def evaluation_inputs(data, *, batch_size: int = EVALUATION_BATCH_SIZE) -> dict:
