@@ -14,10 +14,11 @@ records the wall time at each epoch's end and stops training when the target
 is reached.
 
 Both variants are compiled once and warmed up (a one-epoch `fit` on a few
-batches, including a partial last batch, so the tracing or XLA compilation
-of every step shape is done); each run then starts from the same fresh
-weights for both variants (seed = run number) and a reset optimizer, and
-runs alternate between the variants in one process. Figures: median over
+batches, including a partial last batch, and the whole validation split, so
+the tracing or XLA compilation of every step shape is done); each run then
+starts from the same fresh weights for both variants (seed = run number)
+and a reset optimizer, and runs alternate between the variants in one
+process. Figures: median over
 runs of the seconds from `fit` to the epoch that first reaches the target,
 the ratio naive / recipe, and the one-off warm-up (trace/compile) time.
 
@@ -179,10 +180,10 @@ class _Variant:
             steps_per_execution=spe,
             jit_compile=jit_compile,
         )
-        # Warm-up: one full and one partial batch, for training and
-        # validation alike, so every step shape is traced/compiled now.
+        # Warm-up: one full and one partial training batch (the recipe's
+        # pipeline drops the partial one) and the whole validation split (in
+        # the batches each variant uses), so every step shape is traced now.
         train = batch_size + len(data.x_train) % batch_size
-        val = batch_size + len(data.x_val) % batch_size
         # The recipe's input pipeline (recipes.common.datasets.fit_inputs) or fit's defaults.
         def inputs(data) -> dict:
             if pipeline:
@@ -191,10 +192,8 @@ class _Variant:
                     "validation_data": (data.x_val, data.y_val)}
 
         self.inputs = inputs
-        few = dataclasses.replace(
-            data, x_train=data.x_train[:train], y_train=data.y_train[:train],
-            x_val=data.x_val[:val], y_val=data.y_val[:val],
-        )
+        few = dataclasses.replace(data, x_train=data.x_train[:train],
+                                  y_train=data.y_train[:train])
         elapsed = _common.timer()
         self.model.fit(**self.inputs(few), epochs=1, verbose=0)
         self.warm_up_seconds = elapsed()

@@ -251,11 +251,16 @@ def markdown(data: dict) -> str:
             cold = entries[f"recipe {default}"]["wall_median"]
             accurate = (entries[f"recipe {default}"]["test_accuracy"]
                         >= reference["test_accuracy"])
+            if reference["wall_median"] / cold >= GOAL:
+                met = "met, the first run included"
+            elif reference["wall_median"] / best >= GOAL:
+                met = "met from the second run on, not by the first run"
+            else:
+                met = "not met"
             verdicts.append(
                 f"- `{recipe}`: {_ratio(reference['wall_median'], cold)} cold, "
                 f"{_ratio(reference['wall_median'], best)} at best, against the tutorial on "
-                f"TensorFlow (goal {GOAL:g}×: "
-                f"{'met' if reference['wall_median'] / best >= GOAL else 'not met'}); "
+                f"TensorFlow (goal {GOAL:g}×: {met}); "
                 f"test accuracy {entries[f'recipe {default}']['test_accuracy']:.3f} against "
                 f"{reference['test_accuracy']:.3f} "
                 f"({'equal or better' if accurate else 'lower'})."

@@ -74,6 +74,7 @@ def test_wheel_ships_the_packages_and_their_data_only(installed):
     assert set(PACKAGES) <= shipped
     assert not {"tests", "benchmarks"} & shipped
     assert (installed / "recipes" / "data" / "sunspots.csv").is_file()
+    assert (installed / "recipes" / "data" / "digits.npz").is_file()
     assert (installed / "recipes" / "common" / "tuning" / "search.py").is_file()
 
 

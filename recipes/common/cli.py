@@ -516,8 +516,8 @@ def keras_home() -> Path:
 def compilation_cache(args: argparse.Namespace) -> Path | None:
     """Turns on JAX's persistent compilation cache, one per user.
 
-    XLA compiles each step function of a run (train and test steps, their
-    last partial batch, predict) when the run starts: on this project's
+    XLA compiles each step function of a run (the train, test and predict
+    steps, the weight initialisers) when the run starts: on this project's
     small models that is a third of the whole command or more (see
     benchmarks/RESULTS.md, "Whole command"). JAX can keep the compiled code
     on disk, keyed by the computation, the devices and the JAX version, so a
