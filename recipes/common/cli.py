@@ -405,8 +405,8 @@ def setup(args: argparse.Namespace) -> None:
 
 
 # Keras' submodules that import a heavy package the recipes do not need when
-# Keras starts: keras.wrappers imports scikit-learn (and SciPy), 0.5-0.9 s;
-# keras.visualization imports matplotlib.pyplot, 0.2-0.4 s.
+# Keras starts: keras.wrappers imports scikit-learn (and SciPy),
+# keras.visualization imports matplotlib.pyplot.
 KERAS_LAZY_SUBMODULES = (
     "keras.wrappers", "keras.src.wrappers", "keras.visualization", "keras.src.visualization",
 )
@@ -1151,7 +1151,9 @@ def run(main: Callable[[list[str] | None], dict]) -> None:
 
     A `ValueError` (a mistake in the flags or the data) prints one line on
     stderr and exits with status 2, as argparse does; no traceback. A run
-    that finished leaves through `exit_now()`.
+    that finished leaves through `exit_now()` when the recipe is the program
+    itself (`python -m recipes.mlp`, `python my_recipe.py`), not code run
+    inside another one (`runpy`, a notebook's `%run`, a profiler).
     """
     try:
         main(None)
@@ -1161,7 +1163,23 @@ def run(main: Callable[[list[str] | None], dict]) -> None:
     except KeyboardInterrupt:
         print("Interrupted.", file=sys.stderr)
         raise SystemExit(130) from None
-    exit_now()
+    if _is_the_program(main):
+        exit_now()
+
+
+def _is_the_program(main: Callable) -> bool:
+    """Whether `main`'s module is what this interpreter was started to run."""
+    names = getattr(main, "__globals__", {})
+    if names.get("__name__") != "__main__" or sys.flags.interactive:
+        return False
+    argv = list(getattr(sys, "orig_argv", []))
+    spec = names.get("__spec__")
+    if "-m" in argv:  # python [options] -m NAME: the first -m is the program
+        at = argv.index("-m")
+        return spec is not None and argv[at + 1:at + 2] == [spec.name]
+    script = names.get("__file__")
+    return script is not None and any(
+        os.path.abspath(arg) == os.path.abspath(script) for arg in argv[1:])
 
 
 def exit_now(status: int = 0) -> None:
@@ -1170,9 +1188,10 @@ def exit_now(status: int = 0) -> None:
     with `os._exit`, skipping the interpreter's teardown of every module.
 
     That teardown frees what the process is about to give back anyway, and
-    with JAX or TensorFlow loaded it is a large share of a short run's
-    whole command (benchmarks/results/whole_command.md). Call it only when
-    every file is written and closed, as at the end of `run()`.
+    with JAX or TensorFlow loaded it takes long enough to show in a short
+    run's whole command (`benchmarks.whole_command` times the process to
+    its end). Call it only when every file is written and closed, as at
+    the end of `run()`.
     """
     import atexit
 

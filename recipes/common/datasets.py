@@ -99,8 +99,8 @@ def split(x, y, *, seed: int, stratify: bool = True, val_size=0.15, test_size=0.
     Stratified when every class has 3 or more samples. The same split as
     two calls of scikit-learn's `train_test_split` (test, then validation
     from the rest), computed by `_train_test_indices` without importing
-    scikit-learn, whose import is 0.7 s of a default run's few seconds;
-    labels it does not cover go to scikit-learn itself.
+    scikit-learn (which imports SciPy: a large share of a short run's
+    start-up); labels it does not cover go to scikit-learn itself.
     """
 
     def strata(labels):

@@ -2,7 +2,7 @@
 
 Figures are `matplotlib.figure.Figure` objects made without pyplot, as
 matplotlib advises for programs that only save figures: no GUI backend, no
-global figure list to close, and pyplot's import (0.2-0.4 s) is spared.
+global figure list to close, and pyplot's import is spared.
 """
 
 from __future__ import annotations

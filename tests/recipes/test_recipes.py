@@ -210,6 +210,29 @@ def test_finished_command_exits_after_its_exit_handlers_and_output():
     assert result.stdout == "buffered" and "handler ran" in result.stderr
 
 
+def test_run_exits_at_once_only_as_the_program(tmp_path):
+    (tmp_path / "my_recipe.py").write_text(
+        "from recipes.common import cli\n"
+        "def main(argv):\n"
+        "    return {}\n"
+        "if __name__ == '__main__':\n"
+        "    cli.run(main)\n"
+        "    print('after run')\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+
+    def output(*argv):
+        result = subprocess.run([sys.executable, *argv], cwd=tmp_path, env=env,
+                                capture_output=True, text=True)
+        assert result.returncode == 0, result.stderr
+        return result.stdout
+
+    assert output("-m", "my_recipe") == output("my_recipe.py") == ""  # exit_now
+    inside = "import runpy; runpy.run_module('my_recipe', run_name='__main__'); print('on')"
+    assert output("-c", inside) == "after run\non\n"  # run inside another program
+    assert "after run" in output("-m", "cProfile", "-m", "my_recipe")
+
+
 JAX_RUN = """
 import json, os, sys
 from pathlib import Path
