@@ -2,7 +2,7 @@
 
 What a user waits for is the whole process, from the shell prompt to the
 artifacts written: interpreter, imports, data, compilation, training,
-evaluation, saving. For mlp, cnn and rnn this times `python -m
+evaluation, saving. For mlp, cnn, rnn and gmlp this times `python -m
 recipes.<name>` (default flags, seed 0, bundled digits, a fresh output
 folder) beside `python benchmarks/tutorials/<name>.py`, the tutorial-style
 Keras script a user would otherwise copy (same digits split; it stops as
@@ -43,7 +43,7 @@ from benchmarks import _common
 
 NAME = "whole_command"
 TUTORIALS = _common.HERE / "tutorials"
-RECIPES = ("mlp", "cnn", "rnn")
+RECIPES = ("mlp", "cnn", "rnn", "gmlp")
 # The goal: the default command in at most half the tutorial's time.
 GOAL = 2.0
 

@@ -21,9 +21,8 @@ def default_backend(environ=os.environ, preferred: str | None = None) -> str:
     """`$KERAS_BACKEND` if set, else the recipe's `preferred` backend when it is
     installed, else TensorFlow (Keras' own default).
 
-    The mlp, cnn and rnn recipes prefer JAX: their whole command is faster on
-    it once the compile cache holds their steps (benchmarks/results/
-    whole_command.md, "rerun"). JAX is not
+    The mlp, cnn, rnn and gmlp recipes prefer JAX: their whole command is
+    faster on it (benchmarks/results/whole_command.md). JAX is not
     every recipe's default because it is not faster for every one (README,
     "Backends").
     """
