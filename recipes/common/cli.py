@@ -415,7 +415,8 @@ def import_keras():
     """`import keras`, with `KERAS_LAZY_SUBMODULES` loaded on first use.
 
     Keras imports every submodule when it starts, and two of them import
-    scikit-learn and matplotlib.pyplot: a third of `import keras` on JAX
+    scikit-learn and matplotlib.pyplot: this import takes about half as
+    long as `import keras` on JAX, and a quarter less on TensorFlow
     (benchmarks/results/startup.md). Keras has no switch for that, so this
     imports Keras with those submodules behind the standard library's
     `importlib.util.LazyLoader`: `keras.wrappers.SKLearnClassifier` and

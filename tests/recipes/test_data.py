@@ -238,6 +238,25 @@ def _epochs(dataset, count):
     ]
 
 
+def test_full_batches_dataset_drops_a_new_remainder_every_epoch():
+    x = np.arange(10.0)[:, None]
+    y = np.arange(10)
+    batches = datasets.full_batches_dataset(x, y, 4, seed=1)
+    assert len(batches) == 2
+    epochs = []
+    for _ in range(3):
+        seen = [batches[i] for i in range(len(batches))]
+        assert all(len(bx) == len(by) == 4 and (bx[:, 0] == by).all() for bx, by in seen)
+        epochs.append(np.concatenate([by for _, by in seen]))
+        batches.on_epoch_end()
+    assert all(len(set(labels)) == 8 for labels in epochs)
+    assert not np.array_equal(epochs[0], epochs[1])
+    again = datasets.full_batches_dataset(x, y, 4, seed=1)
+    np.testing.assert_array_equal(np.concatenate([again[i][1] for i in range(2)]), epochs[0])
+    few = datasets.full_batches_dataset(x[:3], y[:3], 4)
+    assert len(few) == 1 and len(few[0][0]) == 3  # fewer samples than a batch: one batch
+
+
 def test_fit_inputs_pipeline_reshuffles_every_epoch_and_repeats_with_the_seed():
     import keras
 

@@ -28,6 +28,28 @@ def test_unknown_name_lists_known_names():
         zoo.build("resnet9000")
 
 
+def test_build_compiles_initialisers_quickly_under_jax_only(monkeypatch):
+    import dataclasses
+
+    from zoo import _common, _registry
+
+    jax = pytest.importorskip("jax")
+    flag = "jax_disable_most_optimizations"
+    seen = []
+    spec = zoo.get_spec("mlp")
+
+    def spying(**kwargs):
+        seen.append(jax.config.values[flag])
+        return spec.builder(**kwargs)
+
+    monkeypatch.setitem(_registry._REGISTRY, "mlp", dataclasses.replace(spec, builder=spying))
+    zoo.build("mlp", input_shape=(4,), num_outputs=2)  # this process: TensorFlow, no-op
+    monkeypatch.setattr(keras.backend, "backend", lambda: "jax")
+    with _common.quick_initialisation():
+        seen.append(jax.config.values[flag])
+    assert seen == [False, True] and not jax.config.values[flag]
+
+
 def test_register_rejects_duplicates_and_bad_metadata():
     spec = zoo.get_spec("mlp")
     with pytest.raises(ValueError, match="already registered"):
