@@ -266,7 +266,7 @@ def main(argv: list[str] | None = None) -> dict:
     # ## Train
     from recipes.common import artifacts, backbones
 
-    out = cli.output_dir(args, "transfer_learning")
+    out = cli.start_run(args, "transfer_learning")  # run.json: flags, seed, versions
     fit = dict(batch_size=args.batch_size, verbose=cli.verbose(args))
     print("Pretraining on the first classes...")
     pretrained.fit(x_source, y_source, validation_data=(x_source_val, y_source_val),

@@ -33,6 +33,8 @@ def test_recipe_smoke_run_leaves_artifacts(name, tmp_path):
     out = tmp_path / name
     assert isinstance(metrics, dict) and metrics
     assert json.loads((out / "metrics.json").read_text()) == pytest.approx(metrics)
+    info = json.loads((out / "run.json").read_text())  # what ran, for predict and resume
+    assert info["recipe"] == name and info["backend"] == keras.backend.backend()
     history = pd.read_csv(out / "history.csv")
     assert len(history) >= 1 and "loss" in history
     assert list(out.glob("*.png")), "no plots"
