@@ -12,15 +12,16 @@ build `inference.keras`).
   `add_ensemble_flag` / `train_ensemble` (`--ensemble K`), `distributed`
   (`--distribute`), `find_learning_rate` (`--learning-rate auto`),
   `penalties` (`--l1`, `--l2`),
-  `setup` (backend, seeds), `model_spec` / `check_model` (the `--model`
-  check), `load_data` (bundled data, `--csv`, `--images`), `start_run` and
-  `resumable_callbacks` (resume), `output_dir`,
+  `setup` (backend, seeds; Keras through `import_keras`), `model_spec` /
+  `check_model` (the `--model` check), `load_data` (bundled data, `--csv`,
+  `--images`), `start_run` and `resumable_callbacks` (resume), `output_dir`,
   `save_artifacts` (model, history, metrics, plots, atomically), `run`
-  (one-line errors, exit status 2).
-- `recipes.common.datasets`: `Dataset`, `load_dataset`, `load_csv`,
-  `load_table`, `load_series`, `load_image_folder`, `split`, `view_for`,
-  `fit_inputs`, `evaluation_inputs`, `evaluation_images` (arrays or a
-  streamed image folder alike).
+  (one-line errors, exit status 2; a finished program leaves by `exit_now`).
+- `recipes.common.datasets`: `Dataset`, `load_dataset`, `load_digits`,
+  `load_csv`, `load_table`, `load_series`, `load_image_folder`, `split`,
+  `view_for`, `fit_inputs` (with `full_batches_dataset` under JAX),
+  `evaluation_inputs`, `evaluation_images` (arrays or a streamed image
+  folder alike), `EVALUATION_BATCH_SIZE`.
 - `recipes.common.images`: image folders streamed from disk (`load_folder`,
   `ImageFolder`, `file_dataset`: a checked listing, a seeded stratified
   split, `tf.data` batches), `with_preprocessing` (resizing and scaling
@@ -35,7 +36,8 @@ build `inference.keras`).
   in, with the gap-filling layers of `recipes.common.table_layers`).
 - `recipes.common.artifacts`: atomic writes (`write_json`, `write_csv`,
   `save_model`, `save_figure`).
-- `recipes.common.plots`: the figures the recipes leave behind.
+- `recipes.common.plots`: the figures the recipes leave behind
+  (`matplotlib.figure.Figure`s made by `subplots`, no pyplot).
 - `recipes.common.evaluation`: an image classifier's test metrics and
   figures (`image_classifier`, with test-time augmentation), reconstruction
   errors (`pixel_errors`, `feature_errors`).

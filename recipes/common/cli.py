@@ -12,6 +12,7 @@ import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 BACKENDS = ("tensorflow", "jax")
@@ -411,7 +412,7 @@ KERAS_LAZY_SUBMODULES = (
 )
 
 
-def import_keras():
+def import_keras() -> ModuleType:
     """`import keras`, with `KERAS_LAZY_SUBMODULES` loaded on first use.
 
     Keras imports every submodule when it starts, and two of them import
