@@ -340,19 +340,27 @@ def full_batches_dataset(x, y, batch_size: int, *, seed: int = 0):
     return FullBatches()
 
 
-def evaluation_inputs(data, *, batch_size: int = EVALUATION_BATCH_SIZE) -> dict:
+# Test batches of a streamed image folder: decoded images, so fewer at once.
+STREAMED_EVALUATION_BATCH_SIZE = 256
+
+
+def evaluation_inputs(data, *, batch_size: int | None = None) -> dict:
     """`evaluate`'s (and `predict`'s `x`) data arguments for `data`'s test split.
 
-    Arrays for a `Dataset`; for an `images.ImageFolder`, its test pipeline
-    (in file order, so predictions line up with `data.y_test`).
+    Arrays for a `Dataset`, in batches of `EVALUATION_BATCH_SIZE`; for an
+    `images.ImageFolder`, its test pipeline (in file order, so predictions
+    line up with `data.y_test`), in batches of
+    `STREAMED_EVALUATION_BATCH_SIZE`. `batch_size` overrides either.
 
     Use as `model.evaluate(**evaluation_inputs(data))`.
     """
     from recipes.common import images
 
     if isinstance(data, images.ImageFolder):
-        return {"x": data.dataset("test", batch_size=batch_size)}
-    return {"x": data.x_test, "y": data.y_test, "batch_size": batch_size}
+        size = batch_size or STREAMED_EVALUATION_BATCH_SIZE
+        return {"x": data.dataset("test", batch_size=size)}
+    return {"x": data.x_test, "y": data.y_test,
+            "batch_size": batch_size or EVALUATION_BATCH_SIZE}
 
 
 def evaluation_images(data, indices) -> np.ndarray:

@@ -238,6 +238,13 @@ def _epochs(dataset, count):
     ]
 
 
+def test_evaluation_inputs_take_a_bundled_split_in_one_batch():
+    data = datasets.load_dataset("digits")
+    inputs = datasets.evaluation_inputs(data)
+    assert inputs["batch_size"] == datasets.EVALUATION_BATCH_SIZE >= len(data.x_test)
+    assert datasets.evaluation_inputs(data, batch_size=32)["batch_size"] == 32
+
+
 def test_full_batches_dataset_drops_a_new_remainder_every_epoch():
     x = np.arange(10.0)[:, None]
     y = np.arange(10)
