@@ -18,7 +18,7 @@ Run:
 
 Expected on the bundled data (default flags, seed 0, TensorFlow, measured by
 `python -m benchmarks.recipes`): test MSE 0.0137 per pixel (always the mean
-digit: 0.074), ~18 s in all.
+digit: 0.074), ~13 s in all.
 
 Next steps: `python -m recipes.denoising_autoencoder` cleans corrupted
 digits; `python -m recipes.conv_autoencoder` uses convolutions;

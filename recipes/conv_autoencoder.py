@@ -18,7 +18,7 @@ Run:
 
 Expected on the bundled data (default flags, seed 0, TensorFlow, measured by
 `python -m benchmarks.recipes`): test MSE 0.0132 per pixel (always the mean
-image: 0.074), ~25 s in all.
+image: 0.074), ~17 s in all.
 
 Next steps: `python -m recipes.vae` turns the decoder into a generator;
 `python -m recipes.tune --model conv_autoencoder` searches the code size,

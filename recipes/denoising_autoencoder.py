@@ -20,8 +20,8 @@ Run:
 
 Expected on the bundled data (default flags, seed 0, TensorFlow, measured by
 `python -m benchmarks.recipes`): MSE of the noisy inputs 0.090, denoised
-0.0201, ~29 s in all; `--model autoencoder`: the same network trained on
-clean digits: denoised 0.0349, ~17 s in all.
+0.0201, ~14 s in all; `--model autoencoder`: the same network trained on
+clean digits: denoised 0.0349, ~8 s in all.
 
 Next steps: compare the noise types and levels; use the trained encoder
 (`model.get_layer("encoder")`) as a feature extractor for a classifier;

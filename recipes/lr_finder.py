@@ -17,7 +17,7 @@ Run:
 
 Expected on the bundled data (default flags, seed 0, TensorFlow, measured by
 `python -m benchmarks.recipes`): valley suggestion 9.3e-04; test accuracy
-0.985, ~23 s in all.
+0.985, ~13 s in all.
 
 Next steps: `python -m recipes.sgdr --max-lr <suggestion>` uses the rate as
 the peak of warm restarts; `python -m recipes.snapshot_ensemble` turns one

@@ -20,8 +20,8 @@ Run:
 
 Expected on the bundled data (default flags, seed 0, TensorFlow, measured by
 `python -m benchmarks.recipes`): test pair accuracy 0.974, ROC AUC 0.997,
-~39 s in all; `--distance cosine --margin 0.5`: test pair accuracy 0.976,
-ROC AUC 0.997, ~38 s in all.
+~14 s in all; `--distance cosine --margin 0.5`: test pair accuracy 0.976,
+ROC AUC 0.997, ~10 s in all.
 
 Next steps: `python -m recipes.tune --model siamese` searches the embedding
 width and depth and the distance; load embedding.keras and classify new

@@ -16,8 +16,8 @@ Run:
 
 Expected on the bundled data (default flags, seed 0, TensorFlow, measured by
 `python -m benchmarks.recipes`): final model 0.978, ensemble of the 5
-snapshots 0.985, ~29 s in all; `--swa --model cnn`: cnn: final model 0.993,
-ensemble 0.996, SWA of the snapshots 0.993, ~55 s in all.
+snapshots 0.985, ~11 s in all; `--swa --model cnn`: cnn: final model 0.996,
+ensemble 0.996, SWA of the snapshots 0.993, ~24 s in all.
 
 `--swa` also averages the snapshots' weights into one model (stochastic
 weight averaging, Izmailov et al. 2018: `callbacks.build_swa`, batch-norm

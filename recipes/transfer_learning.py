@@ -41,10 +41,10 @@ Run:
 
 Expected on the bundled data (default flags, seed 0, TensorFlow, measured by
 `python -m benchmarks.recipes`): test accuracy on 5-9 from 10 examples per
-class: feature extraction 0.933, fine-tuning 0.933, from scratch 0.881, ~55
-s in all; `--global-pooling avg`: feature extraction 0.343, ~59 s in all;
+class: feature extraction 0.933, fine-tuning 0.933, from scratch 0.881, ~19
+s in all; `--global-pooling avg`: feature extraction 0.336, ~19 s in all;
 `--examples-per-class 50`: 50 examples per class: fine-tuning 0.985, from
-scratch 0.985, ~58 s in all.
+scratch 0.985, ~20 s in all.
 
 Next steps: vary `--examples-per-class` to find where training from scratch
 catches up; `python -m recipes.cnn` trains the same network on all ten digits.

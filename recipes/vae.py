@@ -30,7 +30,7 @@ Run:
 
 Expected on the bundled data (default flags, seed 0, TensorFlow, measured by
 `python -m benchmarks.recipes`): test negative ELBO 24.8 nats per image
-(20-sample estimate) = reconstruction 22.0 + KL 2.74, ~32 s in all.
+(20-sample estimate) = reconstruction 22.0 + KL 2.74, ~23 s in all.
 
 Next steps: decode a straight line between two digits' latent means to morph
 one into the other; `python -m recipes.tune --model vae` searches the latent
