@@ -30,7 +30,7 @@ def quick_initialisation() -> Iterator[None]:
     a small model's first build. JAX's flag exists for such programs ("when
     the cost of optimization is greater than that of running a
     less-optimized program"). The weights agree with an optimised build's
-    to rounding (a few in a billion), not bit for bit. Other backends: no-op.
+    to float32 rounding, not bit for bit. Other backends: no-op.
     """
     if keras.backend.backend() != "jax":
         yield
