@@ -42,7 +42,7 @@ AUGMENTATIONS = {"rotation": 0.03, "translation": 0.1, "zoom": 0.1}
 
 def main(argv: list[str] | None = None) -> dict:
     # ## Setup
-    parser = cli.parser(__doc__, epochs=10, batch_size=64, learning_rate=3e-3, backend="jax")
+    parser = cli.parser(__doc__, epochs=8, batch_size=64, learning_rate=3e-3, backend="jax")
     cli.add_data_flags(parser, ("digits",), csv=False, images=True)
     # ## Hyperparameters
     model_flags = parser.add_argument_group("model")
