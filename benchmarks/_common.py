@@ -352,8 +352,6 @@ def headline(results_dir: Path = RESULTS_DIR) -> list[str]:
             ("import keras (tensorflow)", "`import keras` (TensorFlow backend), s"),
             ("import jax", "`import jax`, s"),
             ("import keras (jax)", "`import keras` (JAX backend), s"),
-            ("cli.import_keras (jax)", "Keras as the recipes import it (`cli.import_keras`, "
-                                       "JAX backend), s"),
         ):
             if key in figures:
                 rows.append([label, f"{figures[key]['median']:.2f}", "", ""])

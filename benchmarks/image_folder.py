@@ -14,23 +14,23 @@ returns):
   (listing, `fit` reading the files in batches through `tf.data`, evaluation
   and prediction on the test split, plots, saved model); small filters keep
   the run short, since the memory at stake is the data's, not the model's;
-- in-memory arrays: `recipes.common.datasets.load_image_folder(DIR,
+- in-memory arrays: `recipes.common.data.load_image_folder(DIR,
   image_size=(64, 64))`, the loader of the recipes that need arrays (and
   what `recipes.cnn --images` used before it streamed): every image decoded
   into float32 arrays, after importing Keras and TensorFlow as the recipe
   does; loading only, no training;
-- streamed test split only: the recipe's evaluation alone
-  (`evaluation.image_classifier`: `evaluate` and `predict` over
-  `datasets.evaluation_inputs`, batches of 256, and the figures; an
-  untrained model of the same shape) over the two folders' test splits
-  (300 and 1,200 files) and one 4 times the larger (4,800: the test split of
-  a 32,000-image folder). The evaluation pipeline's prefetch buffers hold a
-  few batches of 256 decoded images, which a 300-image split never fills:
-  these rows tell that one-off rise in the recipe's peak from 2,000 to
-  8,000 images from a peak that keeps growing with the split (under JAX,
-  Keras dispatches steps asynchronously, so the `tf.data` iterator could run
-  ahead of the computation and the queued batches stay in memory: the
-  evaluation waits for each batch there, `images.step_by_step`).
+- streamed test split only: the recipe's evaluation alone (`model.evaluate`
+  over `data.test_batches()`, batches of 256, as recipes.cnn calls it, then
+  `evaluation.image_classifier`: `predict` over the same batches, and the
+  figures; an untrained model of the same shape) over the two folders' test
+  splits (300 and 1,200 files) and one 4 times the larger (4,800: the test
+  split of a 32,000-image folder). The evaluation pipeline's prefetch buffers
+  hold a few batches of 256 decoded images, which a 300-image split never
+  fills: these rows tell that one-off rise in the recipe's peak from 2,000 to
+  8,000 images from a peak that keeps growing with the split (under JAX, Keras
+  dispatches steps asynchronously, so the `tf.data` iterator could run ahead
+  of the computation and the queued batches stay in memory: the prediction
+  waits for each batch there, `evaluation.step_by_step`).
 
 Also records wall time (whole process, interpreter start included) and the
 time of the part that reads the images: `fit` for the recipe (timed by the
@@ -104,7 +104,7 @@ finally:
 sys.exit(status)
 """
 # Imports Keras and TensorFlow (as the recipe does), then loads a folder into
-# arrays with datasets.load_image_folder, and prints the same report.
+# arrays with recipes.common.data.load_image_folder, and prints the same report.
 _ARRAYS = """\
 import json, resource, sys, time
 start = time.perf_counter()
@@ -112,10 +112,10 @@ report = {{}}
 def peak():
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 import keras, tensorflow
-from recipes.common import datasets
+from recipes.common.data import load_image_folder
 report["peak_kib_before_load"] = peak()
 began = time.perf_counter()
-data = datasets.load_image_folder({folder!r}, image_size={image_size!r})
+data = load_image_folder({folder!r}, image_size={image_size!r})
 report["timed_seconds"] = time.perf_counter() - began
 arrays = [data.x_train, data.x_val, data.x_test]
 report["array_bytes"] = sum(a.nbytes for a in arrays)
@@ -125,9 +125,9 @@ report["inside_seconds"] = time.perf_counter() - start
 report["peak_kib"] = peak()
 print({marker!r} + json.dumps(report), flush=True)
 """
-# The recipe's evaluation alone: the model (untrained), then the call
-# recipes.cnn makes (evaluation.image_classifier: evaluate, predict, figures)
-# over a test split of `count` files of a folder.
+# The recipe's evaluation alone: the model (untrained), then the calls
+# recipes.cnn makes (model.evaluate, then evaluation.image_classifier: predict,
+# figures) over a test split of `count` files of a folder.
 _PROBE = """\
 import dataclasses, json, resource, sys, time
 start = time.perf_counter()
@@ -136,7 +136,8 @@ def peak():
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 import keras, numpy as np
 import zoo
-from recipes.common import evaluation, images
+from recipes.common import evaluation
+from recipes.common.data import images
 keras.utils.set_random_seed(0)
 folder = images.load_folder({folder!r}, image_size={image_size!r})
 files = folder.files_test + folder.files_val + folder.files_train
@@ -148,6 +149,7 @@ model = images.with_preprocessing(model, data)
 model.compile(loss="sparse_categorical_crossentropy", metrics=["accuracy"])
 report["peak_kib_before"] = peak()
 began = time.perf_counter()
+model.evaluate(data.test_batches(), return_dict=True, verbose=0)
 evaluation.image_classifier(model, data)
 report["timed_seconds"] = time.perf_counter() - began
 report["inside_seconds"] = time.perf_counter() - start
@@ -275,7 +277,7 @@ def in_memory(folder: Path, count: int, backend: str, args) -> dict:
     code = _ARRAYS.format(folder=str(folder), image_size=tuple(args.image_size), marker=MARKER)
     report, wall, _ = _measure(code, backend, f"load_image_folder on {count} images")
     return _row(IN_MEMORY, backend, count, report, wall, {
-        "command": f"datasets.load_image_folder(DIR, image_size={tuple(args.image_size)})",
+        "command": f"data.load_image_folder(DIR, image_size={tuple(args.image_size)})",
         "train_images": report["train_images"],
         "images_per_second": report["decoded"] / report["timed_seconds"],
         "timed": "load",
@@ -289,8 +291,9 @@ def evaluation(folder: Path, count: int, backend: str, args) -> dict:
                          filters=list(args.filters), marker=MARKER)
     report, wall, _ = _measure(code, backend, f"evaluation over {count} images")
     return _row(EVALUATION, backend, count, report, wall, {
-        "command": "evaluation.image_classifier(model, data): evaluate + predict over "
-                   "datasets.evaluation_inputs(data), batch 256, and the figures",
+        "command": "model.evaluate(data.test_batches()), then "
+                   "evaluation.image_classifier(model, data): predict, batch 256, "
+                   "and the figures",
         "images_per_second": 2 * count / report["timed_seconds"],
         "timed": "evaluate + predict",
         "peak_rss_mib_before": report["peak_kib_before"] / 1024,
@@ -425,15 +428,15 @@ def _markdown(data: dict) -> str:
         "and prediction on the test split, plots, saved model); \"before\" = as `fit` "
         "starts; images/s = training images x epochs / seconds of `fit` (validation "
         "included).",
-        "- **In-memory arrays**: `datasets.load_image_folder(DIR, image_size="
+        "- **In-memory arrays**: `data.load_image_folder(DIR, image_size="
         f"({height}, {width}))` after `import keras, tensorflow`: every image decoded to "
         "float32 arrays, no training; \"before\" = after the imports; images/s = all "
         "images decoded / seconds of the load.",
         "- **Streamed test split only**: the recipe's evaluation alone (an untrained "
-        "model of the same shape, then `evaluation.image_classifier`: `evaluate` and "
-        "`predict` over `datasets.evaluation_inputs`, batches of 256, waiting for each "
-        "batch under JAX, and the figures), over test splits of the "
-        "folders' sizes and of a folder "
+        "model of the same shape, then `evaluate` over `data.test_batches()` as "
+        "recipes.cnn calls it and `evaluation.image_classifier`: `predict` over the same "
+        "batches of 256, waiting for each batch under JAX, and the figures), over test "
+        "splits of the folders' sizes and of a folder "
         f"{EVALUATION_FACTOR}x the largest; images = test files; images/s = 2 x files / "
         "seconds of both.",
         "",

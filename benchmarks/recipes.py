@@ -1,34 +1,32 @@
-"""Every recipe's default run, measured: the figures README and the docstrings quote.
+"""Every recipe's default run, measured: the figures README's recipe table quotes.
 
 Runs each recipe's default command (seed 0, the recipe's default backend,
 which run.json records; `--backend` forces one; bundled data) as a
 whole process, one after the other, reads the `metrics.json` it leaves and
 times it from start to artifacts written. Writes `results/recipes.json` and
 `results/recipes.md`, then rewrites, from those results, the result and
-wall-time cells of README's recipe table and the "Expected" paragraph of each
-recipe's module docstring. So a figure in the docs is always one this script
-measured; `tests/benchmarks/test_recipe_figures.py` checks that the docs
-match the results and that no recipe's code changed since they were measured.
+wall-time cells of README's recipe table and its performance block. So a
+figure in README is always one this script measured (the recipes'
+docstrings quote none: they point to README's table);
+`tests/benchmarks/test_recipe_figures.py` checks that README matches the
+results and that each run was measured on the backend it uses.
 
 Run:
     python -m benchmarks.recipes                  # every run, about 10 minutes
     python -m benchmarks.recipes --only mlp cnn   # some recipes (others kept)
-    python -m benchmarks.recipes --docs-only      # rewrite the docs from the results
+    python -m benchmarks.recipes --readme-only    # rewrite README from the results
 """
 
 from __future__ import annotations
 
 import argparse
-import ast
 import dataclasses
-import hashlib
 import json
 import os
 import re
 import subprocess
 import sys
 import tempfile
-import textwrap
 import time
 from pathlib import Path
 
@@ -36,7 +34,6 @@ from benchmarks import _common
 
 NAME = "recipes"
 README = _common.ROOT / "README.md"
-RECIPES_DIR = _common.ROOT / "recipes"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -44,7 +41,7 @@ class Run:
     """One measured command: `python -m recipes.<recipe> <flags>`.
 
     `summary` is a `str.format` template over the run's metrics: the text
-    README's table and the recipe's docstring show.
+    README's table shows.
     """
 
     recipe: str
@@ -103,17 +100,6 @@ RUNS = (
 )
 
 
-def code_fingerprint(recipe: str) -> str:
-    """A hash of the recipe's code without its module docstring (which this
-    script rewrites): it changes when the code behind a figure does."""
-    tree = ast.parse((RECIPES_DIR / f"{recipe}.py").read_text())
-    body = tree.body
-    if body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant):
-        body = body[1:]
-    text = "\n".join(ast.dump(node) for node in body)
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
-
-
 def summary(run: Run, metrics: dict) -> str:
     return run.summary.format(**metrics)
 
@@ -123,9 +109,6 @@ def seconds(value: float) -> str:
 
 
 # ## Measuring
-
-
-BACKEND_NAMES = {"tensorflow": "TensorFlow", "jax": "JAX"}
 
 
 def measure(run: Run, workdir: Path, backend: str | None = None) -> dict:
@@ -163,8 +146,7 @@ def markdown(results: dict) -> str:
         "run one at a time as a whole process (wall time from start to artifacts "
         "written, the backend's import included; on JAX a first run with an empty "
         "compile cache, so every step is compiled). Written by `python -m "
-        "benchmarks.recipes`; README's recipe table and the recipes' docstrings "
-        "quote these figures.",
+        "benchmarks.recipes`; README's recipe table quotes these figures.",
         "",
         _common.describe(results["machine"],
                          sorted({entry.get("backend", "tensorflow")
@@ -172,13 +154,6 @@ def markdown(results: dict) -> str:
         "",
         _common.table(["command", "backend", "result", "wall s"], rows, "lllr"),
     ])
-
-
-def _backend_name(results: dict, recipe: str) -> str:
-    """The backend `recipe`'s runs were measured on, as README names it."""
-    backends = {entry.get("backend", "tensorflow") for key, entry in results["runs"].items()
-                if run_of(key).recipe == recipe}
-    return " / ".join(BACKEND_NAMES.get(b, b) for b in sorted(backends))
 
 
 def run_of(key: str) -> Run:
@@ -198,37 +173,6 @@ def readme_cells(results: dict) -> dict[str, tuple[str, str]]:
         texts.append(flags + summary(run, entry["metrics"]))
         times.append(seconds(entry["wall_seconds"]))
     return {name: ("; ".join(texts), " / ".join(times)) for name, (texts, times) in cells.items()}
-
-
-def docstring_paragraph(recipe: str, results: dict) -> str:
-    """The "Expected" paragraph of a recipe's docstring, wrapped at 76 columns."""
-    parts = []
-    for key, entry in results["runs"].items():
-        run = run_of(key)
-        if run.recipe != recipe:
-            continue
-        flags = f"`{' '.join(run.flags)}`: " if run.flags else ""
-        parts.append(f"{flags}{summary(run, entry['metrics'])}, "
-                     f"{seconds(entry['wall_seconds'])} in all")
-    text = (f"Expected on the bundled data (default flags, seed 0, "
-            f"{_backend_name(results, recipe)}, "
-            "measured by `python -m benchmarks.recipes`): " + "; ".join(parts) + ".")
-    return textwrap.fill(text, width=76, break_on_hyphens=False)
-
-
-EXPECTED = re.compile(r"\nExpected[^\n]*\n(?:[^\n]+\n)*?(?=\n)")
-
-
-def rewrite_docstring(source: str, paragraph: str) -> str:
-    """`source` with its module docstring's "Expected" paragraph replaced (or added
-    before "Next steps")."""
-    end = source.index('"""', 3)
-    docstring = source[:end]
-    if EXPECTED.search(docstring):
-        docstring = EXPECTED.sub(lambda _: "\n" + paragraph + "\n", docstring, count=1)
-    else:
-        docstring = docstring.replace("\nNext steps", f"\n{paragraph}\n\nNext steps", 1)
-    return docstring + source[end:]
 
 
 def rewrite_readme(text: str, cells: dict[str, tuple[str, str]]) -> str:
@@ -255,14 +199,10 @@ def rewrite_headline(text: str, results_dir: Path = _common.RESULTS_DIR) -> str:
     return HEADLINE.sub(lambda m: m.group(1) + block + "\n" + m.group(2), text, count=1)
 
 
-def write_docs(results: dict) -> None:
+def write_readme(results: dict) -> None:
     text = rewrite_readme(README.read_text(), readme_cells(results))
     README.write_text(rewrite_headline(text))
-    for recipe in sorted({run_of(key).recipe for key in results["runs"]}):
-        path = RECIPES_DIR / f"{recipe}.py"
-        path.write_text(rewrite_docstring(path.read_text(),
-                                          docstring_paragraph(recipe, results)))
-    print(f"Rewrote README's recipe table and {len(results['fingerprints'])} docstrings")
+    print("Rewrote README's recipe table and performance block")
 
 
 # ## Main
@@ -273,28 +213,28 @@ def main(argv: list[str] | None = None) -> dict:
                                      description=__doc__.splitlines()[0])
     recipes = sorted({run.recipe for run in RUNS})
     parser.add_argument("--only", nargs="+", choices=recipes, default=recipes)
-    parser.add_argument("--docs-only", action="store_true",
-                        help="rewrite README and the docstrings from the saved results")
+    parser.add_argument("--readme-only", action="store_true",
+                        help="rewrite README from the saved results; measure nothing")
     parser.add_argument("--output-dir", type=Path, default=_common.RESULTS_DIR)
     parser.add_argument("--backend", choices=_common.BACKENDS, default=None,
                         help="force one backend (default: each recipe's own)")
     args = parser.parse_args(argv)
-    results = _common.load_json(NAME, args.output_dir) or {"runs": {}, "fingerprints": {}}
+    results = _common.load_json(NAME, args.output_dir) or {"runs": {}}
     results.pop("backend", None)  # each run records its own
-    if not args.docs_only:
+    results.pop("fingerprints", None)  # older results fingerprinted the recipes' code
+    if not args.readme_only:
         results["machine"] = _common.machine()
         with tempfile.TemporaryDirectory(prefix="recipe-runs-") as workdir:
             for run in RUNS:
                 if run.recipe in args.only:
                     results["runs"][run.key] = measure(run, Path(workdir), args.backend)
-                    results["fingerprints"][run.recipe] = code_fingerprint(run.recipe)
         # In RUNS order, whatever was measured when.
         results["machine"]["load_average_end"] = _common.load_average()
         results["runs"] = {run.key: results["runs"][run.key]
                            for run in RUNS if run.key in results["runs"]}
         _common.save(NAME, args.output_dir, results, markdown(results))
     if args.output_dir.resolve() == _common.RESULTS_DIR.resolve():
-        write_docs(results)
+        write_readme(results)
     return results
 
 

@@ -257,7 +257,7 @@ def _validated_loss(out: Path) -> float:
 def run_training(training: Training, model_name: str, seed: int, settings: dict,
                  workdir: Path, data) -> list[dict]:
     """Trains once and returns one row per variant read from the run folder."""
-    from recipes.common import images
+    from recipes.common import evaluation
 
     folder = workdir / model_name / training.key / f"seed_{seed}"
     argv = ["--quiet", "--output-dir", str(folder), "--seed", str(seed),
@@ -292,7 +292,7 @@ def run_training(training: Training, model_name: str, seed: int, settings: dict,
         elif variant == "tta":
             model = _load(out / "model.keras")
             started = time.perf_counter()
-            probabilities = images.predict(model, data.x_test, tta=TTA_COPIES, seed=seed)
+            probabilities = evaluation.predict(model, data.x_test, tta=TTA_COPIES, seed=seed)
             extra_seconds = time.perf_counter() - started
             row["tta_seconds"] = extra_seconds
             row["recipe_test_accuracy"] = None
@@ -658,7 +658,7 @@ def main(argv: list[str] | None = None) -> dict:
 
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     os.environ.setdefault("KERAS_BACKEND", args.backends[0])
-    from recipes.common import datasets
+    from recipes.common.data import load_dataset
 
     _common.quiet_keras()
     variants = [v.key for v in VARIANTS if not args.quick or v.key in QUICK_VARIANTS]
@@ -674,7 +674,7 @@ def main(argv: list[str] | None = None) -> dict:
         if not args.quick:
             _warm_up(settings, workdir)
         for model in args.models:
-            data = {s: datasets.load_dataset("digits", view=VIEWS[model], seed=s)
+            data = {s: load_dataset("digits", view=VIEWS[model], seed=s)
                     for s in args.seeds}
             settings["validation_size"] = len(data[args.seeds[0]].y_val)
             settings["test_size"] = len(data[args.seeds[0]].y_test)

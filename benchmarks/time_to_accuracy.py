@@ -5,8 +5,8 @@ rows of 8 pixels) and gmlp (2x2 patches) recipes: the recipe's default
 configuration (model, optimizer, learning-rate schedule, batch size,
 `steps_per_execution`, and `jit_compile` where the recipe sets it), read
 from the recipe's own flags, and its input
-pipeline (`recipes.common.datasets.fit_inputs`), against the same architecture (the
-same builder options) trained the way most tutorials do it:
+pipeline (`Dataset.batches` of `recipes.common.data`), against the same
+architecture (the same builder options) trained the way most tutorials do it:
 `compile(optimizer="adam")` and `fit` on the arrays with its defaults (batch
 32, `steps_per_execution=1`). Same data (the
 recipes' digits split, seed 0), same target validation accuracy; a callback
@@ -169,8 +169,6 @@ class _Variant:
 
         import keras
 
-        from recipes.common import datasets
-
         self.label, self.batch_size, self.epochs = label, batch_size, epochs
         self.model = build()
         self.model.compile(
@@ -184,10 +182,11 @@ class _Variant:
         # pipeline drops the partial one) and the whole validation split (in
         # the batches each variant uses), so every step shape is traced now.
         train = batch_size + len(data.x_train) % batch_size
-        # The recipe's input pipeline (recipes.common.datasets.fit_inputs) or fit's defaults.
+        # The recipe's input pipeline (recipes.common.data's Dataset.batches) or fit's defaults.
         def inputs(data) -> dict:
             if pipeline:
-                return datasets.fit_inputs(data, batch_size=batch_size, seed=0)
+                train, validation = data.batches(batch_size, seed=0)
+                return {"x": train, "validation_data": validation}
             return {"x": data.x_train, "y": data.y_train, "batch_size": batch_size,
                     "validation_data": (data.x_val, data.y_val)}
 
@@ -260,12 +259,12 @@ def _lower_median(runs: list[dict], key: str) -> tuple[float | None, bool]:
     return _common.median(values), any(r[key] is None for r in runs)
 
 
-def _measure_recipe(name: str, args, keras, zoo, datasets) -> dict:
+def _measure_recipe(name: str, args, keras, zoo, data_module) -> dict:
     view, target = RECIPES[name]
     flags = recipe_defaults(name)
     overrides = _overrides(args.overrides, flags)
     vars(flags).update(overrides)
-    data = datasets.load_dataset("digits", view=view, seed=0)
+    data = data_module.load_dataset("digits", view=view, seed=0)
     if args.quick:
         data = data.subsample(train=200, evaluation=64)
         flags.epochs = 2
@@ -315,7 +314,7 @@ def _measure_recipe(name: str, args, keras, zoo, datasets) -> dict:
             "steps_per_execution": variant.model.steps_per_execution,
             "optimizer": type(variant.model.optimizer).__name__,
             "learning_rate_schedule": not isinstance(
-                variant.model.optimizer._learning_rate, keras.Variable),
+                variant.model.optimizer.learning_rate, keras.Variable),
             "warm_up_seconds": variant.warm_up_seconds,
             "reached": sum(r["seconds"] is not None for r in runs[label]),
             "runs_count": len(runs[label]),
@@ -346,7 +345,7 @@ def work(args) -> dict:
     import keras
 
     import zoo
-    from recipes.common import datasets
+    from recipes.common import data as data_module
 
     _common.quiet_keras()
     info = _common.machine()
@@ -355,13 +354,13 @@ def work(args) -> dict:
         import tensorflow as tf
         from tensorflow.python.framework import config as tf_config
 
-        # As the recipes do (recipes.common.cli.setup): repeatable runs. Put
+        # As the recipes do (recipes.common.runtime.setup): repeatable runs. Put
         # back as found afterwards (this may be a test process).
         if not tf_config.is_op_determinism_enabled():
             tf.config.experimental.enable_op_determinism()
             restore = tf_config.disable_op_determinism
     try:
-        results = {name: _measure_recipe(name, args, keras, zoo, datasets)
+        results = {name: _measure_recipe(name, args, keras, zoo, data_module)
                    for name in args.recipes}
     finally:
         if restore:
@@ -419,9 +418,9 @@ def _markdown(data: dict) -> str:
         "`python -m benchmarks.time_to_accuracy`. Each classification recipe's "
         "default configuration (read from its flags: model, optimizer and schedule, "
         "batch size, `steps_per_execution`) and input pipeline "
-        "(`recipes.common.datasets.fit_inputs`: cached, prefetched `tf.data` under TensorFlow, "
-        "the arrays under JAX) against a naive baseline written the way "
-        "tutorials do it: the same model (same builder options), "
+        "(`Dataset.batches` of `recipes.common.data`: cached, prefetched `tf.data` "
+        "under TensorFlow, full batches of the arrays under JAX) against a naive "
+        "baseline written the way tutorials do it: the same model (same builder options), "
         "`compile(optimizer=\"adam\")`, `fit` on the arrays with its "
         "defaults (batch 32, `steps_per_execution=1`). Same digits split (the "
         "recipes', seed 0: 1257 train, 270 validation), same target validation "

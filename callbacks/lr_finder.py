@@ -407,7 +407,7 @@ class LRFinder(keras.callbacks.Callback):
                 f"Received: steps_per_execution={steps_per_execution}"
             )
         optimizer = model.optimizer
-        rate = target_optimizer(optimizer)._learning_rate
+        rate = target_optimizer(optimizer).learning_rate  # the variable itself, for a float rate
         if not isinstance(rate, keras.Variable):
             raise ValueError(
                 "Invalid value for argument `learning_rate`: LRFinder expected "
@@ -443,11 +443,11 @@ class LRFinder(keras.callbacks.Callback):
     def on_train_batch_begin(self, batch: int, logs: dict | None = None) -> None:
         if self._step >= self.num_steps:
             return
-        self._learning_rate = self._rates[self._step]
+        self._current_rate = self._rates[self._step]
         # On JAX, reading `self.model` first syncs the train state into the
         # variables, so that the next step reads the new rate from them.
         _ = self.model
-        self._rate_variable.assign(self._learning_rate)
+        self._rate_variable.assign(self._current_rate)
 
     def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
         if self._step >= self.num_steps:
@@ -459,7 +459,7 @@ class LRFinder(keras.callbacks.Callback):
         beta = self.smoothing
         self._average = beta * self._average + (1.0 - beta) * loss
         smoothed = self._average / (1.0 - beta ** (self._step + 1))
-        self._records.append((self._step, self._learning_rate, loss, smoothed))
+        self._records.append((self._step, self._current_rate, loss, smoothed))
         self._step += 1
         if math.isfinite(smoothed) and smoothed < self._best:
             self._best = smoothed

@@ -38,7 +38,6 @@ from callbacks._optimizer import (
     restore_learning_rate,
     reuse_train_function,
 )
-from callbacks._saving import tensorflow_left_alone
 from callbacks.sgdr import SGDR
 
 
@@ -307,8 +306,7 @@ class SnapshotEnsemble(keras.callbacks.Callback):
         path = os.path.join(self.directory, name)
         temporary = os.path.join(self.directory, f".{uuid.uuid4().hex}.{name}")
         try:
-            with tensorflow_left_alone():  # under JAX: imports no TensorFlow
-                self.model.save(temporary)
+            self.model.save(temporary)
             os.replace(temporary, path)
         except BaseException:
             if os.path.exists(temporary):

@@ -12,10 +12,9 @@ Run:
     python -m recipes.gmlp --patch-size 4 --num-blocks 6
     python -m recipes.gmlp --images my_photos/ --image-size 32 32 --patch-size 4
     python -m recipes.gmlp --patch-size 1   # every pixel a token: 64 tokens, slower
+    python -m recipes.gmlp --model gmlp_tiny --images my_photos/ --image-size 64 64
 
-Expected on the bundled data (default flags, seed 0, JAX, measured by
-`python -m benchmarks.recipes`): digits test accuracy 0.967, 15 epochs, ~14
-s in all.
+README's recipe table gives the accuracy and time of the default run.
 
 Next steps: `python -m recipes.tune --model gmlp` searches patch size, width,
 depth and regularisation; compare with `python -m recipes.cnn` on the same
@@ -24,7 +23,15 @@ split.
 
 from __future__ import annotations
 
-from recipes.common import cli
+from recipes.common import evaluation, flags, training
+from recipes.common.data import load_data
+from recipes.common.runs import Run
+
+# The flags that shape the zoo's gmlp. A preset (gmlp_tiny, gmlp_small,
+# gmlp_base) keeps its widths and depth but takes the patch size and the
+# regularisation; another --model has its own architecture.
+GMLP_FLAGS = ("patch_size", "d_model", "d_ffn", "num_blocks", "dropout_rate", "drop_path_rate")
+PRESET_FLAGS = ("patch_size", "dropout_rate", "drop_path_rate")
 
 
 def jit_compile() -> bool | str:
@@ -41,55 +48,61 @@ def jit_compile() -> bool | str:
 
 def main(argv: list[str] | None = None) -> dict:
     # ## Setup
-    # 15 epochs (it was 30): the whole command stays faster than the
-    # tutorial's, at a higher test accuracy (benchmarks.whole_command). A
-    # peak rate of 5e-3, decayed to zero over the epochs, at no extra cost.
-    # When tuned over 30 epochs on TensorFlow: at 3e-3 the model ended
-    # underfitted (final training loss 0.027 against 0.009, validation loss
-    # 0.17 against 0.07) and scored 0.948, 0.974, 0.974 on seeds 0-2 (2e-3:
-    # 0.952, 0.970, 0.963). More regularisation hurt instead (seed 0, rate
-    # 0.2: dropout 0.933, drop path 0.944).
-    # JAX by default: the whole command is faster on it (README, "Backends").
-    parser = cli.parser(__doc__, epochs=15, batch_size=64, learning_rate=5e-3, backend="jax")
-    cli.add_data_flags(parser, ("digits",), csv=False, images=True)
+    # 15 epochs and a peak rate of 5e-3, decayed to zero over them: tuned on
+    # the digits (`python -m benchmarks.whole_command`); a lower rate left
+    # the model underfitted, more dropout or drop path cost accuracy.
+    parser = flags.parser(__doc__, epochs=15, batch_size=64, learning_rate=5e-3,
+                          auto_learning_rate=True)
+    flags.add_data_flags(parser, ("digits",), csv=False, images=True)
+    flags.add_training_flags(parser, schedule="cosine")  # --schedule, --ema, --distribute...
+    flags.add_ensemble_flag(parser)  # --ensemble K
+
     # ## Hyperparameters
     model_flags = parser.add_argument_group("model")
     model_flags.add_argument(
         "--model", default="gmlp", help="gmlp, a preset (gmlp_tiny...) or a zoo image classifier"
     )
-    model_flags.add_argument("--patch-size", type=cli.positive_int, default=2)
-    model_flags.add_argument("--d-model", type=cli.positive_int, default=64)
-    model_flags.add_argument("--d-ffn", type=cli.positive_int, default=128, help="even")
-    model_flags.add_argument("--num-blocks", type=cli.positive_int, default=4)
-    model_flags.add_argument("--dropout-rate", type=cli.rate, default=0.1)
-    model_flags.add_argument("--drop-path-rate", type=cli.rate, default=0.1)
-    model_flags.add_argument("--weight-decay", type=cli.rate, default=0.05)
-    model_flags.add_argument("--patience", type=cli.positive_int, default=15)
-    model_flags.add_argument("--tta", type=cli.non_negative_int, default=0,
+    model_flags.add_argument("--patch-size", type=flags.positive_int, default=2)
+    model_flags.add_argument("--d-model", type=flags.positive_int, default=64)
+    model_flags.add_argument("--d-ffn", type=flags.positive_int, default=128, help="even")
+    model_flags.add_argument("--num-blocks", type=flags.positive_int, default=4)
+    model_flags.add_argument("--dropout-rate", type=flags.rate, default=0.1)
+    model_flags.add_argument("--drop-path-rate", type=flags.rate, default=0.1)
+    model_flags.add_argument("--weight-decay", type=flags.rate, default=0.05,
+                             help="AdamW's decoupled weight decay")
+    model_flags.add_argument("--patience", type=flags.positive_int, default=15)
+    model_flags.add_argument("--tta", type=flags.non_negative_int, default=0,
                              help="also report test accuracy averaged over N augmented copies")
-    cli.add_training_flags(parser, schedule="cosine")  # --schedule, --ema, --learning-rate auto
-    cli.add_ensemble_flag(parser)  # --ensemble K
     args = parser.parse_args(argv)
-    cli.setup(args)
+    # e.g. --model gmlp_tiny --d-model 32, or --model cnn --patch-size 4:
+    # refused, not ignored.
+    if args.model.startswith("gmlp_"):
+        unused = [name for name in GMLP_FLAGS if name not in PRESET_FLAGS]
+        flags.refuse_unused(parser, args, unused, why=f"the preset --model {args.model}")
+    elif args.model != "gmlp":
+        flags.refuse_unused(parser, args, GMLP_FLAGS, why=f"--model {args.model}")
+    # JAX by default: the whole command is faster on it (README, "Backends").
+    run = Run(args, "gmlp", backend="jax")
 
     import keras
 
     import zoo
-    from recipes.common import datasets, evaluation, images
+    from recipes.common.data import images
 
-    cli.model_spec(args, task="classification", input_kind="image", kind="image classifier")
+    training.model_spec(args, task="classification", input_kind="image",
+                        kind="image classifier")
 
     # ## Data
     # --images streams the folder's files in batches (never all in memory).
-    data = cli.load_data(args, view="image", stream=True)
-    print(f"{data.name}: {len(data.y_train)} train, {len(data.y_val)} validation, "
-          f"{len(data.y_test)} test images of shape {data.input_shape}, "
-          f"{data.num_outputs} classes")
+    data = load_data(args, view="image", stream=True)
+    print(data.summary())
 
     # ## Model
     if args.ensemble > 1:  # K independent models, averaged (members/ holds each run)
-        return cli.train_ensemble(main, argv, args, "gmlp", data,
-                                  loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+        return training.train_ensemble(main, argv, run, data,
+                                       loss="sparse_categorical_crossentropy",
+                                       metrics=["accuracy"])
+    options = {}  # another zoo image classifier: its own default architecture
     if args.model == "gmlp":
         options = dict(
             patch_size=args.patch_size,
@@ -99,60 +112,67 @@ def main(argv: list[str] | None = None) -> dict:
             dropout_rate=args.dropout_rate,
             drop_path_rate=args.drop_path_rate,
         )
-    elif args.model.startswith("gmlp_"):  # A preset keeps its widths and depth.
+    elif args.model.startswith("gmlp_"):  # a preset keeps its widths and depth
         options = dict(patch_size=args.patch_size, dropout_rate=args.dropout_rate,
                        drop_path_rate=args.drop_path_rate)
-    else:  # Another zoo image classifier, with its own default architecture.
-        options = {}
-    # Built and compiled in the --distribute scope: data-parallel on every device.
-    with cli.distributed(args):
+    with run.distributed():  # --distribute: built and compiled data-parallel
         model = zoo.build(
             args.model, input_shape=data.input_shape, num_outputs=data.num_outputs, **options,
-            **cli.penalties(args),  # --l1, --l2: kernel_regularizer on every kernel
+            **training.penalties(args),  # --l1, --l2: kernel_regularizer on every kernel
         )
-        if args.images:  # Raw images of any size in: resizing and pixel scaling inside.
+        if args.images:  # raw images of any size in: resizing and pixel scaling inside
             model = images.with_preprocessing(model, data)
-        # Backed up each epoch: after a crash, the same command resumes the run.
-        out = cli.start_run(args, "gmlp")
-        cli.find_learning_rate(args, model, data, out, loss="sparse_categorical_crossentropy",
-                               optimizer_class=keras.optimizers.AdamW,
-                               weight_decay=args.weight_decay)
+        # --learning-rate auto: the LR finder's suggestion (with AdamW); else the flag.
+        learning_rate = training.find_learning_rate(
+            args, model, data, run, loss="sparse_categorical_crossentropy",
+            optimizer_class=keras.optimizers.AdamW, weight_decay=args.weight_decay,
+        )
         model.compile(
-            optimizer=cli.optimizer(args, keras.optimizers.AdamW, weight_decay=args.weight_decay),
+            # AdamW; --ema: use_ema=True
+            optimizer=training.optimizer(args, learning_rate, keras.optimizers.AdamW,
+                                         weight_decay=args.weight_decay),
             loss="sparse_categorical_crossentropy",
             metrics=["accuracy"],
-            steps_per_execution=args.steps_per_execution,
-            jit_compile=jit_compile(),
+            steps_per_execution=run.steps_per_execution,
+            jit_compile=jit_compile(),  # TensorFlow: its own kernels, faster here than XLA
         )
     if not args.quiet:
         model.summary()
 
     # ## Train
-    # --schedule (default cosine to zero over --epochs, in the graph), then
-    # early stopping and the resumable backup.
+    # --schedule (default cosine: one cosine decay to zero over --epochs, in
+    # the graph, per step), early stopping, then the history log and the
+    # backup that lets the same command resume an interrupted run.
     callbacks = [
-        *cli.schedule_callbacks(args, patience=args.patience),
+        *training.schedule_callbacks(args, learning_rate, patience=args.patience),
         keras.callbacks.EarlyStopping(
             monitor="val_loss", patience=args.patience, restore_best_weights=True
         ),
-        *cli.resumable_callbacks(out),
+        *run.callbacks(),
     ]
+    train, validation = data.batches(args.batch_size, seed=args.seed)
     history = model.fit(
-        **datasets.fit_inputs(data, batch_size=args.batch_size, seed=args.seed),
+        train,
+        validation_data=validation,
         epochs=args.epochs,
         callbacks=callbacks,
-        verbose=cli.verbose(args),
+        verbose=run.verbose,
     )
 
     # ## Evaluate
-    # Test metrics (with --tta N also averaged over N augmented copies), the
-    # confusion matrix and twenty test images, mistakes first.
-    metrics, figures = evaluation.image_classifier(model, data, tta=args.tta, seed=args.seed)
+    # step_by_step: under JAX, --images' test batches do not pile up in memory.
+    results = model.evaluate(data.test_batches(), return_dict=True, verbose=0,
+                             callbacks=evaluation.step_by_step())
+    metrics = {f"test_{name}": value for name, value in results.items()}
     metrics["epochs_trained"] = len(history.history["loss"])
-    print("Test:", cli.format_metrics(metrics))
-    images.save(out, data)  # class names, image size and mode, for recipes.predict
-    return cli.save_artifacts(out, model=model, history=history, metrics=metrics, figures=figures)
+    # With --tta N also the accuracy averaged over N augmented copies; the
+    # confusion matrix and twenty test images, mistakes first.
+    tta_metrics, figures = evaluation.image_classifier(model, data, tta=args.tta, seed=args.seed)
+    metrics.update(tta_metrics)
+    # The model, history, metrics and plots; class names, and for --images
+    # the image size and colour mode, for `python -m recipes.predict`.
+    return run.save(model=model, history=history, metrics=metrics, figures=figures, data=data)
 
 
 if __name__ == "__main__":
-    cli.run(main)
+    flags.run(main)

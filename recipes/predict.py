@@ -52,7 +52,8 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from recipes.common import cli
+from recipes.common import flags, runtime
+from recipes.common.runs import format_metrics
 
 TABLE_TASKS = ("classification", "regression", "multilabel", "reconstruction")
 
@@ -125,7 +126,7 @@ class Predictor:
         import numpy as np
         import pandas as pd
 
-        from recipes.common import tables
+        from recipes.common.data import features
 
         if len(frame) == 0:
             raise ValueError(f"CSV file {source!r} has no rows.")
@@ -135,21 +136,21 @@ class Predictor:
                 f"Columns: {', '.join(map(str, frame.columns))}. Received: id={id_column!r}"
             )
         frame = frame.reset_index(drop=True)
-        prepared = tables.prepare(frame, self.schema, Path(source))
+        prepared = features.prepare(frame, self.schema, Path(source))
         if self.inference is not None:  # raw columns in, gaps filled in the model
             import tensorflow as tf  # string inputs: a tf.data pipeline
 
-            raw = tables.raw_inputs(frame, self.schema, Path(source))
+            raw = features.raw_inputs(frame, self.schema, Path(source))
             batches = tf.data.Dataset.from_tensor_slices(raw).batch(1024)
             scores = np.asarray(self.inference.predict(batches, verbose=0))
         else:
-            x = tables.encode(self.preprocessing, prepared.inputs)
+            x = features.encode(self.preprocessing, prepared.inputs)
             scores = np.asarray(self.model.predict(x, batch_size=1024, verbose=0))
         self.notes = [
             line
             for line in (
-                tables.describe_filled(prepared, self.schema),
-                tables.describe_unseen(prepared),
+                features.describe_filled(prepared, self.schema),
+                features.describe_unseen(prepared),
             )
             if line
         ]
@@ -241,7 +242,7 @@ class ImagePredictor:
         Args:
             paths: image files and folders, in the output's order.
             tta: average over this many augmented copies too (test-time
-                augmentation, `images.predict`); 0 is off.
+                augmentation, `evaluation.predict`); 0 is off.
             batch_size: images per batch.
             seed: of the augmentations.
 
@@ -256,7 +257,8 @@ class ImagePredictor:
         import numpy as np
         import pandas as pd
 
-        from recipes.common import images
+        from recipes.common import evaluation
+        from recipes.common.data import images
 
         files = []
         for path in map(Path, paths):
@@ -279,7 +281,7 @@ class ImagePredictor:
         if readable:
             batches = images.file_dataset(readable, image_size=self.image_size,
                                           color_mode=self.color_mode, batch_size=batch_size)
-            scores = images.predict(self.model, batches, tta=tta, seed=seed)
+            scores = evaluation.predict(self.model, batches, tta=tta, seed=seed)
             rows = result.index[result["path"].map(errors).isna()]
             probabilities[rows] = scores
             names = np.array(self.class_names, dtype=object)
@@ -319,10 +321,11 @@ def load(run_dir: str | Path) -> Predictor | ImagePredictor:
     import keras
 
     import zoo  # noqa: F401 (registers the zoo's layers)
-    from recipes.common import tables
+    from recipes.common.data import features
+    from recipes.common.runs import run_info
 
     run_dir = Path(run_dir)
-    info = cli.run_info(run_dir) if run_dir.is_dir() else {}
+    info = run_info(run_dir) if run_dir.is_dir() else {}
     model_file = run_dir / info.get("model_file", "model.keras")
     if not info or not model_file.is_file():
         raise ValueError(
@@ -332,7 +335,7 @@ def load(run_dir: str | Path) -> Predictor | ImagePredictor:
         )
     if info.get("images"):
         return ImagePredictor(run_dir, info, keras.saving.load_model(model_file, safe_mode=True))
-    preprocessing = run_dir / tables.PREPROCESSING_FILE
+    preprocessing = run_dir / features.PREPROCESSING_FILE
     if not info.get("feature_schema") or not preprocessing.is_file():
         raise ValueError(
             f"Run folder {str(run_dir)!r} holds a {info.get('recipe', 'model')!r} model that "
@@ -345,10 +348,10 @@ def load(run_dir: str | Path) -> Predictor | ImagePredictor:
             f"{info.get('task')!r} yet; expected one of {TABLE_TASKS}."
         )
     inference = None
-    if keras.backend.backend() == "tensorflow" and (run_dir / tables.INFERENCE_FILE).is_file():
-        from recipes.common import table_layers  # noqa: F401 (registers its layers)
+    if keras.backend.backend() == "tensorflow" and (run_dir / features.INFERENCE_FILE).is_file():
+        from recipes.common.data import table_layers  # noqa: F401 (registers its layers)
 
-        inference = keras.saving.load_model(run_dir / tables.INFERENCE_FILE, safe_mode=True)
+        inference = keras.saving.load_model(run_dir / features.INFERENCE_FILE, safe_mode=True)
     return Predictor(
         run_dir,
         info,
@@ -375,20 +378,22 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--id", help="a column of --csv to copy into the output")
     parser.add_argument("--threshold", type=_threshold, default=0.5,
                         help="multi-label: probability from which a label is 1")
-    parser.add_argument("--tta", type=cli.non_negative_int, default=0,
+    parser.add_argument("--tta", type=flags.non_negative_int, default=0,
                         help="images: average over N augmented copies too")
-    parser.add_argument("--batch-size", type=cli.positive_int, default=64)
+    parser.add_argument("--batch-size", type=flags.positive_int, default=64)
     parser.add_argument(
         "--backend",
-        choices=cli.BACKENDS,
-        default=cli.default_backend(),
+        choices=flags.BACKENDS,
+        default=None,
         help="Keras backend (default: $KERAS_BACKEND or tensorflow; a run trained on "
              "either loads on either)",
     )
     args = parser.parse_args(argv)
-    cli.setup(argparse.Namespace(backend=args.backend, seed=0, smoke=False))
+    # Not a training run (no `Run`): the backend and the seed of --tta only.
+    runtime.setup(argparse.Namespace(backend=args.backend, seed=0))
 
-    from recipes.common import artifacts, datasets
+    from recipes.common import artifacts
+    from recipes.common.data import read_csv
 
     predictor = load(args.run_dir)
     if isinstance(predictor, ImagePredictor) != (args.images is not None):
@@ -403,9 +408,9 @@ def main(argv: list[str] | None = None) -> dict:
         artifacts.write_csv(args.output, result)
         print(f"Wrote {result['prediction'].notna().sum()} predictions to {args.output}")
         if predictor.metrics:
-            print(f"Against the class folders: {cli.format_metrics(predictor.metrics)}")
+            print(f"Against the class folders: {format_metrics(predictor.metrics)}")
         return {"rows": len(result), "output": str(args.output), **predictor.metrics}
-    frame = datasets.read_csv(args.csv)
+    frame = read_csv(args.csv)
     result = predictor.predict(
         frame, threshold=args.threshold, id_column=args.id, source=str(args.csv)
     )
@@ -415,7 +420,7 @@ def main(argv: list[str] | None = None) -> dict:
     print(f"Wrote {len(result)} predictions to {args.output}")
     if predictor.metrics:
         column = ",".join(name for name in predictor.targets if name in frame.columns)
-        print(f"Against column {column!r}: {cli.format_metrics(predictor.metrics)}")
+        print(f"Against column {column!r}: {format_metrics(predictor.metrics)}")
     report = {"rows": len(result), "output": str(args.output), **predictor.metrics}
     if "reconstruction_error" in result:
         report["mean_reconstruction_error"] = float(result["reconstruction_error"].mean())
@@ -424,4 +429,4 @@ def main(argv: list[str] | None = None) -> dict:
 
 
 if __name__ == "__main__":
-    cli.run(main)
+    flags.run(main)

@@ -18,10 +18,7 @@ Run:
     python -m recipes.siamese --csv my_table.csv --target label
     python -m recipes.siamese --images my_photos/ --image-size 32 32
 
-Expected on the bundled data (default flags, seed 0, TensorFlow, measured by
-`python -m benchmarks.recipes`): test pair accuracy 0.974, ROC AUC 0.997,
-~14 s in all; `--distance cosine --margin 0.5`: test pair accuracy 0.976,
-ROC AUC 0.997, ~10 s in all.
+README's recipe table gives the pair accuracy, ROC AUC and time of these runs.
 
 Next steps: `python -m recipes.tune --model siamese` searches the embedding
 width and depth and the distance; load embedding.keras and classify new
@@ -30,7 +27,12 @@ digits by their nearest labelled neighbour.
 
 from __future__ import annotations
 
-from recipes.common import cli
+from recipes.common import flags, training
+from recipes.common.data import load_data
+from recipes.common.runs import Run
+
+# The flags that shape the zoo's siamese network; another --model has its own.
+SIAMESE_FLAGS = ("embedding_dim", "hidden_units", "filters", "distance")
 
 
 def best_threshold(distances, labels) -> tuple[float, float]:
@@ -47,36 +49,50 @@ def best_threshold(distances, labels) -> tuple[float, float]:
 
 def main(argv: list[str] | None = None) -> dict:
     # ## Setup
-    parser = cli.parser(__doc__, epochs=40, batch_size=128, learning_rate=1e-3)
-    cli.add_data_flags(parser, ("digits",), csv=True, images=True)
+    parser = flags.parser(__doc__, epochs=40, batch_size=128, learning_rate=1e-3)
+    flags.add_data_flags(parser, ("digits",), csv=True, images=True)
+    flags.add_training_flags(parser)  # --schedule, --ema, --l1/--l2, --distribute...
+
     # ## Hyperparameters
-    flags = parser.add_argument_group("model")
-    flags.add_argument("--model", default="siamese", help="any zoo similarity model")
-    flags.add_argument(
+    model_flags = parser.add_argument_group("model")
+    model_flags.add_argument("--model", default="siamese", help="any zoo similarity model")
+    model_flags.add_argument(
         "--view",
         choices=("flat", "image"),
         default="flat",
         help="digits as 64 features (MLP embedding) or 8x8 images (CNN embedding)",
     )
-    flags.add_argument("--embedding-dim", type=cli.positive_int, default=16)
-    flags.add_argument(
-        "--hidden-units", type=cli.positive_int, nargs="+", default=[128, 64]
+    model_flags.add_argument("--embedding-dim", type=flags.positive_int, default=16)
+    model_flags.add_argument(
+        "--hidden-units", type=flags.positive_int, nargs="+", default=[128, 64],
+        help="the MLP embedding's widths (flat inputs: the digits' flat view, --csv)",
     )
-    flags.add_argument("--filters", type=cli.positive_int, nargs="+", default=[32, 64])
-    flags.add_argument(
-        "--distance", choices=("euclidean", "cosine"), default="euclidean"
+    model_flags.add_argument(
+        "--filters", type=flags.positive_int, nargs="+", default=[32, 64],
+        help="the CNN embedding's filters (images: --view image, --images)",
     )
-    flags.add_argument("--margin", type=cli.positive_float, default=1.0)
-    flags.add_argument(
+    model_flags.add_argument("--distance", choices=("euclidean", "cosine"), default="euclidean")
+    model_flags.add_argument("--margin", type=flags.positive_float, default=1.0)
+    model_flags.add_argument(
         "--pairs",
-        type=cli.positive_int,
+        type=flags.positive_int,
         default=10000,
         help="training pairs; validation and test get a fifth as many each",
     )
-    flags.add_argument("--patience", type=cli.positive_int, default=5)
-    cli.add_training_flags(parser, auto_learning_rate=False)  # --schedule, --ema
+    model_flags.add_argument("--patience", type=flags.positive_int, default=5)
     args = parser.parse_args(argv)
-    cli.setup(args)
+    # Images (--view image, --images) get a CNN embedding, flat inputs an MLP:
+    # the other's flags are refused, not ignored; another --model takes none.
+    view = "image" if args.images else args.view
+    if args.model != "siamese":
+        flags.refuse_unused(parser, args, SIAMESE_FLAGS, why=f"--model {args.model}")
+    elif view == "image" and not args.csv:
+        flags.refuse_unused(parser, args, ["hidden_units"], why="images (a CNN embedding)")
+    else:
+        flags.refuse_unused(parser, args, ["filters"], why="flat inputs (an MLP embedding)")
+    # TensorFlow unless $KERAS_BACKEND or --backend says otherwise; seeds set;
+    # the run folder runs/siamese/.
+    run = Run(args, "siamese")
 
     import keras
     import numpy as np
@@ -85,15 +101,16 @@ def main(argv: list[str] | None = None) -> dict:
     import zoo
     from zoo.siamese import contrastive_loss, make_pairs
 
-    cli.model_spec(args, task="similarity", kind="similarity model", data_flags=False)
+    training.model_spec(args, task="similarity", kind="similarity model", data_flags=False)
 
     # ## Data
-    data = cli.load_data(args, view="image" if args.images else args.view)
+    data = load_data(args, view=view)
     if data.task != "classification":
         raise ValueError(
             "Invalid value for argument `target`: expected a class column (pairs are "
             f"same-class or not). Received: target={args.target!r} ({data.task})"
         )
+    print(data.summary())
     num_pairs = min(args.pairs, 1000) if args.smoke else args.pairs
     # Label 1 = same class, 0 = different classes; pairs never cross splits.
     (train_left, train_right), train_labels = make_pairs(
@@ -105,11 +122,11 @@ def main(argv: list[str] | None = None) -> dict:
     (test_left, test_right), test_labels = make_pairs(
         data.x_test, data.y_test, num_pairs=max(num_pairs // 5, 2), seed=args.seed + 2
     )
-    print(f"{data.name}: {len(train_labels)} train, {len(val_labels)} validation, "
-          f"{len(test_labels)} test pairs (half same-class), inputs {data.input_shape}")
+    print(f"Pairs: {len(train_labels)} train, {len(val_labels)} validation, "
+          f"{len(test_labels)} test (half same-class)")
 
     # ## Model
-    options = {}
+    options = {}  # another zoo similarity model: its own default architecture
     if args.model == "siamese":
         options = dict(
             embedding_dim=args.embedding_dim,
@@ -117,27 +134,28 @@ def main(argv: list[str] | None = None) -> dict:
             filters=args.filters,
             distance=args.distance,
         )
-    # Built and compiled in the --distribute scope: data-parallel on every device.
-    with cli.distributed(args):
-        model = zoo.build(args.model, input_shape=data.input_shape, **options,
-                          **cli.penalties(args))  # --l1, --l2: on every kernel
+    with run.distributed():  # --distribute: built and compiled data-parallel
+        model = zoo.build(
+            args.model, input_shape=data.input_shape, **options,
+            **training.penalties(args),  # --l1, --l2: kernel_regularizer on every kernel
+        )
         model.compile(
-            optimizer=cli.optimizer(args, keras.optimizers.Adam),  # with --ema: use_ema=True
+            optimizer=training.optimizer(args, args.learning_rate),  # Adam; --ema: use_ema=True
             loss=contrastive_loss(margin=args.margin),
-            steps_per_execution=args.steps_per_execution,
+            steps_per_execution=run.steps_per_execution,
         )
     if not args.quiet:
         model.summary()
 
     # ## Train
-    # Backed up each epoch: after a crash, the same command resumes the run.
-    out = cli.start_run(args, "siamese")
+    # --schedule, then early stopping, then the history log and the backup
+    # that lets the same command resume an interrupted run.
     callbacks = [
-        *cli.schedule_callbacks(args, patience=args.patience),  # --schedule, --ema
+        *training.schedule_callbacks(args, args.learning_rate, patience=args.patience),
         keras.callbacks.EarlyStopping(
             monitor="val_loss", patience=args.patience, restore_best_weights=True
         ),
-        *cli.resumable_callbacks(out),
+        *run.callbacks(),
     ]
     history = model.fit(
         [train_left, train_right],
@@ -146,7 +164,7 @@ def main(argv: list[str] | None = None) -> dict:
         epochs=args.epochs,
         batch_size=args.batch_size,
         callbacks=callbacks,
-        verbose=cli.verbose(args),
+        verbose=run.verbose,
     )
 
     # ## Evaluate
@@ -176,12 +194,14 @@ def main(argv: list[str] | None = None) -> dict:
             test_distances, test_labels, threshold=threshold
         ),
     }
-    print("Test:", cli.format_metrics(metrics))
-    artifacts.save_model(embedding, out / "embedding.keras")  # what users reuse
-    return cli.save_artifacts(
-        out, model=model, history=history, metrics=metrics, figures=figures
-    )
+    # The embedding network on its own: what you reuse for retrieval,
+    # clustering or few-shot classification.
+    artifacts.save_model(embedding, run.folder / "embedding.keras")
+    # The model, history, metrics and plots; the class names and, for a --csv
+    # table, its fitted preprocessing (the embedding takes preprocessed rows).
+    return run.save(model=model, history=history, metrics=metrics, figures=figures, data=data,
+                    task="similarity")
 
 
 if __name__ == "__main__":
-    cli.run(main)
+    flags.run(main)

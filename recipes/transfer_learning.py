@@ -17,7 +17,7 @@ comparison.png; model.keras is the fine-tuned model (pretrained.keras and
 feature_extraction.keras are saved too). The cnn's features are flattened
 by default: on 8x8 images, global average pooling throws away where strokes
 are, and a frozen head on those features learns much less
-(`--global-pooling avg`, measured below).
+(`--global-pooling avg`; README's recipe table).
 
 On your photos: `--images FOLDER --backbone NAME --weights imagenet|PATH|none`
 takes a `keras.applications` network (mobilenet_v3_small, efficientnet_b0,
@@ -39,12 +39,8 @@ Run:
     python -m recipes.transfer_learning --images my_photos/ --backbone mobilenet_v3_small \
         --weights imagenet --image-size 160 160 --fine-tune-layers 20
 
-Expected on the bundled data (default flags, seed 0, TensorFlow, measured by
-`python -m benchmarks.recipes`): test accuracy on 5-9 from 10 examples per
-class: feature extraction 0.933, fine-tuning 0.933, from scratch 0.881, ~19
-s in all; `--global-pooling avg`: feature extraction 0.336, ~19 s in all;
-`--examples-per-class 50`: 50 examples per class: fine-tuning 0.985, from
-scratch 0.985, ~20 s in all.
+README's recipe table gives the three test accuracies and the time of these
+runs.
 
 Next steps: vary `--examples-per-class` to find where training from scratch
 catches up; `python -m recipes.cnn` trains the same network on all ten digits.
@@ -54,12 +50,18 @@ from __future__ import annotations
 
 import argparse
 
-from recipes.common import cli
+from recipes.common import flags
+from recipes.common.data import load_data
+from recipes.common.runs import Run
+
+# The flags of the digits comparison, and those of --images --backbone.
+DIGITS_FLAGS = ("model", "global_pooling", "pretrain_epochs", "examples_per_class")
+BACKBONE_FLAGS = ("dropout_rate", "tta")
 
 
 def layer_count(text: str) -> int | None:
     """`--fine-tune-layers`: a positive number of layers, or `all` (`None`)."""
-    return None if text == "all" else cli.positive_int(text)
+    return None if text == "all" else flags.positive_int(text)
 
 
 def models_with_features(candidates: list[str] | None = None) -> list[str]:
@@ -82,128 +84,175 @@ def models_with_features(candidates: list[str] | None = None) -> list[str]:
     return names
 
 
-def fine_tune_backbone(args: argparse.Namespace) -> dict:
+def fine_tune_backbone(args: argparse.Namespace, run: Run, *, fine_tune_epochs: int) -> dict:
     """`--images FOLDER --backbone NAME`: a pretrained `keras.applications`
     network learns your classes: head first, then fine-tuning; resumable."""
     import keras
     from keras import layers
 
-    from recipes.common import artifacts, backbones, datasets, evaluation, images
+    from recipes.common import artifacts, backbones, evaluation
+    from recipes.common.runs import recorded_flags
 
-    if args.images is None or args.backbone is None or args.weights is None:
-        raise ValueError(
-            "Invalid value for argument `backbone`: --images, --backbone and --weights go "
-            "together (e.g. --images photos/ --backbone mobilenet_v3_small --weights "
-            f"imagenet). Received: images={args.images}, backbone={args.backbone!r}, "
-            f"weights={args.weights!r}"
-        )
-    if args.color_mode != "rgb":
-        raise ValueError("Invalid value for argument `color_mode`: a --backbone takes rgb "
-                         f"images (grayscale files are converted). Received: {args.color_mode!r}")
     weights = None if args.weights == "none" else args.weights
     backbones.check(args.backbone, image_size=args.image_size, weights=weights)
+    # One step per call: tracing a large backbone's multi-step loop costs
+    # more than the Python round trips it saves.
+    steps_per_execution = run.steps_per_execution or 1
 
-    # ## Data: the folder's files, streamed in batches.
-    data = cli.load_data(args, view="image", stream=True)
-    print(f"{data.name}: {len(data.y_train)} train, {len(data.y_val)} validation, "
-          f"{len(data.y_test)} test images, {data.num_outputs} classes")
+    # ## Data
+    # The folder's files, streamed in batches (never all in memory).
+    data = load_data(args, view="image", stream=True)
+    print(data.summary())
 
-    # ## Model: raw images -> Resizing -> backbone (its preprocessing inside) -> new head.
+    # ## Model
+    # Raw images -> Resizing -> backbone (its preprocessing inside) -> new head.
     backbone = backbones.build(args.backbone, image_size=data.image_size, weights=weights)
     inputs = keras.Input(shape=(None, None, 3), name="images")
     x = layers.Resizing(*data.image_size, name="resize")(inputs)
-    # training=False: batch norm in inference mode (see the digits path below).
+    # training=False: batch norm in inference mode (see the digits path in main).
     x = backbone(x, training=False)
     x = layers.Dropout(args.dropout_rate, name="head_dropout")(x)
     outputs = layers.Dense(data.num_outputs, activation="softmax", name="predictions")(x)
     model = keras.Model(inputs, outputs, name=f"{args.backbone}_transfer")
 
-    def compiled(learning_rate):
-        model.compile(optimizer=keras.optimizers.Adam(learning_rate),
-                      loss="sparse_categorical_crossentropy", metrics=["accuracy"],
-                      steps_per_execution=args.steps_per_execution)
-
-    # ## Train, in two phases; a rerun after a kill resumes the phase it was in.
-    out = cli.output_dir(args, "transfer_learning")
-    resume_fine_tuning = (cli.run_info(out).get("phase") == "fine-tuning" and not args.restart
-                          and not cli.changed_flags(args, out)
-                          and (out / "feature_extraction.keras").is_file())
-    out = cli.start_run(args, "transfer_learning")
-    fit = dict(**datasets.fit_inputs(data, batch_size=args.batch_size, seed=args.seed),
-               verbose=cli.verbose(args))
+    # ## Train
+    # Two phases; a rerun after a kill resumes the phase it was in: run.json
+    # records the phase, feature_extraction.keras the head trained in the first.
+    info = run.info()
+    resume_fine_tuning = (info.get("phase") == "fine-tuning" and not args.restart
+                          and info.get("flags") == recorded_flags(args)
+                          and (run.folder / "feature_extraction.keras").is_file())
+    train, validation = data.batches(args.batch_size, seed=args.seed)
     history = None
     if not resume_fine_tuning:
+        # (a) Feature extraction: the backbone frozen, a new head trained.
+        run.record(phase="feature-extraction")
         backbone.trainable = False
-        compiled(args.learning_rate)
+        model.compile(
+            optimizer=keras.optimizers.Adam(args.learning_rate),
+            loss="sparse_categorical_crossentropy",
+            metrics=["accuracy"],
+            steps_per_execution=steps_per_execution,
+        )
         print(f"Feature extraction: {args.backbone} frozen, new head...")
-        history = model.fit(epochs=args.epochs, callbacks=cli.resumable_callbacks(out), **fit)
-        artifacts.save_model(model, out / "feature_extraction.keras")
-        cli.update_run_info(out, phase="fine-tuning")
+        history = model.fit(
+            train,
+            validation_data=validation,
+            epochs=args.epochs,
+            callbacks=run.callbacks(),
+            verbose=run.verbose,
+        )
+        artifacts.save_model(model, run.folder / "feature_extraction.keras")
+        run.record(phase="fine-tuning")
     else:
         print("Resuming at fine-tuning: the head trained in the interrupted run is loaded.")
-        model.load_weights(out / "feature_extraction.keras")
-    if args.fine_tune_epochs:
+        model.load_weights(run.folder / "feature_extraction.keras")
+    if fine_tune_epochs:
+        # (b) Fine-tuning: the top --fine-tune-layers of the backbone unfrozen
+        # (batch norm kept frozen), recompiled (trainable flags changed) with
+        # a learning rate --fine-tune-lr-factor times lower; epochs numbered on.
         unfrozen = backbones.set_fine_tuning(backbone, args.fine_tune_layers)
-        compiled(args.learning_rate / args.fine_tune_lr_factor)
+        model.compile(
+            optimizer=keras.optimizers.Adam(args.learning_rate / args.fine_tune_lr_factor),
+            loss="sparse_categorical_crossentropy",
+            metrics=["accuracy"],
+            steps_per_execution=steps_per_execution,
+        )
         print(f"Fine-tuning: {unfrozen} layers of {args.backbone} unfrozen (batch norm "
               f"frozen), learning rate / {args.fine_tune_lr_factor:g}...")
+        # history.csv keeps the feature-extraction epochs; `history` holds them all.
         history = model.fit(
-            initial_epoch=args.epochs, epochs=args.epochs + args.fine_tune_epochs,
-            callbacks=cli.resumable_callbacks(out, initial_epoch=args.epochs), **fit,
+            train,
+            validation_data=validation,
+            initial_epoch=args.epochs,
+            epochs=args.epochs + fine_tune_epochs,
+            callbacks=run.callbacks(initial_epoch=args.epochs),
+            verbose=run.verbose,
         )
 
     # ## Evaluate
-    metrics, figures = evaluation.image_classifier(model, data, tta=args.tta, seed=args.seed)
-    print("Test:", cli.format_metrics(metrics))
-    images.save(out, data)
-    cli.update_run_info(out, phase="done", backbone=args.backbone, weights=args.weights)
+    results = model.evaluate(data.test_batches(), return_dict=True, verbose=0,
+                             callbacks=evaluation.step_by_step())
+    metrics = {f"test_{name}": value for name, value in results.items()}
+    # With --tta N also the accuracy averaged over N augmented copies; the
+    # confusion matrix and twenty test images, mistakes first.
+    tta_metrics, figures = evaluation.image_classifier(model, data, tta=args.tta, seed=args.seed)
+    metrics.update(tta_metrics)
+    run.record(phase="done", backbone=args.backbone, weights=args.weights)
     if history is None:  # resumed after fine-tuning had finished: the logged epochs
         import pandas as pd
 
-        history = pd.read_csv(out / "history.csv").drop(columns="epoch").to_dict("list")
-    return cli.save_artifacts(out, model=model, history=history, metrics=metrics,
-                              figures=figures)
+        history = pd.read_csv(run.folder / "history.csv").drop(columns="epoch").to_dict("list")
+    # The model, history, metrics and plots; class names, image size and
+    # colour mode, for `python -m recipes.predict --images`.
+    return run.save(model=model, history=history, metrics=metrics, figures=figures, data=data)
 
 
 def main(argv: list[str] | None = None) -> dict:
     # ## Setup
-    parser = cli.parser(__doc__, epochs=10, batch_size=16, learning_rate=3e-3,
-                        steps_per_execution=None)
-    cli.add_data_flags(parser, ("digits",), csv=False, images=True)
+    # --steps-per-execution: by default 8 on the digits, 1 with a --backbone.
+    parser = flags.parser(__doc__, epochs=10, batch_size=16, learning_rate=3e-3,
+                          steps_per_execution=None)
+    flags.add_data_flags(parser, ("digits",), csv=False, images=True)
+
     # ## Hyperparameters
-    flags = parser.add_argument_group("model")
-    flags.add_argument("--model", default="cnn", help="a zoo CNN with 'features'")
-    flags.add_argument("--global-pooling", choices=("flatten", "avg", "max"),
-                       default="flatten", help="cnn features; flatten keeps positions")
-    flags.add_argument("--pretrain-epochs", type=cli.positive_int, default=10)
-    flags.add_argument("--head-epochs", type=cli.positive_int, dest="epochs",
-                       default=argparse.SUPPRESS, help="feature-extraction epochs (= --epochs)")
-    flags.add_argument("--fine-tune-epochs", type=cli.non_negative_int, default=10,
-                       help="fine-tuning epochs after the head's; 0: no fine-tuning")
-    flags.add_argument("--fine-tune-layers", type=layer_count, default=None,
-                       help="top layers of the base to unfreeze (default: all)")
-    flags.add_argument("--fine-tune-lr-factor", type=cli.positive_float, default=10.0,
-                       help="fine-tuning learning rate: --learning-rate / this")
-    flags.add_argument("--examples-per-class", type=cli.positive_int, default=10,
-                       help="labelled training images of each new class")
-    flags.add_argument("--backbone", help="--images: a keras.applications network, "
-                       "mobilenet_v3_small, efficientnet_b0 or resnet50_v2")
-    flags.add_argument("--weights", help="--backbone's weights: imagenet (downloads once), "
-                       "a weights file, or none")
-    flags.add_argument("--dropout-rate", type=cli.rate, default=0.2, help="--backbone's head")
-    flags.add_argument("--tta", type=cli.non_negative_int, default=0,
-                       help="--backbone: also test with N augmented copies averaged")
+    model_flags = parser.add_argument_group("model")
+    model_flags.add_argument("--model", default="cnn", help="a zoo CNN with 'features'")
+    model_flags.add_argument("--global-pooling", choices=("flatten", "avg", "max"),
+                             default="flatten", help="cnn features; flatten keeps positions")
+    model_flags.add_argument("--pretrain-epochs", type=flags.positive_int, default=10)
+    model_flags.add_argument("--head-epochs", type=flags.positive_int, dest="epochs",
+                             default=argparse.SUPPRESS,
+                             help="feature-extraction epochs (= --epochs)")
+    model_flags.add_argument("--fine-tune-epochs", type=flags.non_negative_int, default=10,
+                             help="fine-tuning epochs after the head's; 0: no fine-tuning")
+    model_flags.add_argument("--fine-tune-layers", type=layer_count, default=None,
+                             help="top layers of the base to unfreeze (default: all)")
+    model_flags.add_argument("--fine-tune-lr-factor", type=flags.positive_float, default=10.0,
+                             help="fine-tuning learning rate: --learning-rate / this")
+    model_flags.add_argument("--examples-per-class", type=flags.positive_int, default=10,
+                             help="labelled training images of each new class")
+    model_flags.add_argument("--backbone", help="--images: a keras.applications network, "
+                             "mobilenet_v3_small, efficientnet_b0 or resnet50_v2")
+    model_flags.add_argument("--weights", help="--backbone's weights: imagenet (downloads "
+                             "once), a weights file, or none")
+    model_flags.add_argument("--dropout-rate", type=flags.rate, default=0.2,
+                             help="--backbone's head")
+    model_flags.add_argument("--tta", type=flags.non_negative_int, default=0,
+                             help="--backbone: also test with N augmented copies averaged")
     args = parser.parse_args(argv)
-    cli.setup(args)
-    if args.smoke:
-        args.pretrain_epochs = min(args.pretrain_epochs, 2)
-        args.fine_tune_epochs = min(args.fine_tune_epochs, 2)
-    if args.images is not None or args.backbone is not None:
-        # One step per call: tracing a large backbone's multi-step loop costs
-        # more than the Python round trips it saves.
-        args.steps_per_execution = args.steps_per_execution or 1
-        return fine_tune_backbone(args)
-    args.steps_per_execution = args.steps_per_execution or 8
+    # --smoke: at most 2 epochs in each phase (parse_args caps --epochs).
+    smoke = flags.SMOKE_EPOCHS if args.smoke else None
+    pretrain_epochs = min(args.pretrain_epochs, smoke or args.pretrain_epochs)
+    fine_tune_epochs = min(args.fine_tune_epochs, smoke or args.fine_tune_epochs)
+    with_backbone = (args.images, args.backbone, args.weights) != (None, None, None)
+    if with_backbone:
+        if None in (args.images, args.backbone, args.weights):
+            raise ValueError(
+                "Invalid value for argument `backbone`: --images, --backbone and --weights "
+                "go together (e.g. --images photos/ --backbone mobilenet_v3_small --weights "
+                f"imagenet). Received: images={args.images}, backbone={args.backbone!r}, "
+                f"weights={args.weights!r}"
+            )
+        if args.color_mode != "rgb":
+            raise ValueError(
+                "Invalid value for argument `color_mode`: a --backbone takes rgb images "
+                f"(grayscale files are converted). Received: color_mode={args.color_mode!r}")
+        flags.refuse_unused(parser, args, DIGITS_FLAGS, why=f"--backbone {args.backbone}")
+    else:
+        flags.refuse_unused(parser, args, BACKBONE_FLAGS,
+                            why="the digits comparison (they go with --backbone)")
+        if args.model != "cnn":
+            flags.refuse_unused(parser, args, ["global_pooling"], why=f"--model {args.model}")
+        if not fine_tune_epochs:
+            raise ValueError("Invalid value for argument `fine_tune_epochs`: the digits "
+                             "comparison needs 1 or more (0 goes with --backbone). "
+                             "Received: fine_tune_epochs=0")
+    # TensorFlow unless $KERAS_BACKEND or --backend says otherwise; the run
+    # folder runs/transfer_learning/.
+    run = Run(args, "transfer_learning")
+    if with_backbone:
+        return fine_tune_backbone(args, run, fine_tune_epochs=fine_tune_epochs)
 
     import keras
     import numpy as np
@@ -211,6 +260,8 @@ def main(argv: list[str] | None = None) -> dict:
     from keras import layers
 
     import zoo
+    from recipes.common import artifacts, backbones, plots
+    from recipes.common.history import history_frame
 
     if models_with_features([args.model]) != [args.model]:
         raise ValueError(
@@ -218,12 +269,10 @@ def main(argv: list[str] | None = None) -> dict:
             "a 'features' sub-model for --model, one of: "
             f"{', '.join(models_with_features())}. Received: model={args.model!r}"
         )
+    steps_per_execution = run.steps_per_execution or 8
 
     # ## Data
-    if not args.fine_tune_epochs:
-        raise ValueError("Invalid value for argument `fine_tune_epochs`: the digits "
-                         "comparison needs 1 or more (0 goes with --backbone). Received: 0")
-    data = cli.load_data(args, view="image")
+    data = load_data(args, view="image")
     half = data.num_outputs // 2  # digits: pretrain on 0-4, transfer to 5-9
     source, target = data.class_names[:half], data.class_names[half:]
 
@@ -248,30 +297,26 @@ def main(argv: list[str] | None = None) -> dict:
           f"images; test on {len(x_test)}")
 
     # ## Model
-    def compiled(model, learning_rate):
-        model.compile(
-            optimizer=keras.optimizers.Adam(learning_rate),
-            loss="sparse_categorical_crossentropy",
-            metrics=["accuracy"],
-            steps_per_execution=args.steps_per_execution,
-        )
-        return model
-
+    # The zoo's cnn, pretrained on the first classes. Each model below is
+    # compiled with Adam; the fine-tuning phase at a lower rate.
     options = {"global_pooling": args.global_pooling} if args.model == "cnn" else {}
     pretrained = zoo.build(
         args.model, input_shape=data.input_shape, num_outputs=len(source), **options
     )
-    compiled(pretrained, args.learning_rate)
+    pretrained.compile(
+        optimizer=keras.optimizers.Adam(args.learning_rate),
+        loss="sparse_categorical_crossentropy",
+        metrics=["accuracy"],
+        steps_per_execution=steps_per_execution,
+    )
 
     # ## Train
-    from recipes.common import artifacts, backbones
-
-    out = cli.start_run(args, "transfer_learning")  # run.json: flags, seed, versions
-    fit = dict(batch_size=args.batch_size, verbose=cli.verbose(args))
+    run.record()  # run.json: flags, seed, backend, versions
+    fit = dict(batch_size=args.batch_size, verbose=run.verbose)
     print("Pretraining on the first classes...")
     pretrained.fit(x_source, y_source, validation_data=(x_source_val, y_source_val),
-                   epochs=args.pretrain_epochs, **fit)
-    artifacts.save_model(pretrained, out / "pretrained.keras")
+                   epochs=pretrain_epochs, **fit)
+    artifacts.save_model(pretrained, run.folder / "pretrained.keras")
 
     # (a) Feature extraction: freeze the base, train a new head on the budget.
     base = pretrained.get_layer("features")
@@ -282,37 +327,52 @@ def main(argv: list[str] | None = None) -> dict:
     # freezes the BatchNormalization layers: a frozen one runs in inference mode.
     x = base(inputs, training=False)
     outputs = layers.Dense(len(target), activation="softmax", name="predictions")(x)
-    model = compiled(keras.Model(inputs, outputs, name="transfer"), args.learning_rate)
+    model = keras.Model(inputs, outputs, name="transfer")
+    model.compile(
+        optimizer=keras.optimizers.Adam(args.learning_rate),
+        loss="sparse_categorical_crossentropy",
+        metrics=["accuracy"],
+        steps_per_execution=steps_per_execution,
+    )
     print("Feature extraction: frozen base, new head...")
     extraction = model.fit(x_small, y_small, validation_data=(x_val, y_val),
                            epochs=args.epochs, **fit)
     results = {"feature extraction": model.evaluate(x_test, y_test, verbose=0)}
-    artifacts.save_model(model, out / "feature_extraction.keras")
+    artifacts.save_model(model, run.folder / "feature_extraction.keras")
 
     # (b) Fine-tuning: unfreeze the base (its top --fine-tune-layers) but not
     # its BatchNormalization layers, recompile (trainable flags changed) with
     # a learning rate --fine-tune-lr-factor (10) times lower.
     backbones.set_fine_tuning(base, args.fine_tune_layers)
-    compiled(model, args.learning_rate / args.fine_tune_lr_factor)
+    model.compile(
+        optimizer=keras.optimizers.Adam(args.learning_rate / args.fine_tune_lr_factor),
+        loss="sparse_categorical_crossentropy",
+        metrics=["accuracy"],
+        steps_per_execution=steps_per_execution,
+    )
     print(f"Fine-tuning: base unfrozen, learning rate / {args.fine_tune_lr_factor:g}...")
     tuning = model.fit(x_small, y_small, validation_data=(x_val, y_val),
                        initial_epoch=args.epochs,
-                       epochs=args.epochs + args.fine_tune_epochs, **fit)
+                       epochs=args.epochs + fine_tune_epochs, **fit)
     results["fine-tuning"] = model.evaluate(x_test, y_test, verbose=0)
 
     # (c) From scratch: the same architecture, budget and total epochs.
     scratch = zoo.build(
         args.model, input_shape=data.input_shape, num_outputs=len(target), **options
     )
-    compiled(scratch, args.learning_rate)
+    scratch.compile(
+        optimizer=keras.optimizers.Adam(args.learning_rate),
+        loss="sparse_categorical_crossentropy",
+        metrics=["accuracy"],
+        steps_per_execution=steps_per_execution,
+    )
     print("From scratch: same architecture, budget and epochs...")
     scratch_history = scratch.fit(x_small, y_small, validation_data=(x_val, y_val),
-                                  epochs=args.epochs + args.fine_tune_epochs, **fit)
+                                  epochs=args.epochs + fine_tune_epochs, **fit)
     results["from scratch"] = scratch.evaluate(x_test, y_test, verbose=0)
 
     # ## Evaluate
-    from recipes.common import plots
-
+    # Each approach's [loss, accuracy] on the same test images of the new classes.
     comparison = pd.DataFrame(
         [(name, accuracy, loss) for name, (loss, accuracy) in results.items()],
         columns=["approach", "test_accuracy", "test_loss"],
@@ -320,7 +380,7 @@ def main(argv: list[str] | None = None) -> dict:
     print(f"\nTest accuracy on {', '.join(target)}, trained on "
           f"{args.examples_per_class} labelled examples per class:")
     print(comparison.to_string(index=False, float_format="%.4f"))
-    artifacts.write_csv(out / "comparison.csv", comparison)
+    artifacts.write_csv(run.folder / "comparison.csv", comparison)
     metrics = {
         f"{name.replace(' ', '_').replace('-', '_')}_test_accuracy": accuracy
         for name, (loss, accuracy) in results.items()
@@ -334,14 +394,13 @@ def main(argv: list[str] | None = None) -> dict:
             ylabel=f"test accuracy on {target[0]}-{target[-1]}",
             title=f"{args.examples_per_class} labelled examples per class",
         ),
-        "scratch_training_curves": plots.training_curves(
-            cli.history_frame(scratch_history)
-        ),
+        "scratch_training_curves": plots.training_curves(history_frame(scratch_history)),
     }
-    return cli.save_artifacts(
-        out, model=model, history=history, metrics=metrics, figures=figures
-    )
+    # model.keras is the fine-tuned model: it labels the new classes (for
+    # `python -m recipes.predict`, which reads them from run.json).
+    run.record(task="classification", class_names=target)
+    return run.save(model=model, history=history, metrics=metrics, figures=figures)
 
 
 if __name__ == "__main__":
-    cli.run(main)
+    flags.run(main)

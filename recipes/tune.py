@@ -19,11 +19,10 @@ Run:
     python -m recipes.tune --model mlp --worker 127.0.0.1:8000 --worker-id 0 &
     python -m recipes.tune --model mlp --worker 127.0.0.1:8000 --worker-id 1
 
-Expected on the bundled digits (`--model mlp --max-trials 20`, up to 20
-epochs a trial, 2 CPU cores): best validation accuracy 0.978 (seed 0), in
-under 4 minutes (2 CPU-minutes).
-`--batch-size` and `--learning-rate` fix what is otherwise tuned. gMLP presets
-(gmlp_tiny...) are fixed ImageNet configurations: search `--model gmlp`.
+README's "Hyperparameter search" section describes the outputs, resume, and
+the chief and workers. `--batch-size` and `--learning-rate` fix what is
+otherwise tuned. gMLP presets (gmlp_tiny...) are fixed ImageNet
+configurations: search `--model gmlp`.
 
 Next steps: `python -m recipes.<model>` trains one model by hand; pass the
 best trial's hyperparameters from results.csv as its flags.
@@ -34,7 +33,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from recipes.common import cli
+from recipes.common import flags, runtime
 
 BEST_MODEL = "best_model.keras"
 
@@ -46,13 +45,6 @@ def address(text: str) -> tuple[str, int]:
     if not host or not port.isdigit() or not 0 < int(port) < 65536:
         raise argparse.ArgumentTypeError(f"expected HOST:PORT, e.g. 127.0.0.1:8000, got {text!r}")
     return host, int(port)
-
-
-def non_negative_int(text: str) -> int:
-    value = int(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text}")
-    return value
 
 
 def compile_settings(spec, data):
@@ -76,19 +68,19 @@ def compile_settings(spec, data):
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """The flags; impossible combinations are usage errors (exit status 2)."""
-    parser = cli.parser(__doc__, epochs=20, batch_size=64, learning_rate=1e-3)
+    parser = flags.parser(__doc__, epochs=20, batch_size=64, learning_rate=1e-3)
     # Unset, the batch size and learning rate are tuned; tuning writes to --directory.
     parser.set_defaults(batch_size=None, learning_rate=None, output_dir=None)
-    cli.add_data_flags(parser, ("digits", "wine", "breast_cancer"))
+    flags.add_data_flags(parser, ("digits", "wine", "breast_cancer"))
     search = parser.add_argument_group("search")
     search.add_argument("--model", required=True, help="a zoo model: see zoo.list_models()")
-    search.add_argument("--max-trials", type=cli.positive_int, default=10)
+    search.add_argument("--max-trials", type=flags.positive_int, default=10)
     search.add_argument(
         "--objective",
         help="NAME or NAME:min|max (default: val_accuracy for classifiers, else val_loss)",
     )
-    search.add_argument("--executions-per-trial", type=cli.positive_int, default=1)
-    search.add_argument("--patience", type=cli.positive_int, default=5,
+    search.add_argument("--executions-per-trial", type=flags.positive_int, default=1)
+    search.add_argument("--patience", type=flags.positive_int, default=5,
                         help="early stopping patience within a trial")
     search.add_argument("--directory", type=Path, default=Path("tuning"))
     search.add_argument("--project-name", help="default: the model name")
@@ -101,8 +93,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                        help="serve the search here (0.0.0.0:PORT: on every interface)")
     roles.add_argument("--worker", type=address, metavar="HOST:PORT",
                        help="run trials for the chief at HOST:PORT")
-    distributed.add_argument("--worker-id", type=non_negative_int, metavar="N")
-    distributed.add_argument("--chief-timeout", type=cli.positive_float, default=120.0,
+    distributed.add_argument("--worker-id", type=flags.non_negative_int, metavar="N")
+    distributed.add_argument("--chief-timeout", type=flags.positive_float, default=120.0,
                              help="seconds a worker waits for the chief (default 120)")
     args = parser.parse_args(argv)
     if args.output_dir is not None:
@@ -154,14 +146,18 @@ def make_hypermodel(spec, data, args):
 def main(argv: list[str] | None = None) -> dict:
     # ## Setup
     args = parse_args(argv)
-    cli.setup(args)
+    # Backend (--backend, else $KERAS_BACKEND, else TensorFlow) and seeds; no
+    # `Run`: keras-tuner keeps the search's state and resumes it.
+    backend = runtime.setup(args)
+    verbose = 0 if args.quiet else "auto"
 
     import shutil
 
     import grpc
     import keras
 
-    from recipes.common import artifacts, tuning
+    from recipes.common import artifacts, runs, tuning
+    from recipes.common.history import history_frame
 
     role = tuning.resolve_role(args)
     spec = tuning.searchable_spec(args.model)
@@ -232,7 +228,7 @@ def main(argv: list[str] | None = None) -> dict:
                 validation_data=data.validation,
                 epochs=args.epochs,
                 callbacks=callbacks,
-                verbose=cli.verbose(args),
+                verbose=verbose,
             )
         except grpc.RpcError as error:
             raise ValueError(
@@ -266,23 +262,27 @@ def main(argv: list[str] | None = None) -> dict:
     x = tuning.concatenate(data.train[0], data.validation[0])
     y = tuning.concatenate(data.train[1], data.validation[1])
     history = hypermodel.fit(
-        best.hyperparameters, model, x, y, epochs=epochs, verbose=cli.verbose(args)
+        best.hyperparameters, model, x, y, epochs=epochs, verbose=verbose
     )
     results = model.evaluate(*data.test, return_dict=True, verbose=0)
     summary.update({f"test_{name}": float(value) for name, value in results.items()})
     summary["retrain_epochs"] = epochs
-    print("Test:", cli.format_metrics(results))
+    print("Test:", runs.format_metrics(results))
     artifacts.save_model(model, project_dir / BEST_MODEL)
     if data.task != "similarity":
         # run.json (task, class names, schema) and, for --csv, the preprocessing:
         # `python -m recipes.predict <directory>/<project> --csv new.csv` applies it.
-        from recipes.common import tables
+        from recipes.common.data import features
 
-        cli.update_run_info(project_dir, recipe="tune", model=args.model,
-                            model_file=BEST_MODEL, **cli.run_fields(args))
-        tables.save(project_dir, data.source, task=data.task)
-        tables.save_inference_model(project_dir, model)
-    artifacts.write_csv(project_dir / "best_history.csv", cli.history_frame(history))
+        runs.update_run_info(
+            project_dir, recipe="tune", model=args.model, model_file=BEST_MODEL,
+            flags=runs.recorded_flags(args), seed=args.seed, backend=backend,
+            versions=runs.versions(), task=data.task,
+            class_names=list(data.source.class_names), images=None,
+            **features.save_preprocessing(project_dir, data.source),
+        )
+        features.save_inference_model(project_dir, model, runs.run_info(project_dir))
+    artifacts.write_csv(project_dir / "best_history.csv", history_frame(history))
     artifacts.write_json(
         project_dir / "best_metrics.json",
         {**summary, "hyperparameters": best.hyperparameters.values},
@@ -291,4 +291,4 @@ def main(argv: list[str] | None = None) -> dict:
 
 
 if __name__ == "__main__":
-    cli.run(main)
+    flags.run(main)

@@ -1,45 +1,49 @@
-"""The plumbing the recipes share: a small public API, stable across releases.
+"""The plumbing the recipes share: a small public package, without cycles.
 
 A recipe imports only these modules (and `zoo`, `callbacks`), so a copy of
 one runs in your own folder once this project is installed (`pip install .`).
-Nothing here imports TensorFlow or Keras at import time (except
-`table_layers`, which defines Keras layers and is imported only to load or
-build `inference.keras`).
+Nothing here imports TensorFlow or Keras at import time except `history`
+and `data.table_layers`, which define Keras callbacks and layers and are
+imported only when they are used.
 
-- `recipes.common.cli`: the shared flags (`parser`, `add_data_flags`,
-  `add_training_flags` with `optimizer` and `schedule_callbacks` for
-  `--schedule` and `--ema`),
-  `add_ensemble_flag` / `train_ensemble` (`--ensemble K`), `distributed`
-  (`--distribute`), `find_learning_rate` (`--learning-rate auto`),
-  `penalties` (`--l1`, `--l2`),
-  `setup` (backend, seeds; Keras through `import_keras`), `model_spec` /
-  `check_model` (the `--model` check), `load_data` (bundled data, `--csv`,
-  `--images`), `start_run` and `resumable_callbacks` (resume), `output_dir`,
-  `save_artifacts` (model, history, metrics, plots, atomically), `run`
-  (one-line errors, exit status 2; a finished program leaves by `exit_now`).
-- `recipes.common.datasets`: `Dataset`, `load_dataset`, `load_digits`,
-  `load_csv`, `load_table`, `load_series`, `load_image_folder`, `split`,
-  `view_for`, `fit_inputs` (with `full_batches_dataset` under JAX),
-  `evaluation_inputs`, `evaluation_images` (arrays or a streamed image
-  folder alike), `EVALUATION_BATCH_SIZE`.
-- `recipes.common.images`: image folders streamed from disk (`load_folder`,
-  `ImageFolder`, `file_dataset`: a checked listing, a seeded stratified
-  split, `tf.data` batches), `with_preprocessing` (resizing and scaling
-  inside the model), `save` (for `recipes.predict --images`), and
-  test-time augmentation (`predict(model, x, tta=N)`).
-- `recipes.common.backbones`: `keras.applications` networks for transfer
-  learning (`build`, `check`, `set_fine_tuning`).
-- `recipes.common.tables`: a CSV table's preprocessing, fitted on its
-  training rows with `keras.utils.FeatureSpace` (schema, missing values,
-  unseen categories; `save` keeps it beside the model for `recipes.predict`;
-  on TensorFlow `save_inference_model` writes `inference.keras`, raw columns
-  in, with the gap-filling layers of `recipes.common.table_layers`).
-- `recipes.common.artifacts`: atomic writes (`write_json`, `write_csv`,
-  `save_model`, `save_figure`).
-- `recipes.common.plots`: the figures the recipes leave behind
-  (`matplotlib.figure.Figure`s made by `subplots`, no pyplot).
-- `recipes.common.evaluation`: an image classifier's test metrics and
-  figures (`image_classifier`, with test-time augmentation), reconstruction
-  errors (`pixel_errors`, `feature_errors`).
-- `recipes.common.tuning`: `recipes.tune`'s data, roles, search and results.
+The modules, each importing only those listed before it:
+
+- `flags`: the parser and the flags every recipe shares (`parser`,
+  `add_data_flags`, `add_training_flags`, `add_ensemble_flag`), argparse
+  types, `refuse_unused` (flags that do not apply to the chosen model), and
+  `run(main)`: one-line errors and exit status 2 on the command line.
+- `artifacts`: atomic writes (`write_json`, `write_csv`, `save_model`,
+  `save_figure`).
+- `plots`: the figures a run leaves behind (`matplotlib.figure.Figure`s).
+- `runtime`: the backend, seeds, devices, mixed precision, JAX's compile
+  cache and `--distribute` (`setup`, `distributed`).
+- `data`: `load_data(args)` (bundled data, `--csv`, `--images`); `Dataset`
+  and `ImageFolder`, which give `fit` and `evaluate` their batches
+  (`splits`, `features`, `tables`, `images`, `bundled`).
+- `history`: the callbacks that log `history.csv` and back a run up.
+- `runs`: `Run`, one run's backend, folder, `run.json`, resume, callbacks
+  and artifacts (`run.callbacks()`, `run.save(...)`).
+- `training`: the model check, optimizer, `--schedule`, `--learning-rate
+  auto` (`find_learning_rate`) and `--ensemble K` (`train_ensemble`).
+- `evaluation`: test reports (`classifier`, `image_classifier` with
+  test-time augmentation, `pixel_errors`, `feature_errors`).
+- `backbones`: `keras.applications` networks for transfer learning.
+- `tuning`: `recipes.tune`'s data, roles, search and results.
+
+A recipe reads:
+
+```python
+args = parser.parse_args(argv)
+run = Run(args, "mlp", backend="jax")   # before Keras is imported
+import keras, zoo
+data = load_data(args)
+with run.distributed():
+    model = zoo.build("mlp", input_shape=data.input_shape, num_outputs=data.num_outputs)
+    model.compile(optimizer=training.optimizer(args, args.learning_rate), loss=..., metrics=...)
+train, validation = data.batches(args.batch_size, seed=args.seed)
+history = model.fit(train, validation_data=validation, epochs=args.epochs,
+                    callbacks=[..., *run.callbacks()], verbose=run.verbose)
+results = model.evaluate(data.test_batches(), return_dict=True)
+run.save(model=model, history=history, metrics=results, data=data)
+```
 """

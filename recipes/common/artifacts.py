@@ -47,20 +47,8 @@ def write_csv(path: str | Path, frame) -> Path:
     return Path(path)
 
 
-def tensorflow_left_alone() -> contextlib.AbstractContextManager[None]:
-    """Keras code in this block does not import TensorFlow just to look for it.
-
-    See `callbacks._saving.tensorflow_left_alone` (there because the snapshot
-    callback needs it too, and callbacks/ cannot import recipes/). Imported
-    here when called: the `callbacks` package imports Keras.
-    """
-    from callbacks._saving import tensorflow_left_alone as guard
-
-    return guard()
-
-
 def save_model(model, path: str | Path) -> Path:
-    with atomic_path(path) as temporary, tensorflow_left_alone():
+    with atomic_path(path) as temporary:
         model.save(temporary)
     return Path(path)
 

@@ -1,10 +1,6 @@
 """Snapshot ensembles: schedule, snapshots, crash safety, ensembles."""
 
-import json
 import os
-import subprocess
-import sys
-from pathlib import Path
 
 import keras
 import numpy as np
@@ -405,27 +401,3 @@ def test_resumed_sgdr_fit_restores_the_optimizer_state(tmp_path, recwarn):
     assert int(check.state[0]) == 2 * STEPS  # the step counter of epoch 3's start
     for restored, saved in zip(check.state[1:], moments):
         np.testing.assert_allclose(restored, saved)
-
-
-JAX_SNAPSHOTS = """
-import json, sys
-import keras, numpy as np
-from callbacks import SnapshotEnsemble
-model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(1)])
-model.compile(optimizer="sgd", loss="mse")
-snapshots = SnapshotEnsemble(2, 0.1, directory=sys.argv[1])
-model.fit(np.ones((8, 3)), np.ones((8, 1)), epochs=2, verbose=0, callbacks=[snapshots])
-print(json.dumps({"saved": len(snapshots.snapshot_paths),
-                  "tensorflow": "tensorflow" in sys.modules}))
-"""
-
-
-def test_snapshots_saved_under_jax_import_no_tensorflow(tmp_path):
-    pytest.importorskip("jax")
-    root = Path(__file__).resolve().parents[2]
-    completed = subprocess.run(
-        [sys.executable, "-c", JAX_SNAPSHOTS, str(tmp_path)], cwd=root,
-        env={**os.environ, "KERAS_BACKEND": "jax"}, capture_output=True, text=True)
-    assert completed.returncode == 0, completed.stderr[-3000:]
-    result = json.loads(completed.stdout.strip().splitlines()[-1])
-    assert result == {"saved": 2, "tensorflow": False}

@@ -6,7 +6,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from recipes.common import cli, datasets, images
+from recipes.common import evaluation
+from recipes.common.data import images
 
 
 def write_images(folder, count, *, size=(10, 12), mode="RGB", seed=0, start=0, ext="png"):
@@ -329,24 +330,23 @@ def test_subsample_and_images(tmp_path):
     assert 0.0 <= pictures.min() and pictures.max() <= 1.0
     expected = np.stack([pil_pixels(data.files_test[i]) for i in (3, 0)]) / 255.0
     np.testing.assert_allclose(pictures, expected, atol=1e-6)
-    np.testing.assert_array_equal(datasets.evaluation_images(data, [3, 0]), pictures)
+    np.testing.assert_array_equal(data.test_images([3, 0]), pictures)
 
 
-def test_fit_and_evaluation_inputs_of_a_folder(tmp_path):
+def test_batches_and_test_batches_of_a_folder(tmp_path):
     data = images.load_folder(make_folder(tmp_path, per_class=10, size=(8, 8)), image_size=(8, 8))
-    inputs = datasets.fit_inputs(data, batch_size=4, seed=2)
-    assert inputs["shuffle"] is False
-    _, y = concat(inputs["x"])
-    assert sorted(y) == sorted(data.y_train)
-    _, y_val = concat(inputs["validation_data"])
-    np.testing.assert_array_equal(y_val, data.y_val)
-    evaluation = datasets.evaluation_inputs(data, batch_size=2)
-    assert set(evaluation) == {"x"}
-    _, y_test = concat(evaluation["x"])
-    np.testing.assert_array_equal(y_test, data.y_test)
+    train, validation = data.batches(4, seed=2)
+    x, y = concat(train)
+    assert sorted(y) == sorted(data.y_train) and x.shape == (14, 8, 8, 3)
+    assert fingerprints(train) != fingerprints(train)  # reshuffled every epoch
+    _, y_val = concat(validation)
+    np.testing.assert_array_equal(y_val, data.y_val)  # in file order
+    parts = batches(data.test_batches(batch_size=2))
+    assert [len(y) for _, y in parts] == [2, 1]
+    np.testing.assert_array_equal(np.concatenate([y for _, y in parts]), data.y_test)
 
 
-# -- with_preprocessing and save ----------------------------------------------
+# -- with_preprocessing, and what a run records of a folder ------------------
 
 
 def test_with_preprocessing_takes_raw_images_of_any_size_and_saves(tmp_path):
@@ -392,23 +392,30 @@ def test_with_preprocessing_grayscale_takes_one_channel(tmp_path):
     assert model.predict(x, verbose=0).shape == (len(x), 2)
 
 
-def test_save_records_the_images_in_run_json(tmp_path):
+def test_a_run_saved_with_a_folder_records_its_images_in_run_json(tmp_path):
+    import keras
+
+    from recipes.common import flags, runs
+    from recipes.common.data import load_dataset
+
     root = make_folder(tmp_path / "pets", ("b", "a"), size=(8, 8))
     data = images.load_folder(root, image_size=(8, 6), color_mode="grayscale")
-    out = tmp_path / "run"
-    out.mkdir()
-    cli.update_run_info(out, recipe="cnn")
-    images.save(out, data)
-    info = cli.run_info(out)
-    assert info["recipe"] == "cnn"  # merged, not replaced
+    assert data.image_fields() == {"image_size": [8, 6], "color_mode": "grayscale",
+                                   "folder": str(root)}
+    parser = flags.parser("Demo.", epochs=1, batch_size=4, learning_rate=1e-3)
+    args = parser.parse_args(["--output-dir", str(tmp_path / "runs"), "--quiet"])
+    run = runs.Run(args, "cnn", backend=keras.backend.backend())
+    run.save(metrics={}, data=data)
+    info = run.info()
+    assert info["recipe"] == "cnn"  # merged with the run's own fields
     assert info["task"] == "classification"
     assert info["class_names"] == ["a", "b"]
     assert info["images"]["image_size"] == [8, 6]
     assert info["images"]["color_mode"] == "grayscale"
     assert info["images"]["folder"] == str(root)
     # a later run on the bundled arrays clears `images`
-    images.save(out, datasets.load_dataset("digits", view="image"))
-    info = cli.run_info(out)
+    run.save(metrics={}, data=load_dataset("digits", view="image"))
+    info = run.info()
     assert info["images"] is None
     assert info["class_names"] == [str(i) for i in range(10)]
     assert info["task"] == "classification" and info["recipe"] == "cnn"
@@ -434,7 +441,7 @@ def _model(constant=False):
 
 
 def _tta_by_hand(model, batch_list, tta, seed):
-    augment = images.tta_augmentation(seed)
+    augment = evaluation.tta_augmentation(seed)
     outputs = []
     for batch in batch_list:
         total = np.asarray(model.predict_on_batch(batch), dtype="float64")
@@ -450,7 +457,7 @@ def _tiny_images(count=10):
 
 def test_predict_without_tta_is_model_predict():
     model, x = _model(), _tiny_images()
-    result = images.predict(model, x, tta=0, batch_size=4)
+    result = evaluation.predict(model, x, tta=0, batch_size=4)
     assert result.shape == (10, 3)
     np.testing.assert_allclose(result, model.predict(x, verbose=0), atol=1e-6)
 
@@ -460,36 +467,36 @@ def test_predict_tta_averages_seeded_augmentations_of_arrays_and_datasets():
 
     model, x = _model(), _tiny_images()
     plain = model.predict(x, verbose=0)
-    result = images.predict(model, x, tta=3, batch_size=4, seed=7)
+    result = evaluation.predict(model, x, tta=3, batch_size=4, seed=7)
     assert result.shape == (10, 3) and result.dtype == np.float32
     expected = _tta_by_hand(model, [x[0:4], x[4:8], x[8:10]], 3, 7)
     np.testing.assert_allclose(result, expected, atol=1e-6)
     assert not np.allclose(result, plain, atol=1e-4)  # the augmentations do something
     np.testing.assert_allclose(result.sum(axis=1), 1, atol=1e-5)  # still probabilities
     # the same seed gives the same result; another seed another one
-    np.testing.assert_array_equal(images.predict(model, x, tta=3, batch_size=4, seed=7), result)
-    assert not np.allclose(images.predict(model, x, tta=3, batch_size=4, seed=8), result)
+    np.testing.assert_array_equal(evaluation.predict(model, x, tta=3, batch_size=4, seed=7), result)
+    assert not np.allclose(evaluation.predict(model, x, tta=3, batch_size=4, seed=8), result)
 
     dataset = tf.data.Dataset.from_tensor_slices((x, np.arange(10))).batch(3)
-    from_dataset = images.predict(model, dataset, tta=2, seed=0)
+    from_dataset = evaluation.predict(model, dataset, tta=2, seed=0)
     expected = _tta_by_hand(model, [x[0:3], x[3:6], x[6:9], x[9:]], 2, 0)
     np.testing.assert_allclose(from_dataset, expected, atol=1e-6)
-    np.testing.assert_allclose(images.predict(model, dataset), plain, atol=1e-6)
+    np.testing.assert_allclose(evaluation.predict(model, dataset), plain, atol=1e-6)
     images_only = tf.data.Dataset.from_tensor_slices(x).batch(3)
-    np.testing.assert_allclose(images.predict(model, images_only, tta=2, seed=0), expected,
+    np.testing.assert_allclose(evaluation.predict(model, images_only, tta=2, seed=0), expected,
                                atol=1e-6)
 
 
 def test_predict_tta_of_a_constant_model_is_the_plain_prediction():
     model, x = _model(constant=True), _tiny_images(5)
-    plain = images.predict(model, x)
+    plain = evaluation.predict(model, x)
     np.testing.assert_allclose(plain, np.tile([0.1, 0.2, 0.7], (5, 1)), atol=1e-6)
-    np.testing.assert_allclose(images.predict(model, x, tta=4, batch_size=2), plain, atol=1e-6)
+    np.testing.assert_allclose(evaluation.predict(model, x, tta=4, batch_size=2), plain, atol=1e-6)
 
 
 def test_predict_rejects_negative_tta():
     with pytest.raises(ValueError, match="argument `tta`.*Received: tta=-1"):
-        images.predict(None, np.zeros((1, 8, 8, 3)), tta=-1)
+        evaluation.predict(None, np.zeros((1, 8, 8, 3)), tta=-1)
 
 
 # -- check_image --------------------------------------------------------------
@@ -536,13 +543,13 @@ def test_check_image(tmp_path, name, write, mode, reason):
         assert re.match(reason, got_reason)
 
 
-# -- datasets.load_image_folder (arrays) --------------------------------------
+# -- images.load_image_folder (arrays) ----------------------------------------
 
 
 def test_load_image_folder_arrays_leave_out_skipped_files(tmp_path, capsys):
     root = make_folder(tmp_path, per_class=10, size=(10, 12))
     (root / "cats" / "broken.png").write_bytes((root / "cats" / "000.png").read_bytes()[:100])
-    data = datasets.load_image_folder(root, image_size=(10, 12), seed=2)
+    data = images.load_image_folder(root, image_size=(10, 12), seed=2)
     assert "Skipped 1 files" in capsys.readouterr().out
     folder = images.load_folder(root, image_size=(10, 12), seed=2)
     assert data.class_names == ["cats", "dogs"] and data.num_outputs == 2

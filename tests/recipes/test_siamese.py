@@ -22,12 +22,15 @@ def test_best_threshold_maximises_accuracy_on_the_pairs():
 def test_cosine_image_run_saves_a_reusable_embedding(tmp_path):
     metrics = siamese.main([
         "--smoke", "--quiet", "--output-dir", str(tmp_path), "--view", "image",
-        "--distance", "cosine", "--margin", "0.5", "--embedding-dim", "2",
+        "--distance", "cosine", "--margin", "0.5", "--embedding-dim", "2", "--filters", "4", "8",
     ])
     out = tmp_path / "siamese"
     assert json.loads((out / "metrics.json").read_text()) == pytest.approx(metrics)
-    assert 0 <= metrics["test_roc_auc"] <= 1 and 0 <= metrics["test_pair_accuracy"] <= 1
+    assert set(metrics) == {"test_loss", "test_pair_accuracy", "test_roc_auc", "threshold",
+                            "val_pair_accuracy", "epochs_trained"}
     assert (out / "embedding.png").is_file() and (out / "distances.png").is_file()
+    info = json.loads((out / "run.json").read_text())
+    assert info["task"] == "similarity" and info["class_names"][:2] == ["0", "1"]
 
     model = keras.saving.load_model(out / "model.keras", safe_mode=True)
     embedding = keras.saving.load_model(out / "embedding.keras", safe_mode=True)
@@ -37,6 +40,9 @@ def test_cosine_image_run_saves_a_reusable_embedding(tmp_path):
     images = np.random.default_rng(0).uniform(size=(6, 8, 8, 1)).astype("float32")
     vectors = embedding.predict(images, verbose=0)
     assert vectors.shape == (6, 2)
+    # --view image: the CNN embedding, with --filters
+    convs = [layer for layer in embedding.layers if isinstance(layer, keras.layers.Conv2D)]
+    assert [layer.filters for layer in convs] == [4, 8]
     left, right = vectors[:3], vectors[3:]
     cosine = np.sum(left * right, axis=1) / (
         np.linalg.norm(left, axis=1) * np.linalg.norm(right, axis=1)
@@ -50,6 +56,20 @@ def test_rejects_a_model_that_is_not_a_similarity_model(tmp_path):
         siamese.main(
             ["--smoke", "--quiet", "--output-dir", str(tmp_path), "--model", "mlp"]
         )
+
+
+@pytest.mark.parametrize(
+    "flags, match",
+    [
+        (["--filters", "8"], r"argument `filters`: --filters does not apply to flat inputs"),
+        (["--view", "image", "--hidden-units", "8"],
+         r"argument `hidden_units`: --hidden-units does not apply to images"),
+    ],
+)
+def test_refuses_the_other_embeddings_flags(tmp_path, flags, match):
+    with pytest.raises(ValueError, match=match):
+        siamese.main(["--smoke", "--quiet", "--output-dir", str(tmp_path), *flags])
+    assert not (tmp_path / "siamese").exists()
 
 
 def test_rejects_a_regression_target(tmp_path):

@@ -32,8 +32,18 @@ def test_comparison_table_has_the_three_approaches(out):
     table = pd.read_csv(out / "comparison.csv")
     approaches = ["feature extraction", "fine-tuning", "from scratch"]
     assert list(table["approach"]) == approaches
-    assert table["test_accuracy"].between(0, 1).all()
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert [metrics[f"{name}_test_accuracy"] for name in
+            ("feature_extraction", "fine_tuning", "from_scratch")] == pytest.approx(
+        table["test_accuracy"].tolist())
+    assert metrics["examples_per_class"] == 10
     assert (out / "comparison.png").is_file()
+    # --smoke: 2 feature-extraction epochs, then 2 of fine-tuning, numbered on
+    assert pd.read_csv(out / "history.csv")["epoch"].tolist() == [1, 2, 3, 4]
+    # model.keras labels the new classes, 5-9
+    info = json.loads((out / "run.json").read_text())
+    assert info["class_names"] == ["5", "6", "7", "8", "9"]
+    assert keras.saving.load_model(out / "model.keras").output_shape == (None, 5)
 
 
 @pytest.mark.slow
@@ -111,7 +121,10 @@ def test_backbone_head_only_keeps_the_weights_file_exactly(tmp_path, photos):
         *BACKBONE, "--weights", str(tmp_path / "backbone.weights.h5"),
         "--fine-tune-epochs", "0",
     ])
-    assert 0.0 <= metrics["test_accuracy"] <= 1.0
+    assert set(metrics) == {"test_loss", "test_accuracy"}
+    out = tmp_path / "transfer_learning"
+    assert pd.read_csv(out / "history.csv")["epoch"].tolist() == [1, 2]  # the head only
+    assert json.loads((out / "run.json").read_text())["phase"] == "done"
     saved = backbone_weights(tmp_path / "transfer_learning" / "model.keras")
     # Every variable, batch norm's moving statistics included, is the file's.
     assert len(saved.weights) == len(original.weights)
@@ -123,7 +136,8 @@ def test_backbone_head_only_keeps_the_weights_file_exactly(tmp_path, photos):
 
 
 @pytest.mark.slow
-def test_backbone_fine_tuning_trains_the_top_layers_with_batch_norm_frozen(tmp_path, photos):
+def test_backbone_fine_tuning_trains_the_top_layers_with_batch_norm_frozen(tmp_path, photos,
+                                                                          capsys):
     from recipes import predict
 
     flags = ["--smoke", "--quiet", "--output-dir", str(tmp_path), "--images", str(photos),
@@ -157,11 +171,19 @@ def test_backbone_fine_tuning_trains_the_top_layers_with_batch_norm_frozen(tmp_p
 
     # Killed between the phases: the same command goes on with fine-tuning.
     (out / "model.keras").unlink()
-    cli_info = {**info, "phase": "fine-tuning"}
-    (out / "run.json").write_text(json.dumps(cli_info))
+    (out / "run.json").write_text(json.dumps({**info, "phase": "fine-tuning"}))
+    capsys.readouterr()
     transfer_learning.main(flags)
     assert (out / "model.keras").is_file()
     assert pd.read_csv(out / "history.csv")["epoch"].tolist() == [1, 2, 3, 4]
+    printed = capsys.readouterr().out
+    assert "Resuming at fine-tuning" in printed and "Feature extraction:" not in printed
+    # Another command in that folder starts over with the head.
+    transfer_learning.main([*flags, "--fine-tune-epochs", "1"])
+    printed = capsys.readouterr().out
+    assert "Resuming" not in printed and "Feature extraction:" in printed
+    assert pd.read_csv(out / "history.csv")["epoch"].tolist() == [1, 2, 3]
+    assert json.loads((out / "run.json").read_text())["phase"] == "done"
 
 
 @pytest.mark.parametrize(
@@ -178,6 +200,14 @@ def test_backbone_fine_tuning_trains_the_top_layers_with_batch_norm_frozen(tmp_p
          "argument `weights`.*missing.weights.h5"),
         (["--images", "{photos}", *BACKBONE, "--weights", "none", "--color-mode", "grayscale"],
          "argument `color_mode`: a --backbone takes rgb"),
+        # The digits comparison's flags do not apply to a --backbone, nor its flags to it.
+        (["--images", "{photos}", *BACKBONE, "--weights", "none", "--examples-per-class", "5"],
+         r"argument `examples_per_class`: --examples-per-class does not apply to "
+         r"--backbone mobilenet_v3_small.*examples_per_class=5"),
+        (["--tta", "2"], r"argument `tta`: --tta does not apply to the digits comparison"),
+        (["--model", "gmlp", "--global-pooling", "avg"],
+         r"argument `global_pooling`: --global-pooling does not apply to --model gmlp"),
+        (["--fine-tune-epochs", "0"], r"argument `fine_tune_epochs`.*digits comparison"),
     ],
 )
 def test_backbone_flags_are_checked_before_training(tmp_path, photos, flags, match):

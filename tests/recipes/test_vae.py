@@ -4,7 +4,8 @@ import keras
 import pytest
 
 from recipes import vae
-from recipes.common import datasets
+from recipes.common import evaluation
+from recipes.common.data import load_dataset
 from zoo.vae import ReconstructionLoss, negative_elbo, posterior_mean_reconstruction_loss
 
 
@@ -24,14 +25,27 @@ def test_loss_parts_and_a_projected_latent_space(tmp_path):
     assert metrics["test_negative_elbo"] == pytest.approx(
         metrics["test_reconstruction_loss"] + metrics["test_kl_loss"], rel=1e-6
     )
-    assert 0 < metrics["test_mse_per_pixel"] < 1
     out = tmp_path / "vae"
     for plot in ("generated", "latent_space", "reconstructions"):
         assert (out / f"{plot}.png").exists()
+    model = keras.saving.load_model(out / "model.keras", safe_mode=True)
+    # The flags reached the model: --dense (no convolutions), --hidden-units,
+    # --latent-dim, --kl-weight.
+    encoder = model.get_layer("encoder")
+    assert [type(layer).__name__ for layer in encoder.layers] == [
+        "InputLayer", "Flatten", "Dense", "Activation", "Dense", "Dense"]
+    assert encoder.get_layer("encoder_block1_dense").units == 16
+    assert encoder.get_layer("z_mean").units == 5 and encoder.get_layer("z_log_var").units == 5
+    assert "Conv2DTranspose" not in {type(layer).__name__
+                                     for layer in model.get_layer("decoder").layers}
+    assert model.get_layer("kl_divergence").kl_weight == 2
     # The saved model gives the same figures on the same test digits (the
     # recipe's seed, 0, seeds the draws)...
-    x_test = datasets.load_dataset("digits", view="image", seed=0).x_test[:100]
-    model = keras.saving.load_model(out / "model.keras", safe_mode=True)
+    x_test = load_dataset("digits", view="image", seed=0).x_test[:100]
+    # The per-pixel errors are the posterior-mean reconstruction's (predict()).
+    errors = evaluation.pixel_errors(x_test, model.predict(x_test, verbose=0))
+    assert metrics["test_mse_per_pixel"] == pytest.approx(errors["mse"], rel=1e-5)
+    assert metrics["test_bce_per_pixel"] == pytest.approx(errors["bce"], rel=1e-5)
     elbo = negative_elbo(model, x_test, num_samples=7, seed=0)
     assert elbo["negative_elbo"].mean() == pytest.approx(metrics["test_negative_elbo"], rel=1e-5)
     assert posterior_mean_reconstruction_loss(model, x_test).mean() == pytest.approx(
@@ -55,6 +69,10 @@ def test_loss_parts_and_a_projected_latent_space(tmp_path):
     [
         (["--model", "autoencoder"], "argument `model`.*one of: vae"),
         (["--kl-weight", "-1"], "argument `kl_weight`"),
+        # --conv-filters shapes the convolutions: refused with --dense, not ignored.
+        (["--dense", "--conv-filters", "8"],
+         "argument `conv_filters`.*does not apply to --dense"),
+        (["--conv-filters", "4", "8", "16", "32"], "argument `input_shape`.*divisible"),
     ],
 )
 def test_errors_name_the_flag(flags, message, tmp_path):

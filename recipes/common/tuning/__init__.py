@@ -10,7 +10,7 @@
 - `recipes.common.tuning.results`: the results table and its plot.
 
 The names below are re-exported here, so `tuning.load_task_data(...)` works.
-Import after `cli.setup()`: these modules import Keras and keras-tuner.
+Import after `runtime.setup()` (a `Run`): these modules import Keras and keras-tuner.
 """
 
 from recipes.common.tuning.data import (

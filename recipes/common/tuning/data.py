@@ -16,7 +16,7 @@ import keras
 import keras_tuner
 import numpy as np
 
-from recipes.common import cli, datasets
+from recipes.common.data import load_data, view_for
 
 
 def searchable_spec(name: str):
@@ -50,7 +50,7 @@ class TaskData:
         fixed: builder arguments that are not tuned (`input_shape`, ...).
         description: where the data came from (part of the fingerprint).
         unit_range: every input lies in [0, 1].
-        source: the `datasets.Dataset` the splits came from (its class
+        source: the `data.Dataset` the splits came from (its class
             names, and for a CSV its fitted preprocessing and schema).
     """
 
@@ -79,7 +79,7 @@ def load_task_data(args, spec) -> TaskData:
             f"{spec.input_kind} inputs; only the bundled digits come in that "
             f"shape (--csv and tables suit vector models such as mlp). Received: {source}"
         )
-    data = cli.load_data(args, view=datasets.view_for(spec.input_kind))
+    data = load_data(args, view=view_for(spec.input_kind))
     parameters = inspect.signature(spec.builder).parameters
     fixed: dict[str, Any] = {"input_shape": tuple(data.input_shape)}
     unit_range = bool(data.x_train.min() >= 0 and data.x_train.max() <= 1)
@@ -137,7 +137,7 @@ def parse_objective(text: str):
             f"NAME:max. Received: objective={text!r}"
         )
     if not direction:
-        from keras_tuner.src.engine import metrics_tracking
+        from keras_tuner.engine import metrics_tracking
 
         direction = metrics_tracking.infer_metric_direction(name)
         if direction is None and name.endswith("loss"):

@@ -3,6 +3,10 @@
 Roles come from `--chief` / `--worker` or keras-tuner's `KERASTUNER_*`
 environment variables. The chief serves the oracle over gRPC; a worker
 checks it can reach the chief and that both search the same space.
+
+keras-tuner has no public API for its chief's gRPC service, the client's
+time-out, or the chief check: this module is the one place that imports
+them from `keras_tuner.src` (tests/recipes/test_tune.py pins what it uses).
 """
 
 from __future__ import annotations
@@ -64,6 +68,14 @@ def resolve_role(args) -> Role:
             "--overwrite and --retrain-best are for the chief: a worker only runs trials."
         )
     return role
+
+
+def is_chief_oracle() -> bool:
+    """Whether this process is keras-tuner's chief (it serves the oracle): its
+    `KERASTUNER_*` variables (`role_environment`) name a chief."""
+    from keras_tuner.src.distribute import utils
+
+    return utils.is_chief_oracle()
 
 
 @contextlib.contextmanager

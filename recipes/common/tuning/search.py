@@ -19,12 +19,11 @@ from typing import Any
 
 import keras
 import keras_tuner
-from keras_tuner.src.distribute import utils as distribute_utils
-from keras_tuner.src.engine import trial as trial_module
+from keras_tuner.engine import trial as trial_module
 
 from recipes.common import artifacts
 from recipes.common.tuning.results import RUN_FILE, write_results
-from recipes.common.tuning.roles import Role, serve
+from recipes.common.tuning.roles import Role, is_chief_oracle, serve
 
 FINGERPRINT_FILE = "fingerprint.json"
 FINISHED = (trial_module.TrialStatus.COMPLETED, trial_module.TrialStatus.FAILED)
@@ -135,7 +134,7 @@ class ResumableRandomSearch(keras_tuner.Tuner):
         self._started: dict[str, float] = {}
 
     def search(self, *fit_args, **fit_kwargs):
-        if not distribute_utils.is_chief_oracle():
+        if not is_chief_oracle():
             return super().search(*fit_args, **fit_kwargs)
         self.oracle.verbose = fit_kwargs.get("verbose", 1)
         self.save()

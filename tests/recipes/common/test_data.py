@@ -1,9 +1,13 @@
-"""Bundled datasets and the CSV loader: shapes, splits, scaling, errors."""
+"""`recipes.common.data`: bundled datasets, CSV tables, image folders as
+arrays, the split, and the batches `fit` and `evaluate` get."""
+
+import argparse
 
 import numpy as np
 import pytest
 
-from recipes.common import datasets
+from recipes.common import data as datasets
+from recipes.common.data import splits
 
 
 @pytest.mark.parametrize(
@@ -40,36 +44,31 @@ def test_bundled_digits_are_scikit_learns():
     assert data.feature_names == list(reference.feature_names)
 
 
-LABELS = {
-    "digits": np.repeat(np.arange(10), 30)[np.random.RandomState(0).permutation(300)],
-    "unbalanced": np.array([0] * 5 + [1] * 40 + [2] * 9),
-    "ties": np.tile([3, 1, 2, 7], 6),
-    "none": None,
-}
+@pytest.mark.parametrize("seed", [0, 7])
+def test_split_is_two_calls_of_scikit_learns_train_test_split(seed):
+    from sklearn.model_selection import train_test_split
+
+    x = np.arange(200.0)[:, None]
+    y = np.repeat(np.arange(4), 50)
+    x_train, y_train, x_val, y_val, x_test, y_test = datasets.split(x, y, seed=seed)
+    x_rest, expected_test, y_rest, _ = train_test_split(
+        x, y, test_size=0.15, random_state=seed, stratify=y)
+    expected_train, expected_val = train_test_split(
+        x_rest, test_size=0.15 / 0.85, random_state=seed, stratify=y_rest)
+    np.testing.assert_array_equal(x_test, expected_test)
+    np.testing.assert_array_equal(x_train, expected_train)
+    np.testing.assert_array_equal(x_val, expected_val)
+    assert all(np.ptp(np.bincount(part)) <= 1 for part in (y_train, y_val, y_test))  # stratified
 
 
-@pytest.mark.parametrize("labels", LABELS.values(), ids=LABELS.keys())
-@pytest.mark.parametrize("seed", [0, 1, 7])
-@pytest.mark.parametrize("test_size", [0.15, 0.15 / 0.85, 0.3])
-def test_split_indices_are_scikit_learns_train_test_split(labels, seed, test_size):
-    model_selection = pytest.importorskip("sklearn.model_selection")
-    samples = np.arange(100 if labels is None else len(labels))
-    expected = model_selection.train_test_split(
-        samples, test_size=test_size, random_state=seed, stratify=labels)
-    train, test = datasets._train_test_indices(len(samples), test_size, seed, labels)
-    np.testing.assert_array_equal(samples[train], expected[0])
-    np.testing.assert_array_equal(samples[test], expected[1])
-
-
-def test_split_leaves_other_labels_to_scikit_learn():
-    assert datasets._train_test_indices(10, 0.3, 0, np.array(list("aabbccddee"))) is None
-    assert datasets._train_test_indices(8, 0.25, 0, np.eye(8, dtype=int)) is None
-    assert datasets._train_test_indices(6, 0.5, 0, np.array([0, 1, 1, 2, 2, 2])) is None
+def test_split_of_text_labels_is_stratified_and_rare_classes_are_not():
     x = np.arange(40.0)[:, None]
-    y = np.array(list("ab") * 20)  # strings: scikit-learn splits them, stratified
+    y = np.array(list("ab") * 20)
     parts = datasets.split(x, y, seed=0)
     assert sum(len(part) for part in parts[::2]) == 40
     assert all(set(labels) == {"a", "b"} for labels in parts[1::2])
+    rare = np.array([0] * 38 + [1] * 2)  # a class of 2 cannot be stratified 3 ways
+    assert sum(len(part) for part in datasets.split(x, rare, seed=0)[::2]) == 40
 
 
 @pytest.mark.parametrize("name, classes", [("wine", 3), ("breast_cancer", 2)])
@@ -231,24 +230,31 @@ def test_bad_image_folder(tmp_path):
 
 
 def _epochs(dataset, count):
-    """`count` passes over a (x, y) dataset: the y of each, in order, as lists."""
-    return [
-        [int(label) for _, labels in dataset for label in np.asarray(labels)]
-        for _ in range(count)
-    ]
+    """`count` passes over a (x, y) dataset as `fit` makes them (a PyDataset is
+    told each epoch's end): the y of each, in order, as lists."""
+    passes = []
+    for _ in range(count):
+        passes.append([int(label) for index in range(len(dataset))
+                       for label in np.asarray(dataset[index][1])])
+        dataset.on_epoch_end()
+    return passes
 
 
-def test_evaluation_inputs_take_a_bundled_split_in_one_batch():
+def test_test_batches_take_a_bundled_split_in_one_batch_in_order():
     data = datasets.load_dataset("digits")
-    inputs = datasets.evaluation_inputs(data)
-    assert inputs["batch_size"] == datasets.EVALUATION_BATCH_SIZE >= len(data.x_test)
-    assert datasets.evaluation_inputs(data, batch_size=32)["batch_size"] == 32
+    batches = data.test_batches()
+    assert len(batches) == 1 and datasets.EVALUATION_BATCH_SIZE >= len(data.x_test)
+    x, y = batches[0]
+    np.testing.assert_array_equal(x, data.x_test)
+    np.testing.assert_array_equal(y, data.y_test)
+    small = data.test_batches(batch_size=100)
+    assert [len(small[i][1]) for i in range(len(small))] == [100, 100, 70]
 
 
-def test_full_batches_dataset_drops_a_new_remainder_every_epoch():
+def test_shuffled_array_batches_drop_a_new_remainder_every_epoch():
     x = np.arange(10.0)[:, None]
     y = np.arange(10)
-    batches = datasets.full_batches_dataset(x, y, 4, seed=1)
+    batches = splits.array_batches(x, y, 4, shuffle=True, seed=1)
     assert len(batches) == 2
     epochs = []
     for _ in range(3):
@@ -258,28 +264,41 @@ def test_full_batches_dataset_drops_a_new_remainder_every_epoch():
         batches.on_epoch_end()
     assert all(len(set(labels)) == 8 for labels in epochs)
     assert not np.array_equal(epochs[0], epochs[1])
-    again = datasets.full_batches_dataset(x, y, 4, seed=1)
+    again = splits.array_batches(x, y, 4, shuffle=True, seed=1)
     np.testing.assert_array_equal(np.concatenate([again[i][1] for i in range(2)]), epochs[0])
-    few = datasets.full_batches_dataset(x[:3], y[:3], 4)
+    few = splits.array_batches(x[:3], y[:3], 4, shuffle=True)
     assert len(few) == 1 and len(few[0][0]) == 3  # fewer samples than a batch: one batch
 
 
-def test_fit_inputs_pipeline_reshuffles_every_epoch_and_repeats_with_the_seed():
-    import keras
-
+def test_training_batches_reshuffle_every_epoch_and_repeat_with_the_seed():
     data = datasets.load_dataset("digits", seed=0).subsample(train=50, evaluation=20)
     data.y_train = np.arange(len(data.x_train))  # to tell the samples apart
-    inputs = datasets.fit_inputs(data, batch_size=16, seed=7)
-    if keras.backend.backend() != "tensorflow":
-        assert inputs["x"] is data.x_train and inputs["batch_size"] == 16
-        return
-    assert inputs["shuffle"] is False  # the pipeline shuffles
-    first, second = _epochs(inputs["x"], 2)
-    assert sorted(first) == sorted(second) == list(range(50))  # each sample once
-    assert first != second  # reshuffled between epochs
-    again = _epochs(datasets.fit_inputs(data, batch_size=16, seed=7)["x"], 2)
+    train, validation = data.batches(16, seed=7)
+    first, second = _epochs(train, 2)
+    again = _epochs(data.batches(16, seed=7)[0], 2)
     assert again == [first, second]  # same seed, same order
-    batches = [len(labels) for _, labels in inputs["x"]]
-    assert batches == [16, 16, 16, 2]
-    validation = _epochs(inputs["validation_data"], 1)[0]
-    assert validation == [int(label) for label in data.y_val]  # in order
+    assert first != second  # reshuffled between epochs
+    assert len(set(first)) == len(first)  # no sample twice
+    assert _epochs(validation, 1)[0] == [int(label) for label in data.y_val]  # in order
+
+
+def _flags(**overrides):
+    values = dict(csv=None, images=None, target=None, seed=0, split_seed=None, smoke=False,
+                  train_size=None, dataset="digits")
+    return argparse.Namespace(**{**values, **overrides})
+
+
+def test_load_data_picks_the_bundled_data_and_shrinks_it_for_smoke_and_train_size():
+    full = datasets.load_data(_flags(), view="image")
+    assert full.input_shape == (8, 8, 1) and len(full.x_train) == 1257
+    smoke = datasets.load_data(_flags(smoke=True))
+    assert (len(smoke.x_train), len(smoke.x_val), len(smoke.x_test)) == (300, 100, 100)
+    fewer = datasets.load_data(_flags(train_size=100))
+    assert len(fewer.x_train) == 100 and len(fewer.x_test) == len(full.x_test)
+    other = datasets.load_data(_flags(split_seed=5))
+    assert not np.array_equal(other.y_test, full.y_test)
+
+
+def test_load_data_names_a_target_without_a_table():
+    with pytest.raises(ValueError, match="argument `target`: it needs --csv"):
+        datasets.load_data(_flags(target="label"))

@@ -1,26 +1,18 @@
-"""Your image folders, streamed from disk: listing, split, `tf.data` pipelines, TTA.
+"""Your image folders, streamed from disk: listing, split, `tf.data` pipelines.
 
 `load_folder(path)` lists a folder with one sub-folder per class, checks
-each file's header (Pillow: the format, the size, the colour mode) without
-decoding it, and splits the file list 70/15/15, stratified and seeded, so
-the split is the same on every run and on resume. The images themselves are
-read in batches by a `tf.data` pipeline (`ImageFolder.dataset`): decoded in
-parallel, resized, batched and prefetched, never the whole folder in memory,
-and optionally cached on disk (`cache=`) so later epochs skip decoding. The
-pipeline feeds `fit` on any backend (TensorFlow or JAX).
+each file's header with Pillow without decoding it, and splits the file list
+70/15/15, stratified and seeded (the same split on every run and on resume).
+The images are read in batches by a `tf.data` pipeline (`ImageFolder.dataset`:
+decoded in parallel, resized, batched, prefetched, optionally cached on
+disk), never the whole folder in memory; it feeds `fit` on any backend.
+Scaling and resizing belong to the model: `with_preprocessing(model, data)`
+puts `Resizing` and `Rescaling(1 / 255)` in front of it, so the saved model
+takes raw images of any size, as `recipes.predict --images` feeds it.
 
-Pixel scaling and resizing belong to the model, not to the files:
-`with_preprocessing(model, data)` puts `keras.layers.Resizing` and
-`Rescaling(1 / 255)` in front of a model, so the saved model takes raw
-images of any size (pixel values 0-255), as `recipes.predict --images`
-feeds it. `save(out, data)` records the class names, image size and colour
-mode in `run.json`.
-
-Why not `keras.utils.image_dataset_from_directory` alone: it lists and
-splits the folder itself (a random, unstratified validation split, no test
-split) and fails mid-epoch with a TensorFlow trace on a corrupt file. Here
-the listing is checked first, a bad file is named and skipped, and the
-same pipeline (`tf.io.decode_image`, `tf.image.resize`) reads new images.
+Why not `keras.utils.image_dataset_from_directory` alone: it splits the
+folder itself (random, unstratified, no test split) and fails mid-epoch with
+a TensorFlow trace on a corrupt file. Here a bad file is named and skipped.
 """
 
 from __future__ import annotations
@@ -33,22 +25,16 @@ from typing import Any
 
 import numpy as np
 
+from recipes.common.data.splits import invalid, split
+
 # What `tf.io.decode_image` reads (the formats of Keras' own image loader).
 IMAGE_EXTENSIONS = (".bmp", ".gif", ".jpeg", ".jpg", ".png")
 DECODED_FORMATS = ("BMP", "GIF", "JPEG", "PNG")  # Pillow's names for them
 CHANNELS = {"grayscale": 1, "rgb": 3}
 # Pillow's modes that are already `color_mode` (anything else is converted).
 _NATIVE_MODES = {"grayscale": ("L", "I", "I;16", "1"), "rgb": ("RGB",)}
-# Test-time augmentation: label-preserving for digits and photos (no flips: a
-# mirrored 2 is not a 2), as fractions of the image size.
-TTA_TRANSLATION = 0.1
-TTA_ZOOM = 0.1
-
-
-def _invalid(name: str, expected: str, value) -> ValueError:
-    return ValueError(
-        f"Invalid value for argument `{name}`: expected {expected}. Received: {name}={value!r}"
-    )
+# Test batches of a streamed image folder: decoded images, so fewer at once.
+STREAMED_EVALUATION_BATCH_SIZE = 256
 
 
 def check_image(path: Path) -> tuple[str | None, str | None]:
@@ -146,6 +132,32 @@ class ImageFolder:
             lines.append(f"Skipped {len(self.skipped)} files of {self.name} ({shown}{more}).")
         return lines
 
+    def summary(self) -> str:
+        """One line: the sizes of the splits, the image shape and the classes."""
+        return (f"{self.name}: {len(self.y_train)} train, {len(self.y_val)} validation, "
+                f"{len(self.y_test)} test images of shape {self.input_shape}, "
+                f"{self.num_outputs} classes")
+
+    def image_fields(self) -> dict[str, Any]:
+        """What `run.json` records for `recipes.predict --images`."""
+        return {"image_size": list(self.image_size), "color_mode": self.color_mode,
+                "folder": self.name}
+
+    def batches(self, batch_size: int, *, seed: int = 0) -> tuple[Any, Any]:
+        """`(train, validation)` `tf.data` pipelines for `model.fit(train,
+        validation_data=validation)`; the training files reshuffled every epoch."""
+        return (self.dataset("train", batch_size=batch_size, shuffle=True, seed=seed),
+                self.dataset("val", batch_size=batch_size))
+
+    def test_batches(self, batch_size: int = STREAMED_EVALUATION_BATCH_SIZE):
+        """The test split's pipeline in file order (predictions line up with
+        `y_test`), for `model.evaluate(...)` and `model.predict(...)`."""
+        return self.dataset("test", batch_size=batch_size)
+
+    def test_images(self, indices) -> np.ndarray:
+        """Test images `indices` in [0, 1], decoded, for plots."""
+        return self.images("test", indices)
+
     def dataset(
         self, split: str, *, batch_size: int, shuffle: bool = False, seed: int = 0
     ):
@@ -165,7 +177,7 @@ class ImageFolder:
 
     def split(self, split: str) -> tuple[list[str], np.ndarray]:
         if split not in ("train", "val", "test"):
-            raise _invalid("split", "'train', 'val' or 'test'", split)
+            raise invalid("split", "'train', 'val' or 'test'", split)
         return getattr(self, f"files_{split}"), getattr(self, f"y_{split}")
 
     def images(self, split: str, indices) -> np.ndarray:
@@ -279,13 +291,11 @@ def load_folder(
             a class folder without readable images, or fewer than 10 images;
             naming the folder.
     """
-    from recipes.common import datasets
-
     path = Path(path)
     if not path.is_dir():
-        raise _invalid("images", "a folder with one sub-folder of images per class", str(path))
+        raise invalid("images", "a folder with one sub-folder of images per class", str(path))
     if color_mode not in CHANNELS:
-        raise _invalid("color_mode", f"one of {tuple(CHANNELS)}", color_mode)
+        raise invalid("color_mode", f"one of {tuple(CHANNELS)}", color_mode)
     classes = sorted(child for child in path.iterdir()
                      if child.is_dir() and not child.name.startswith("."))
     if not classes:
@@ -319,7 +329,7 @@ def load_folder(
         raise ValueError(
             f"Image folder {str(path)!r} has only {len(files)} readable images; need 10 or more."
         )
-    parts = datasets.split(np.asarray(files), np.asarray(labels, dtype="int64"), seed=seed)
+    parts = split(np.asarray(files), np.asarray(labels, dtype="int64"), seed=seed)
     x_train, y_train, x_val, y_val, x_test, y_test = parts
     return ImageFolder(
         str(path),
@@ -350,97 +360,41 @@ def with_preprocessing(model, data: ImageFolder, *, name: str | None = None):
     return keras.Model(inputs, model(x), name=name or model.name)
 
 
-def save(out: Path, data) -> None:
-    """Records in `run.json` what `recipes.predict --images` needs: the task,
-    class names, image size and colour mode (`images`); for a run on the
-    bundled arrays, `images` is cleared."""
-    from recipes.common import cli
+def load_image_folder(
+    path: str | Path,
+    *,
+    image_size: tuple[int, int] = (32, 32),
+    color_mode: str = "rgb",
+    seed: int = 0,
+):
+    """A folder of images, one sub-folder per class, as in-memory arrays.
 
-    fields: dict[str, Any] = {"task": data.task, "class_names": list(data.class_names)}
-    if isinstance(data, ImageFolder):
-        fields["images"] = {"image_size": list(data.image_size), "color_mode": data.color_mode,
-                            "folder": data.name}
-    else:
-        fields["images"] = None
-    cli.update_run_info(Path(out), **fields)
+    For the recipes that need arrays (autoencoders, siamese pairs); the cnn,
+    gmlp and transfer-learning recipes stream the folder instead
+    (`load_folder`), which this builds on: the same listing, checks,
+    conversions and stratified 70/15/15 split, then every image decoded and
+    scaled to [0, 1].
 
+    Returns:
+        A `splits.Dataset`.
+    """
+    from recipes.common.data.splits import Dataset
 
-def tta_augmentation(seed: int = 0):
-    """The label-preserving random transforms of test-time augmentation:
-    shifts and zooms of up to 10% (`TTA_TRANSLATION`, `TTA_ZOOM`), no flips."""
-    import keras
-    from keras import layers
+    folder = load_folder(path, image_size=image_size, color_mode=color_mode, seed=seed)
+    for note in folder.notes():
+        print(note)
 
-    return keras.Sequential(
-        [
-            layers.RandomTranslation(TTA_TRANSLATION, TTA_TRANSLATION, seed=seed),
-            layers.RandomZoom(TTA_ZOOM, seed=seed + 1),
-        ],
-        name="tta",
+    def arrays(split):
+        files, labels = folder.split(split)
+        batches = file_dataset(files, labels, image_size=folder.image_size,
+                               color_mode=color_mode, batch_size=256)
+        x = np.concatenate([x for x, _ in batches.as_numpy_iterator()]) / 255.0
+        return x.astype("float32"), labels
+
+    return Dataset.from_split(
+        folder.name,
+        "classification",
+        (*arrays("train"), *arrays("val"), *arrays("test")),
+        num_outputs=folder.num_outputs,
+        class_names=folder.class_names,
     )
-
-
-def step_by_step() -> list:
-    """Callbacks for `evaluate` / `predict` on a streamed folder: under JAX,
-    one that waits for each batch's result.
-
-    Keras under JAX dispatches the steps without waiting for them, so the
-    `tf.data` pipeline keeps reading ahead and the waiting batches pile up
-    in memory: evaluation's peak then grows with the number of test images
-    (`python -m benchmarks.image_folder`). Waiting on each batch keeps it
-    flat. Under TensorFlow: no callbacks.
-    """
-    import keras
-
-    if keras.backend.backend() != "jax":
-        return []
-
-    class WaitEachBatch(keras.callbacks.Callback):
-        def _wait(self, logs):
-            for value in (logs or {}).values():
-                getattr(value, "block_until_ready", lambda: None)()
-
-        def on_test_batch_end(self, batch, logs=None):
-            self._wait(logs)
-
-        def on_predict_batch_end(self, batch, logs=None):
-            self._wait(logs)
-
-    return [WaitEachBatch()]
-
-
-def predict(model, x, *, tta: int = 0, batch_size: int = 64, seed: int = 0) -> np.ndarray:
-    """`model`'s predictions on `x`, averaged over `tta` augmented copies too.
-
-    With `tta=0` this is `model.predict`. With `tta=N`, each batch is also
-    predicted `N` times under `tta_augmentation` (random shifts and zooms,
-    seeded) and the `N + 1` probability vectors are averaged.
-
-    Args:
-        model: a trained classifier.
-        x: an array of images, or a `tf.data.Dataset` of image batches (or
-            `(images, labels)` batches), in the model's input range.
-        tta: augmented copies per image; 0 turns test-time augmentation off.
-        batch_size: for an array `x`.
-        seed: of the augmentations.
-    """
-    if tta < 0:
-        raise _invalid("tta", "a non-negative number of augmented copies", tta)
-    if not tta:
-        streamed = hasattr(x, "element_spec")
-        return np.asarray(model.predict(x, batch_size=None if streamed else batch_size,
-                                        verbose=0, callbacks=step_by_step() if streamed else None))
-    augment = tta_augmentation(seed)
-    if hasattr(x, "element_spec"):
-        batches = (batch[0] if isinstance(batch, tuple) else batch
-                   for batch in x.as_numpy_iterator())
-    else:
-        batches = (x[start:start + batch_size] for start in range(0, len(x), batch_size))
-    outputs = []
-    for batch in batches:
-        total = np.asarray(model.predict_on_batch(batch), dtype="float64")
-        for _ in range(tta):
-            augmented = np.asarray(augment(batch, training=True))
-            total += np.asarray(model.predict_on_batch(augmented))
-        outputs.append(total / (tta + 1))
-    return np.concatenate(outputs).astype("float32")

@@ -29,6 +29,8 @@ from typing import Any
 
 import numpy as np
 
+from recipes.common import artifacts
+
 MISSING_TEXT = "(missing)"
 # Integer-category gaps are looked up as this value (its own category).
 MISSING_INTEGER = -999_999
@@ -269,7 +271,7 @@ def inference_model(model, feature_space, schema: dict[str, Any]):
     """
     import keras
 
-    from recipes.common import table_layers
+    from recipes.common.data import table_layers
 
     space_inputs = feature_space.get_inputs()
     encoder = keras.Model(space_inputs, feature_space.get_encoded_features(), name="preprocessing")
@@ -336,63 +338,48 @@ def describe_unseen(prepared: Prepared) -> str | None:
     )
 
 
-def save(out: Path, data, *, task: str | None = None) -> None:
-    """Keeps what `recipes.predict` needs in the run folder `out`.
+def save_preprocessing(folder: Path, data) -> dict[str, Any]:
+    """Keeps a `--csv` run's fitted `FeatureSpace` as `preprocessing.keras` in
+    `folder`; returns the `run.json` fields `recipes.predict` needs with it
+    (`target`, `feature_schema`).
 
-    `task` overrides `data.task` where the model does something else with
-    the data (an autoencoder reconstructs labelled digits: `"reconstruction"`).
-
-    For a `--csv` run, `data.preprocessing` (the fitted `FeatureSpace`) goes
-    to `preprocessing.keras` and the task, target, class names and feature
-    schema to `run.json`; otherwise an earlier run's `preprocessing.keras` is
-    removed and the schema cleared, so the folder describes one run.
+    For data without preprocessing (bundled arrays, images), an earlier
+    run's `preprocessing.keras` and `inference.keras` are removed and the
+    fields cleared, so the folder describes one run.
     """
-    from recipes.common import artifacts, cli
-
-    out = Path(out)
-    path = out / PREPROCESSING_FILE
-    if data.preprocessing is None:
-        path.unlink(missing_ok=True)
-        (out / INFERENCE_FILE).unlink(missing_ok=True)
-        cli.update_run_info(out, task=task or data.task, class_names=data.class_names,
-                            target=None, feature_schema=None)
-        return
-    artifacts.save_model(data.preprocessing, path)
-    cli.update_run_info(
-        out,
-        task=task or data.task,
-        class_names=data.class_names,
-        target=data.schema.get("target"),
-        feature_schema=data.schema,
-    )
+    folder = Path(folder)
+    preprocessing = getattr(data, "preprocessing", None)
+    if preprocessing is None:
+        (folder / PREPROCESSING_FILE).unlink(missing_ok=True)
+        (folder / INFERENCE_FILE).unlink(missing_ok=True)
+        return {"target": None, "feature_schema": None}
+    artifacts.save_model(preprocessing, folder / PREPROCESSING_FILE)
+    return {"target": data.schema.get("target"), "feature_schema": data.schema}
 
 
-def save_inference_model(out: Path, model) -> bool:
+def save_inference_model(folder: Path, model, info: dict[str, Any]) -> bool:
     """Writes `inference.keras` (raw columns in) for a TensorFlow `--csv` run.
 
-    Called by `cli.save_artifacts` once `model.keras` is written: where the
-    run folder holds a fitted `preprocessing.keras` and a prediction task,
-    and the backend is TensorFlow. Anything else removes a stale
-    `inference.keras`.
+    Called by `Run.save` once `model.keras` is written, with the run's
+    `run.json` as `info`: where the folder holds a fitted
+    `preprocessing.keras` and a prediction task, and the backend is
+    TensorFlow. Anything else removes a stale `inference.keras`.
 
     Returns:
         Whether the file was written.
     """
     import keras
 
-    from recipes.common import artifacts, cli
-
-    out = Path(out)
-    info = cli.run_info(out)
-    path = out / INFERENCE_FILE
+    folder = Path(folder)
+    path = folder / INFERENCE_FILE
     if (
         keras.backend.backend() != "tensorflow"
         or info.get("task") not in INFERENCE_TASKS
         or not info.get("feature_schema")
-        or not (out / PREPROCESSING_FILE).is_file()
+        or not (folder / PREPROCESSING_FILE).is_file()
     ):
         path.unlink(missing_ok=True)
         return False
-    feature_space = keras.saving.load_model(out / PREPROCESSING_FILE, safe_mode=True)
+    feature_space = keras.saving.load_model(folder / PREPROCESSING_FILE, safe_mode=True)
     artifacts.save_model(inference_model(model, feature_space, info["feature_schema"]), path)
     return True

@@ -1,0 +1,85 @@
+"""The data a recipe trains on: bundled, your CSV table, or your image folder.
+
+`load_data(args)` picks what the flags ask for and returns a `Dataset`
+(split arrays) or an `images.ImageFolder` (files streamed from disk); both
+answer `summary()`, `batches(batch_size)` for `fit` and `test_batches()`
+for `evaluate` and `predict`.
+
+Modules, in the one direction they import each other: `splits` (`Dataset`,
+`split`), `features` (a table's `FeatureSpace`), `tables` (CSV files),
+`images` (image folders), `bundled` (the data that ships with the project).
+Nothing here imports Keras or TensorFlow at import time.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from recipes.common.data.bundled import (
+    INPUT_VIEWS,
+    SUNSPOTS,
+    load_dataset,
+    load_digits,
+    load_series,
+    view_for,
+)
+from recipes.common.data.images import ImageFolder, load_folder, load_image_folder
+from recipes.common.data.splits import EVALUATION_BATCH_SIZE, Dataset, split
+from recipes.common.data.tables import load_csv, load_table, read_csv
+from recipes.common.flags import split_seed
+
+__all__ = [
+    "EVALUATION_BATCH_SIZE", "INPUT_VIEWS", "SUNSPOTS", "Dataset", "ImageFolder", "load_csv",
+    "load_data", "load_dataset", "load_digits", "load_folder", "load_image_folder",
+    "load_series", "load_table", "read_csv", "split", "view_for",
+]
+
+SMOKE_TRAIN, SMOKE_EVALUATION = 300, 100
+
+
+def load_data(
+    args: argparse.Namespace, *, view: str = "flat", labels: bool = True, stream: bool = False
+) -> Dataset | ImageFolder:
+    """The bundled `--dataset`, `--images`, or `--csv` with `--target`;
+    smaller with `--smoke` or `--train-size`.
+
+    Args:
+        args: the parsed flags.
+        view: how the bundled digits are shaped: `"flat"`, `"image"` or
+            `"sequence"` (`view_for(input_kind)` maps a zoo model's input
+            kind to its view).
+        labels: `False` for models that need no labels (autoencoders): then
+            `--csv` without `--target` makes every column a feature, and with
+            `--target` that column is left out of the features.
+        stream: `--images` as an `ImageFolder` (files read in batches by
+            `tf.data`, `--cache` honoured) instead of arrays.
+    """
+    csv, images = getattr(args, "csv", None), getattr(args, "images", None)
+    target, seed = getattr(args, "target", None), split_seed(args)
+    if csv is not None and not labels:
+        data = load_table(csv, exclude=target, seed=seed, missing=getattr(args, "missing", "error"))
+    elif images is not None and stream:
+        data = load_folder(images, image_size=args.image_size, color_mode=args.color_mode,
+                           seed=seed, cache=args.cache)
+        for note in data.notes():
+            print(note)
+    elif images is not None:
+        data = load_image_folder(images, image_size=args.image_size,
+                                 color_mode=args.color_mode, seed=seed)
+    elif csv is not None:
+        if not target:
+            raise ValueError("Invalid value for argument `target`: expected the target column "
+                             f"name of --csv {str(csv)!r}. Received: target=None")
+        data = load_csv(csv, target, task=args.task, seed=seed,
+                        missing=getattr(args, "missing", "fill"))
+    elif target:
+        raise ValueError(f"Invalid value for argument `target`: it needs --csv. "
+                         f"Received: target={target!r}")
+    else:
+        data = load_dataset(args.dataset, view=view, seed=seed)
+    train_size = getattr(args, "train_size", None)
+    if train_size is not None:  # a smaller training set; validation and test unchanged
+        data = data.subsample(train=train_size, evaluation=len(data.y_val) + len(data.y_test))
+    if args.smoke:
+        data = data.subsample(train=SMOKE_TRAIN, evaluation=SMOKE_EVALUATION)
+    return data

@@ -1,0 +1,129 @@
+"""The callbacks that make a run resumable: its history log and its backup.
+
+`Run.callbacks()` returns them; they are Keras callbacks, so this module
+imports Keras (the `Run` imports it only when training starts).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import keras
+import pandas as pd
+
+from recipes.common import artifacts
+
+BACKUP_DIR = "backup"
+HISTORY_FILE = "history.csv"
+# Backups may cost at most this share of training time (see ThrottledBackup).
+BACKUP_OVERHEAD = 0.05
+
+
+def backup_epoch(folder: str | Path) -> int | None:
+    """The epochs an interrupted run in `folder` completed (from its training
+    backup, Keras' `BackupAndRestore` metadata), or `None` if none is unfinished."""
+    path = Path(folder) / BACKUP_DIR / "training_metadata.json"
+    if not path.is_file():
+        return None
+    return int(json.loads(path.read_text())["epoch"])
+
+
+def history_frame(history) -> pd.DataFrame:
+    """A `keras.callbacks.History` (or its dict) as a DataFrame with an epoch column."""
+    logs = getattr(history, "history", history)
+    frame = pd.DataFrame({key: [float(v) for v in values] for key, values in logs.items()})
+    frame.insert(0, "epoch", range(1, len(frame) + 1))
+    return frame
+
+
+class HistoryLog(keras.callbacks.Callback):
+    """Writes `history.csv` as each epoch ends, continuous across resumes.
+
+    Keras' `CSVLogger(append=True)` appends, but cannot drop the rows of
+    epochs a resumed run repeats (those after the last backup), nor hand
+    `fit`'s `History` the epochs before the resume; this does both. It must
+    come before the backup in the callbacks list, so an epoch is logged
+    before it is backed up: a crash between the two repeats that epoch on
+    resume, and its row is replaced, never doubled.
+
+    Args:
+        folder: the run folder (`history.csv` and the backup are in it).
+        initial_epoch: for a `fit` that continues an earlier one of the same
+            run (a second training phase): the epochs before it are kept.
+    """
+
+    def __init__(self, folder: str | Path, *, initial_epoch: int = 0):
+        super().__init__()
+        self.folder = Path(folder)
+        self.path = self.folder / HISTORY_FILE
+        self.initial_epoch = initial_epoch
+        self.rows: list[dict[str, Any]] = []
+        self.earlier: list[dict[str, Any]] = []
+
+    def on_train_begin(self, logs=None):
+        done = max(backup_epoch(self.folder) or 0, self.initial_epoch)
+        self.earlier = []
+        if done and self.path.is_file():
+            frame = pd.read_csv(self.path)
+            self.earlier = frame[frame["epoch"] <= done].to_dict("records")
+        self.rows = list(self.earlier)
+
+    def on_epoch_end(self, epoch, logs=None):
+        row = {"epoch": epoch + 1, **{k: float(v) for k, v in (logs or {}).items()}}
+        self.rows = [r for r in self.rows if r["epoch"] < epoch + 1] + [row]
+        artifacts.write_csv(self.path, pd.DataFrame(self.rows))
+
+    def on_train_end(self, logs=None):
+        # fit's History holds only the epochs of this call: make it the whole
+        # run's, as logged.
+        history = getattr(self.model, "history", None)
+        if history is None or not self.earlier:
+            return
+        keys = [key for key in self.rows[-1] if key != "epoch"]
+        history.history = {key: [row.get(key) for row in self.rows] for key in keys}
+        history.epoch = [row["epoch"] - 1 for row in self.rows]
+
+
+class ThrottledBackup(keras.callbacks.Callback):
+    """Keras' `BackupAndRestore` in `folder/backup`, skipping epoch-end backups
+    that would cost more than `overhead` of the training time.
+
+    A backup (`save_weights`) has a fixed cost that is large next to a small
+    model's epoch. So an epoch's end is backed up only once training since
+    the last backup took 1 / `overhead` times as long as that backup did:
+    for large models every epoch, for the smallest every few epochs, a few
+    seconds of training at most lost to a crash. The backup is restored when
+    the same command runs again, and deleted once `fit` completes.
+    """
+
+    def __init__(self, folder: str | Path, overhead: float = BACKUP_OVERHEAD):
+        super().__init__()
+        self.backup = keras.callbacks.BackupAndRestore(str(Path(folder) / BACKUP_DIR))
+        self.overhead = overhead
+        self.last, self.wait = 0.0, 0.0
+
+    def set_model(self, model):
+        super().set_model(model)
+        self.backup.set_model(model)
+
+    def set_params(self, params):
+        super().set_params(params)
+        self.backup.set_params(params)
+
+    def on_train_begin(self, logs=None):
+        self.backup.on_train_begin(logs)
+        self.last, self.wait = time.perf_counter(), 0.0
+
+    def on_epoch_end(self, epoch, logs=None):
+        if time.perf_counter() - self.last < self.wait:
+            return
+        started = time.perf_counter()
+        self.backup.on_epoch_end(epoch, logs)
+        self.last = time.perf_counter()
+        self.wait = (self.last - started) / self.overhead
+
+    def on_train_end(self, logs=None):
+        self.backup.on_train_end(logs)
