@@ -254,6 +254,29 @@ def worker_main(
         args.json.write_text(json.dumps(result))
 
 
+# --quick, where timings are no results: fresh processes this many at a time.
+QUICK_PROCESSES = 2
+
+
+def run_jobs(jobs: list[Callable[[], Any]], processes: int = 1) -> list[Any]:
+    """Calls `jobs` (each waits for a process of its own) and returns their
+    results in order: one after the other, so that none slows another's
+    timing, or up to `processes` at a time (threads) where timings do not
+    matter (`--quick`). The first failure is raised; jobs not yet started
+    are then dropped."""
+    processes = max(1, min(processes, cpu_count(), len(jobs)))
+    if processes == 1:
+        return [job() for job in jobs]
+    from concurrent.futures import ThreadPoolExecutor
+
+    pool = ThreadPoolExecutor(processes)
+    try:
+        futures = [pool.submit(job) for job in jobs]
+        return [future.result() for future in futures]
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
 def quiet_keras() -> None:
     """Silences TensorFlow's Python warnings and Keras' progress output."""
     import logging

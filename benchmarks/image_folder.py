@@ -45,10 +45,15 @@ Run:
     python -m benchmarks.image_folder --backends tensorflow  # ~4 minutes
     python -m benchmarks.image_folder --sizes 1000 4000 16000
     python -m benchmarks.image_folder --quick                # ~1 minute a backend: does it run?
+
+`--quick` checks that it runs: folders of 150 and 300 images of 24x24
+pixels, resized to 16x16, filters 4 (one stage), the largest test split
+only, and two processes at a time (its timings are no results).
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import re
@@ -171,8 +176,8 @@ def _parse(argv):
     parser.add_argument("--filters", type=int, nargs="+", default=[8, 16])
     args = parser.parse_args(argv)
     if args.quick:
-        args.sizes, args.source_size, args.image_size = [150, 600], 24, [16, 16]
-        args.filters = [4, 8]
+        args.sizes, args.source_size, args.image_size = [150, 300], 24, [16, 16]
+        args.filters = [4]  # one stage: tracing, not the data, dominates a quick run
     args.sizes = sorted(set(args.sizes))
     return args
 
@@ -332,6 +337,14 @@ def growth(rows: list[dict]) -> list[dict]:
     return found
 
 
+def _processes(args) -> int:
+    return _common.QUICK_PROCESSES if args.quick else 1
+
+
+def _reporting(job):
+    return lambda: _report(job())
+
+
 def _report(row: dict) -> dict:
     print(f"[{NAME}] {row['loader']}, {row['backend']}, {row['images']} images: peak "
           f"{row['peak_rss_mib']:.0f} MiB, {row['wall_seconds']:.1f} s", flush=True)
@@ -355,10 +368,13 @@ def main(argv: list[str] | None = None) -> dict:
               f"({folder_bytes(largest) / 2**20:.0f} MiB) in {elapsed():.1f} s", flush=True)
         for backend in args.backends:
             print(f"[{NAME}] backend {backend} ...", flush=True)
+            jobs = []
             for count in args.sizes:
-                rows.append(_report(streamed(folders[count], count, backend, args,
-                                             work / "run")))
-                rows.append(_report(in_memory(folders[count], count, backend, args)))
+                jobs += [functools.partial(streamed, folders[count], count, backend, args,
+                                           work / f"run-{count}"),
+                         functools.partial(in_memory, folders[count], count, backend, args)]
+            # One process at a time (--quick: a few, timings are no results there).
+            rows += _common.run_jobs([_reporting(job) for job in jobs], _processes(args))
             # The test splits alone (15% of the files: the largest folder holds
             # EVALUATION_FACTOR times its test split). --quick: the largest only.
             tests = sorted({row["test_images"] for row in rows

@@ -12,6 +12,10 @@ Accuracy: the mlp and cnn recipes' default runs on JAX (their default
 backend), with and without `--mixed-precision
 mixed_bfloat16`, as whole processes: test accuracy, epochs and wall seconds.
 
+`--quick` checks that it runs: the smallest model of each kind (mlp 32-16,
+cnn of one stage of 4 filters, gmlp of one block), one step of warm-up and
+one timed step, one round; recipe runs with `--smoke`.
+
 Run:
     python -m benchmarks.mixed_precision
     python -m benchmarks.mixed_precision --backends jax --repeats 7
@@ -47,15 +51,22 @@ def _parse(argv):
     return args
 
 
-def _build(model: str):
-    """The recipe's default architecture (throughput's for the mlp and cnn)."""
+# --quick: the smallest model of each kind (tracing dominates a quick run).
+QUICK_WIDTH = {"mlp": (32, 16), "cnn": (4,)}
+QUICK_GMLP = dict(d_model=16, d_ffn=32, num_blocks=1)
+
+
+def _build(model: str, quick: bool = False):
+    """The recipe's default architecture (throughput's for the mlp and cnn);
+    with `quick`, the smallest of its kind."""
     import zoo
 
     if model in throughput.DEFAULT_WIDTH:
-        return throughput._build(model, throughput.DEFAULT_WIDTH[model])
+        widths = QUICK_WIDTH if quick else throughput.DEFAULT_WIDTH
+        return throughput._build(model, widths[model])
+    sizes = QUICK_GMLP if quick else dict(d_model=64, d_ffn=128, num_blocks=4)
     return zoo.build("gmlp", input_shape=(8, 8, 1), num_outputs=10, patch_size=2,
-                     d_model=64, d_ffn=128, num_blocks=4, dropout_rate=0.1,
-                     drop_path_rate=0.1)
+                     dropout_rate=0.1, drop_path_rate=0.1, **sizes)
 
 
 class _Configuration:
@@ -68,7 +79,7 @@ class _Configuration:
         keras.mixed_precision.set_global_policy(policy)
         try:
             keras.utils.set_random_seed(0)
-            self.model = _build(model)
+            self.model = _build(model, quick)
         finally:
             keras.mixed_precision.set_global_policy("float32")
         self.model.compile(keras.optimizers.Adam(1e-3), "sparse_categorical_crossentropy",
@@ -76,7 +87,7 @@ class _Configuration:
         self.name, self.policy, self.keras = model, policy, keras
         self.compute_dtype = self.model.layers[-2].compute_dtype
         shape = (64,) if model == "mlp" else (8, 8, 1)
-        self.samples = (2 if quick else STEPS) * BATCH_SIZE
+        self.samples = (1 if quick else STEPS) * BATCH_SIZE
         rng = np.random.default_rng(0)
         self.x = rng.random((self.samples, *shape), dtype="float32")
         self.y = rng.integers(0, 10, self.samples)

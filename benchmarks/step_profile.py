@@ -28,6 +28,9 @@ medians over the rounds. GFLOP/s counts 6 × the multiply-adds of the Dense
 and Conv2D layers per training sample (2 × forward only), as
 `benchmarks.throughput` does.
 
+`--quick` checks that it runs: the cnn's training step and forward pass
+only, a cnn of one stage of 4 filters, batch 32, two steps, one round.
+
 Run:
     python -m benchmarks.step_profile
     python -m benchmarks.step_profile --backends jax --repeats 7
@@ -64,7 +67,9 @@ VARIANTS = {
         "without XLA": ({}, False, False),
     },
 }
+# --quick: two variants of the cnn, of one stage of 4 filters (tracing dominates there).
 QUICK = {"cnn": ("training step", "forward only")}
+QUICK_OPTIONS = {"cnn": {"filters": (4,)}}
 
 
 def _parse(argv):
@@ -81,13 +86,14 @@ def _build(model: str, options: dict):
 class _Variant:
     """One compiled, warm model; `time()` trains (or predicts) one epoch."""
 
-    def __init__(self, model: str, label: str, batch_size: int, steps: int):
+    def __init__(self, model: str, label: str, batch_size: int, steps: int,
+                 base: dict | None = None):
         import keras
         import numpy as np
 
         options, self.forward, jit_compile = VARIANTS[model][label]
         keras.utils.set_random_seed(0)
-        self.model = _build(model, options)
+        self.model = _build(model, {**(base or {}), **options})
         self.model.compile(keras.optimizers.Adam(1e-3), "sparse_categorical_crossentropy",
                            metrics=["accuracy"], jit_compile=jit_compile)
         self.name, self.label, self.batch_size = model, label, batch_size
@@ -121,13 +127,13 @@ class _Variant:
 class _Gemms:
     """The model's Dense and Conv2D products, forward and backward, as matmuls."""
 
-    def __init__(self, model: str, batch_size: int):
+    def __init__(self, model: str, batch_size: int, base: dict | None = None):
         import keras
         import numpy as np
 
         self.keras, self.name = keras, model
         rng = np.random.default_rng(0)
-        shapes = gemm_shapes(_build(model, {}), batch_size)
+        shapes = gemm_shapes(_build(model, base or {}), batch_size)
         # Forward X·W (m×k by k×n), then the gradients dY·Wᵀ (m×n by n×k)
         # and Xᵀ·dY (k×m by m×n).
         products = [p for m, k, n in shapes for p in ((m, k, n), (m, n, k), (k, m, n))]
@@ -169,11 +175,12 @@ def work(args) -> dict:
     variants = QUICK if args.quick else {model: tuple(v) for model, v in VARIANTS.items()}
     items = []
     for model, labels in variants.items():
+        base = QUICK_OPTIONS.get(model, {}) if args.quick else {}
         for label in labels:
             if label == "without XLA" and keras.backend.backend() != "tensorflow":
                 continue  # JAX always compiles with XLA
-            items.append(_Variant(model, label, batch_size, steps))
-        items.append(_Gemms(model, batch_size))
+            items.append(_Variant(model, label, batch_size, steps, base))
+        items.append(_Gemms(model, batch_size, base))
     timed = [matmul, *items]
     for repeat in range(max(args.repeats, 1)):
         shift = repeat % len(timed)

@@ -132,7 +132,7 @@ def trainings(model: str, quick: bool, equal_epochs: int | None = None) -> list[
         ]
         result = [dataclasses.replace(t, flags=t.flags + (
             ("--epochs", "2", "--num-snapshots", "2") if t.recipe == "snapshot_ensemble"
-            else ("--epochs", "2"))) for t in result]
+            else ("--epochs", "1"))) for t in result]
     return result
 
 

@@ -24,6 +24,9 @@ backend: what a copied tutorial runs on) by the recipe's; the same-backend
 ratio is there too. Test accuracy comes from each process's `metrics.json`.
 CPU time lost to other tenants (steal, from /proc/stat) is reported.
 
+`--quick` checks that it runs: one round, the recipes with `--smoke`, two
+processes at a time (its timings are no results).
+
 Run:
     python -m benchmarks.whole_command
     python -m benchmarks.whole_command --recipes mlp cnn --repeats 5  # others kept
@@ -31,6 +34,7 @@ Run:
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import resource
@@ -108,11 +112,14 @@ def _variants(recipe: str, backends: list[str]) -> list[tuple[str, str]]:
 
 
 def _round(recipe: str, variants, quick: bool) -> dict:
-    """Every variant once; a rerun follows its cold run, with its compile cache."""
+    """Every variant once; a rerun follows its cold run, with its compile cache.
+    One process at a time; --quick, where timings are no results, a few (a
+    rerun still after its cold run)."""
     times = {}
     with tempfile.TemporaryDirectory(prefix="whole-command-") as root:
         folders = {backend: Path(root) / backend for _, backend in variants}
-        for kind, backend in variants:
+
+        def measure(kind: str, backend: str) -> None:
             folder = folders[backend]
             command, run = _command(kind, recipe, folder, quick)
             cache = folder / "jax_cache" if kind != "tutorial" else None
@@ -125,7 +132,20 @@ def _round(recipe: str, variants, quick: bool) -> dict:
                 "test_accuracy": metrics.get("test_accuracy"),
                 "epochs": metrics.get("epochs_trained"),
             }
-    return times
+
+        def run_chain(chain: list[tuple[str, str]]) -> None:
+            for kind, backend in chain:
+                measure(kind, backend)
+
+        chains: list[list[tuple[str, str]]] = []  # a rerun with its cold run
+        for kind, backend in variants:
+            if kind == "rerun" and chains:
+                chains[-1].append((kind, backend))
+            else:
+                chains.append([(kind, backend)])
+        _common.run_jobs([functools.partial(run_chain, chain) for chain in chains],
+                         _common.QUICK_PROCESSES if quick else 1)
+    return {f"{kind} {backend}": times[f"{kind} {backend}"] for kind, backend in variants}
 
 
 def _rotated(items: list, shift: int) -> list:

@@ -2,9 +2,10 @@
 
 A Keras process has one backend for life, so the JAX run is a subprocess. It
 covers every registered model (build, forward pass, a training run, save and
-load), the VAE's loss terms, every callback, every recipe's smoke run
-(`tune` included), and image folders streamed by `tf.data` into JAX (the
-cnn on `--images`, then `recipes.predict --images`). The argument-validation
+load), the VAE's loss terms, every callback, every recipe's smoke run, and
+what feeds a model on its way in (a table's preprocessing, image folders
+streamed by `tf.data` into JAX: the cnn on `--images`, then `recipes.predict
+--images`). The argument-validation
 tests are left to the TensorFlow run: they raise before any backend code.
 
 The subprocess starts when this test is collected (see `conftest.py`), so it
@@ -32,13 +33,21 @@ JAX_TESTS = [
     "tests/zoo/test_recurrent.py",
     "tests/callbacks",
     "tests/recipes/test_recipes.py",
-    "tests/recipes/test_predict.py",
-    "tests/recipes/test_images.py",
+    # What feeds a model under JAX: a table's preprocessing, an autoencoder's
+    # errors, image folders streamed by tf.data, test-time augmentation.
+    "tests/recipes/test_predict.py::test_predictions_match_the_model_on_its_own_preprocessing",
+    "tests/recipes/test_predict.py::test_autoencoder_reconstruction_error_matches_the_model",
+    "tests/recipes/test_images.py::test_batches_and_test_batches_of_a_folder",
+    "tests/recipes/test_images.py::test_with_preprocessing_takes_raw_images_of_any_size_and_saves",
+    "tests/recipes/test_images.py::test_predict_tta_averages_seeded_augmentations_of_arrays_and_datasets",
     "tests/recipes/test_cnn.py::test_users_images_streamed_into_a_model_that_takes_raw_images",
 ]
 # Validation-only tests raise before any backend code; listing and --help
-# never import Keras; the --distribute test starts both backends itself.
-DESELECT = "not invalid and not rejects and not listing and not help_does_not and not distribute"
+# never import Keras; tests that start their own processes pick their backend
+# themselves (--distribute, the compile cache) or check Keras' own backup,
+# which the TensorFlow run covers (a killed run's resume).
+DESELECT = ("not invalid and not rejects and not listing and not help_does_not "
+            "and not distribute and not later_jax_run and not killed and not interrupted")
 
 _run = {}
 

@@ -73,7 +73,8 @@ def test_step_profile_quick_run_takes_the_cnn_step_apart(tmp_path):
     assert all(row["model"] == "cnn" and row["gflops"] > 0 for row in rows.values())
     # Three products per layer: forward, and the two gradients.
     assert rows["its GEMMs as plain matmuls"]["shapes"] == [
-        list(shape) for shape in throughput.gemm_shapes(step_profile._build("cnn", {}), 32)]
+        list(shape) for shape in throughput.gemm_shapes(
+            step_profile._build("cnn", step_profile.QUICK_OPTIONS["cnn"]), 32)]
     text = (tmp_path / "step_profile.md").read_text()
     assert "# Step profile" in text and "| `cnn` | forward only |" in text
     assert "# Step profile" in (tmp_path / "RESULTS.md").read_text()
