@@ -5,6 +5,7 @@ The main train-and-predict tests also run under JAX:
 """
 
 import json
+import runpy
 import shutil
 import subprocess
 import sys
@@ -223,24 +224,26 @@ def test_a_later_bundled_data_run_clears_the_table_preprocessing(run_dir, tmp_pa
         predict.load(folder)
 
 
-@pytest.mark.subprocess
-def test_command_line_error_is_one_line_and_status_2(tmp_path):
+def test_command_line_error_is_one_line_and_status_2(tmp_path, monkeypatch, capsys):
+    # `python -m recipes.predict ...`, run here: its `__main__` code, its exit status.
     output = tmp_path / "p.csv"
     csv = bad(None, tmp_path, "a\n1\n")
-    result = subprocess.run(
-        [sys.executable, "-m", "recipes.predict", str(tmp_path / "nowhere"), "--csv", str(csv),
-         "--output", str(output)],
-        cwd=ROOT, capture_output=True, text=True,
-    )
-    assert result.returncode == 2
-    lines = [line for line in result.stderr.splitlines() if line.startswith("recipes.predict")]
+    monkeypatch.setattr(sys, "argv", [
+        "predict", str(tmp_path / "nowhere"), "--csv", str(csv), "--output", str(output)
+    ])
+    monkeypatch.delitem(sys.modules, "recipes.predict")  # run afresh, as `-m` does
+    with pytest.raises(SystemExit) as raised:
+        runpy.run_module("recipes.predict", run_name="__main__", alter_sys=True)
+    assert raised.value.code == 2
+    stderr = capsys.readouterr().err
+    lines = [line for line in stderr.splitlines() if line.startswith("recipes.predict")]
     assert lines == [
         "recipes.predict: error: Invalid value for argument `run_dir`: expected a run "
         "folder with run.json and model.keras (e.g. runs/mlp), or a `recipes.tune "
         "--retrain-best` project (e.g. tuning/mlp). Received: run_dir="
         f"'{tmp_path / 'nowhere'}'"
     ]
-    assert "Traceback" not in result.stderr and not output.exists()
+    assert "Traceback" not in stderr and not output.exists()
 
 
 def test_help_does_not_import_tensorflow_and_predict_is_not_a_recipe():

@@ -109,36 +109,39 @@ def backbone_weights(path):
     return model.get_layer("backbone")
 
 
+@pytest.fixture
+def run_eagerly():
+    """TensorFlow runs the train, test and predict steps op by op, untraced.
+
+    Tracing MobileNetV3 into a graph for each compiled step (again after each
+    compile) is most of a --backbone run on a few images: the test below takes
+    about 26 s so, 64 s traced, on 2 cores. Nothing it checks (which weights
+    change, the phases, resume, the saved files) depends on graph execution.
+    Other backends: unchanged.
+    """
+    if keras.backend.backend() != "tensorflow":
+        yield
+        return
+    import tensorflow as tf
+
+    before = tf.config.functions_run_eagerly()
+    tf.config.run_functions_eagerly(True)
+    try:
+        yield
+    finally:
+        tf.config.run_functions_eagerly(before)
+
+
+# Each --backbone phase costs seconds (building and running the network), so
+# one test runs them all in one folder: head and fine-tuning, the labelling of
+# new images, a resume between the phases, then another command: the head only.
+
+
 @pytest.mark.slow
-def test_backbone_head_only_keeps_the_weights_file_exactly(tmp_path, photos):
-    from recipes.common import backbones
-
-    keras.utils.set_random_seed(7)
-    original = backbones.build("mobilenet_v3_small", image_size=(32, 32))
-    original.save_weights(tmp_path / "backbone.weights.h5")
-    metrics = transfer_learning.main([
-        "--smoke", "--quiet", "--output-dir", str(tmp_path), "--images", str(photos),
-        *BACKBONE, "--weights", str(tmp_path / "backbone.weights.h5"),
-        "--fine-tune-epochs", "0",
-    ])
-    assert set(metrics) == {"test_loss", "test_accuracy"}
-    out = tmp_path / "transfer_learning"
-    assert pd.read_csv(out / "history.csv")["epoch"].tolist() == [1, 2]  # the head only
-    assert json.loads((out / "run.json").read_text())["phase"] == "done"
-    saved = backbone_weights(tmp_path / "transfer_learning" / "model.keras")
-    # Every variable, batch norm's moving statistics included, is the file's.
-    assert len(saved.weights) == len(original.weights)
-    for mine, theirs in zip(saved.weights, original.weights):
-        np.testing.assert_array_equal(keras.ops.convert_to_numpy(mine),
-                                      keras.ops.convert_to_numpy(theirs), err_msg=mine.path)
-    model = keras.saving.load_model(tmp_path / "transfer_learning" / "model.keras")
-    assert model.input_shape == (None, None, None, 3)  # raw images of any size
-
-
-@pytest.mark.slow
-def test_backbone_fine_tuning_trains_the_top_layers_with_batch_norm_frozen(tmp_path, photos,
-                                                                          capsys):
+@pytest.mark.filterwarnings("ignore:Even though the `tf.config.experimental_run_functions_eagerly`")
+def test_backbone_fine_tuning_resume_and_head_only(tmp_path, photos, capsys, run_eagerly):
     from recipes import predict
+    from recipes.common import backbones
 
     flags = ["--smoke", "--quiet", "--output-dir", str(tmp_path), "--images", str(photos),
              *BACKBONE, "--weights", "none", "--fine-tune-layers", "12",
@@ -178,12 +181,29 @@ def test_backbone_fine_tuning_trains_the_top_layers_with_batch_norm_frozen(tmp_p
     assert pd.read_csv(out / "history.csv")["epoch"].tolist() == [1, 2, 3, 4]
     printed = capsys.readouterr().out
     assert "Resuming at fine-tuning" in printed and "Feature extraction:" not in printed
-    # Another command in that folder starts over with the head.
-    transfer_learning.main([*flags, "--fine-tune-epochs", "1"])
+    # Another command in that folder starts over with the head: here the head
+    # only (--fine-tune-epochs 0) on a backbone loaded from a weights file.
+    keras.utils.set_random_seed(7)
+    original = backbones.build("mobilenet_v3_small", image_size=(32, 32))
+    original.save_weights(tmp_path / "backbone.weights.h5")
+    metrics = transfer_learning.main([
+        "--smoke", "--quiet", "--output-dir", str(tmp_path), "--images", str(photos),
+        *BACKBONE, "--weights", str(tmp_path / "backbone.weights.h5"),
+        "--fine-tune-epochs", "0",
+    ])
     printed = capsys.readouterr().out
     assert "Resuming" not in printed and "Feature extraction:" in printed
-    assert pd.read_csv(out / "history.csv")["epoch"].tolist() == [1, 2, 3]
+    assert set(metrics) == {"test_loss", "test_accuracy"}
+    assert pd.read_csv(out / "history.csv")["epoch"].tolist() == [1, 2]  # the head only
     assert json.loads((out / "run.json").read_text())["phase"] == "done"
+    model = keras.saving.load_model(out / "model.keras", safe_mode=True)
+    saved = model.get_layer("backbone")
+    # Every variable, batch norm's moving statistics included, is the file's.
+    assert len(saved.weights) == len(original.weights)
+    for mine, theirs in zip(saved.weights, original.weights):
+        np.testing.assert_array_equal(keras.ops.convert_to_numpy(mine),
+                                      keras.ops.convert_to_numpy(theirs), err_msg=mine.path)
+    assert model.input_shape == (None, None, None, 3)  # raw images of any size
 
 
 @pytest.mark.parametrize(

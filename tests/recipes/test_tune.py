@@ -1,10 +1,12 @@
 """The tuning recipe: results table, retrain, resume, fingerprint, chief and workers.
 
-In-process runs share one small search (3 trials, 1 epoch, --smoke data);
-the kill-and-resume and the chief-and-workers tests start real processes
-(always killed in a `finally`) and talk over 127.0.0.1 only.
+In-process runs share one small search (2 trials, 1 epoch, --smoke data);
+the kill-and-resume test kills a real process and resumes here, and the
+chief (here) and its two workers (real processes) talk over 127.0.0.1 only;
+the processes are always killed in a `finally`.
 """
 
+import contextlib
 import json
 import os
 import shutil
@@ -12,6 +14,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -49,10 +52,11 @@ def free_port():
 
 @pytest.fixture(scope="module")
 def searched(tmp_path_factory):
-    """One tiny search with --retrain-best: (directory, summary)."""
+    """One tiny search (2 trials: the fewest to order) with --retrain-best:
+    (directory, summary)."""
     directory = tmp_path_factory.mktemp("tuning")
     summary = tune.main(
-        [*FLAGS, "--max-trials", "3", "--directory", str(directory), "--retrain-best"]
+        [*FLAGS, "--max-trials", "2", "--directory", str(directory), "--retrain-best"]
     )
     return directory, summary
 
@@ -72,13 +76,13 @@ def test_results_table_has_every_trial_best_first(searched):
         "trial_id", "status", "score", "best_epoch", "elapsed_seconds", "tuner_id",
         *hyperparameters, *METRICS,
     ]
-    assert len(table) == 3 and sorted(table["trial_id"]) == ["0", "1", "2"]
+    assert len(table) == 2 and sorted(table["trial_id"]) == ["0", "1"]
     assert (table["status"] == "COMPLETED").all()
     assert (table["tuner_id"] == "tuner0").all()
     assert (table["elapsed_seconds"] > 0).all() and (table["best_epoch"] == 1).all()
     assert list(table["score"]) == sorted(table["score"], reverse=True)  # val_accuracy: max
     assert (table["score"] == table["val_accuracy"]).all()
-    assert summary["completed_trials"] == 3
+    assert summary["completed_trials"] == 2
     assert summary["best_trial_id"] == table["trial_id"][0]
     assert summary["best_val_accuracy"] == pytest.approx(table["score"][0])
     assert (project / "results.png").stat().st_size > 0
@@ -116,14 +120,14 @@ def test_rerun_resumes_and_more_trials_extend_the_search(searched, tmp_path):
     shutil.copytree(searched[0], tmp_path, dirs_exist_ok=True)
     project = tmp_path / "mlp"
     runs = {p.parent.name: p.read_text() for p in project.glob("trial_*/run.json")}
-    summary = tune.main([*FLAGS, "--max-trials", "3", "--directory", str(tmp_path)])
-    assert summary["completed_trials"] == 3
+    summary = tune.main([*FLAGS, "--max-trials", "2", "--directory", str(tmp_path)])
+    assert summary["completed_trials"] == 2
     assert {p.parent.name: p.read_text() for p in project.glob("trial_*/run.json")} == runs
 
-    summary = tune.main([*FLAGS, "--max-trials", "4", "--directory", str(tmp_path)])
+    summary = tune.main([*FLAGS, "--max-trials", "3", "--directory", str(tmp_path)])
     table = read_results(project)
-    assert summary["completed_trials"] == 4
-    assert sorted(table["trial_id"]) == ["0", "1", "2", "3"]
+    assert summary["completed_trials"] == 3
+    assert sorted(table["trial_id"]) == ["0", "1", "2"]
 
 
 @pytest.mark.slow
@@ -163,27 +167,25 @@ def test_resume_reruns_interrupted_trials_only(searched, tmp_path):
     shutil.copytree(searched[0], tmp_path, dirs_exist_ok=True)
     project = tmp_path / "mlp"
     oracle_state = json.loads((project / "oracle.json").read_text())
-    oracle_state["ongoing_trials"] = {"chief-worker": "2"}
+    oracle_state["ongoing_trials"] = {"chief-worker": "1"}
     (project / "oracle.json").write_text(json.dumps(oracle_state))
-    trial = json.loads((project / "trial_1" / "trial.json").read_text())
+    trial = json.loads((project / "trial_0" / "trial.json").read_text())
     trial.update(status="RUNNING", score=None)
-    (project / "trial_1" / "trial.json").write_text(json.dumps(trial))
+    (project / "trial_0" / "trial.json").write_text(json.dumps(trial))
 
     objective = keras_tuner.Objective("val_accuracy", "max")
-    upstream = keras_tuner.oracles.RandomSearchOracle(objective=objective, max_trials=3)
+    upstream = keras_tuner.oracles.RandomSearchOracle(objective=objective, max_trials=2)
     upstream._set_project_dir(str(tmp_path), "mlp")
     upstream.reload()
-    assert upstream._retry_queue == ["2"]  # would re-run a finished trial, not trial 1
+    assert upstream._retry_queue == ["1"]  # would re-run a finished trial, not trial 0
 
-    oracle = tuning.ResumableRandomSearchOracle(objective=objective, max_trials=3)
+    oracle = tuning.ResumableRandomSearchOracle(objective=objective, max_trials=2)
     oracle._set_project_dir(str(tmp_path), "mlp")
     oracle.reload()
-    assert oracle._retry_queue == ["1"]
+    assert oracle._retry_queue == ["0"]
 
     table = tuning.results_table(project, objective)
-    assert dict(zip(table["trial_id"], table["status"])) == {
-        "0": "COMPLETED", "2": "COMPLETED", "1": "RUNNING"
-    }
+    assert dict(zip(table["trial_id"], table["status"])) == {"1": "COMPLETED", "0": "RUNNING"}
     assert table["status"].iloc[-1] == "RUNNING" and pd.isna(table["score"].iloc[-1])
 
 
@@ -218,6 +220,44 @@ def wait_for(condition, processes, what):
         time.sleep(0.05)
 
 
+@contextlib.contextmanager
+def interrupted_if_one_fails(processes, what):
+    """Runs the block in this (the main) thread, interrupting it (an
+    `AssertionError` with the log) if one of `processes` exits with an error,
+    or when TIMEOUT has passed: a chief here would otherwise wait forever for
+    a worker that died."""
+    done, failures, main = threading.Event(), [], threading.main_thread().ident
+
+    def watch():
+        deadline = time.monotonic() + TIMEOUT
+        while not done.wait(0.2):
+            failed = [process for process in processes if process.poll() not in (None, 0)]
+            if failed:
+                log = Path(failed[0].log.name).read_text()[-3000:]
+                failures.append(f"exited ({failed[0].returncode}) before {what}:\n{log}")
+            elif time.monotonic() > deadline:
+                failures.append(f"timed out waiting for {what}")
+            else:
+                continue
+            signal.pthread_kill(main, signal.SIGUSR1)
+            return
+
+    def interrupt(signum, frame):
+        raise AssertionError(failures[0])
+
+    previous = signal.signal(signal.SIGUSR1, interrupt)
+    watcher = threading.Thread(target=watch, daemon=True)
+    watcher.start()
+    try:
+        yield
+    finally:
+        try:
+            done.set()
+            watcher.join()
+        finally:
+            signal.signal(signal.SIGUSR1, previous)
+
+
 def trial_status(project, trial_id):
     try:
         return json.loads((project / f"trial_{trial_id}" / "trial.json").read_text())["status"]
@@ -239,45 +279,45 @@ def test_kill_during_a_trial_then_resume(tmp_path):
     assert trial_status(project, "0") == "COMPLETED"
     assert trial_status(project, "1") == "RUNNING", "killed after the trial ended"
 
-    second = spawn(tmp_path, "second", *flags)
-    try:
-        assert second.wait(timeout=TIMEOUT) == 0, Path(second.log.name).read_text()[-3000:]
-    finally:
-        stop(second)
+    # The same command again (here: resuming needs no fresh process).
+    summary = tune.main([*FLAGS, *flags])
+    assert summary["completed_trials"] == 2
     table = read_results(project)
     assert sorted(table["trial_id"]) == ["0", "1"]  # no duplicates, no extra trials
     assert (table["status"] == "COMPLETED").all()
     ran = {p.parent.name: json.loads(p.read_text())["pid"] for p in project.glob("*/run.json")}
-    assert ran == {"trial_0": first.pid, "trial_1": second.pid}  # only trial 1 ran again
+    assert ran == {"trial_0": first.pid, "trial_1": os.getpid()}  # only trial 1 ran again
 
 
 @pytest.mark.slow
 @pytest.mark.subprocess
 def test_one_chief_and_two_workers(tmp_path):
     address = f"127.0.0.1:{free_port()}"
-    flags = ["--max-trials", "3", "--directory", str(tmp_path)]
+    flags = ["--max-trials", "2", "--directory", str(tmp_path)]
     workers = [
         spawn(tmp_path, f"worker{i}", *flags, "--worker", address, "--worker-id", str(i),
               "--chief-timeout", str(TIMEOUT))
         for i in range(2)
     ]
-    processes = list(workers)
     try:
         # Both workers wait for the chief, so both get a trial when it starts.
         wait_for(
             lambda: all("waiting up to" in Path(w.log.name).read_text() for w in workers),
             workers, "the workers to wait for the chief",
         )
-        chief = spawn(tmp_path, "chief", *flags, "--chief", address)
-        processes.append(chief)
-        for process in processes:
-            code = process.wait(timeout=TIMEOUT)
-            assert code == 0, Path(process.log.name).read_text()[-3000:]
+        # The chief runs here (it only serves the search): it returns when
+        # both workers have been told to stop and no trial runs.
+        with interrupted_if_one_fails(workers, "the search ended"):
+            summary = tune.main([*FLAGS, *flags, "--chief", address])
+        for worker in workers:
+            code = worker.wait(timeout=TIMEOUT)
+            assert code == 0, Path(worker.log.name).read_text()[-3000:]
     finally:
-        stop(*processes)
+        stop(*workers)
+    assert summary["completed_trials"] == 2
     project = tmp_path / "mlp"
     table = read_results(project)
-    assert sorted(table["trial_id"]) == ["0", "1", "2"]
+    assert sorted(table["trial_id"]) == ["0", "1"]
     assert (table["status"] == "COMPLETED").all() and table["score"].notna().all()
     assert set(table["tuner_id"]) == {"worker0", "worker1"}
     assert json.loads((project / "oracle.json").read_text())["ongoing_trials"] == {}
