@@ -1,4 +1,4 @@
-"""Predict: apply a trained run's model to new rows of a CSV table, or to new images.
+"""Predict: apply a trained run's model to new rows of a CSV table, new images or sequences.
 
 A command, not a training recipe. `python -m recipes.mlp --csv ...` (and
 `python -m recipes.autoencoder --csv ...` or `recipes.denoising_autoencoder`)
@@ -41,9 +41,22 @@ after the classes are also scored (accuracy).
     python -m recipes.predict runs/cnn --images new_photos/ --output labels.csv
     python -m recipes.predict runs/cnn --images a.jpg b.png --tta 8
 
+Sequences: a run trained with `--sequences` (recipes.rnn) reads a `.ts`, wide
+or long CSV or `.npz` file (`--id`, `--time` and `--target` default to the
+training run's; a target column is ignored) and preprocesses it as in
+training, by the statistics in its `run.json`: gaps interpolated, channels
+standardised, padded to the training length. One row per series: its id (or
+`index`), `prediction` (the class name as in the training file, or the value
+in the target's units) and `probability_<class>`.
+
+    python -m recipes.rnn --sequences train.ts --test-sequences test.ts
+    python -m recipes.predict runs/rnn --sequences new.ts --output predictions.csv
+    python -m recipes.predict runs/rnn --sequences steps.csv --id patient
+
 From Python:
     from recipes import predict
     frame = predict.load("runs/mlp").predict(new_rows)   # a pandas DataFrame
+    frame = predict.load("runs/rnn").predict("new.ts")   # a file, or arrays
 """
 
 from __future__ import annotations
@@ -305,10 +318,98 @@ class ImagePredictor:
         return result
 
 
-def load(run_dir: str | Path) -> Predictor | ImagePredictor:
+class SequencePredictor:
+    """A run's sequence model with its preprocessing: series in, predictions out.
+
+    Build one with `load(run_dir)` on a run trained with `--sequences`
+    (recipes.rnn). `run.json`'s `sequences` holds what training fitted and
+    `recipes.common.data.sequences.prepare_sequences` applies: the channels,
+    their mean and std, the padding (length, pad value, mask) and the id,
+    time and target column names.
+
+    Attributes:
+        run_dir: the run folder.
+        info: its `run.json`.
+        model: the trained `keras.Model` (padded, standardised series in).
+        fields: `info["sequences"]`.
+        notes: after `predict`, a line about filled gaps.
+    """
+
+    def __init__(self, run_dir: Path, info: dict[str, Any], model):
+        self.run_dir = Path(run_dir)
+        self.info = info
+        self.model = model
+        self.fields = info["sequences"]
+        self.task = info["task"]
+        self.class_names = [str(name) for name in info.get("class_names") or []]
+        self.notes: list[str] = []
+
+    def predict(
+        self,
+        sequences,
+        *,
+        id_column: str | None = None,
+        time_column: str | None = None,
+        target: str | None = None,
+        batch_size: int = 256,
+    ):
+        """Predictions for the series of a file, or of arrays.
+
+        Args:
+            sequences: a `.ts`, `.csv`, `.tsv`, `.txt` or `.npz` file; or
+                arrays, `(series, steps[, channels])` or a list of
+                `(steps[, channels])`, NaN where missing.
+            id_column, time_column, target: a CSV file's series id (then it
+                is long), time and target columns; default: the training
+                run's. A target column is ignored.
+            batch_size: series per batch.
+
+        Returns:
+            A DataFrame, one row per series in file order: the id (or
+            `index`), `prediction`, and for a classifier `probability_<class>`.
+
+        Raises:
+            ValueError: naming the file, the series and the value (see
+                `read_sequences`, `prepare_sequences`).
+        """
+        import numpy as np
+        import pandas as pd
+
+        from recipes.common.data import sequences as reader
+
+        fields = self.fields
+        if isinstance(sequences, (str, Path)):
+            id_column = id_column or fields["id_column"]
+            raw = reader.read_sequences(
+                sequences, target=target or fields["target"], id_column=id_column,
+                time_column=time_column or (fields["time_column"] if id_column else None),
+                channels=fields["channels"] if fields["format"] == "long csv" and id_column
+                else None, labels=False)
+        else:
+            raw = reader.from_arrays(sequences)
+        if not raw.series:
+            raise ValueError(f"Sequences file {str(raw.path)!r} holds no series.")
+        x = reader.prepare_sequences(raw, fields)
+        scores = np.asarray(self.model.predict(x, batch_size=batch_size, verbose=0))
+        gaps = sum(int(np.isnan(values).sum()) for values in raw.series)
+        self.notes = [f"Filled {gaps} missing value(s) by linear interpolation within "
+                      "their series."] if gaps else []
+        result = pd.DataFrame({raw.id_name: raw.ids})
+        if self.task == "classification":
+            names = np.array(self.class_names, dtype=object)
+            result["prediction"] = names[np.argmax(scores, axis=-1)]
+            for index, name in enumerate(self.class_names):
+                result[f"probability_{name}"] = scores[:, index]
+        else:
+            result["prediction"] = scores[:, 0]
+        return result
+
+
+def load(run_dir: str | Path) -> Predictor | ImagePredictor | SequencePredictor:
     """The `Predictor` of a run folder trained on a CSV table (e.g. `runs/mlp`,
     `runs/autoencoder`, or `tuning/mlp` after `recipes.tune --retrain-best`),
-    or the `ImagePredictor` of one trained on `--images` (e.g. `runs/cnn`).
+    the `ImagePredictor` of one trained on `--images` (e.g. `runs/cnn`), or
+    the `SequencePredictor` of one trained on `--sequences` (`runs/rnn`).
 
     Loads `model.keras` and `preprocessing.keras` with
     `keras.saving.load_model(..., safe_mode=True)` under the current backend,
@@ -335,12 +436,15 @@ def load(run_dir: str | Path) -> Predictor | ImagePredictor:
         )
     if info.get("images"):
         return ImagePredictor(run_dir, info, keras.saving.load_model(model_file, safe_mode=True))
+    if info.get("sequences"):
+        return SequencePredictor(run_dir, info,
+                                 keras.saving.load_model(model_file, safe_mode=True))
     preprocessing = run_dir / features.PREPROCESSING_FILE
     if not info.get("feature_schema") or not preprocessing.is_file():
         raise ValueError(
             f"Run folder {str(run_dir)!r} holds a {info.get('recipe', 'model')!r} model that "
-            "reads neither tables nor image files (it was not trained with --csv or "
-            "--images); predict needs one that does."
+            "reads neither tables nor image files nor sequences (it was not trained with "
+            "--csv, --images or --sequences); predict needs one that does."
         )
     if info.get("task") not in TABLE_TASKS:
         raise ValueError(
@@ -374,8 +478,15 @@ def main(argv: list[str] | None = None) -> dict:
     data.add_argument("--csv", type=Path, help="the rows to predict")
     data.add_argument("--images", type=Path, nargs="+",
                       help="image files or folders to classify (an --images run)")
+    data.add_argument("--sequences", type=Path,
+                      help="a .ts, wide or long CSV, or .npz file of series (a --sequences run)")
     parser.add_argument("--output", type=Path, default=Path("predictions.csv"))
-    parser.add_argument("--id", help="a column of --csv to copy into the output")
+    parser.add_argument("--id", help="a column of --csv to copy into the output; --sequences: "
+                                     "the series id column of a long CSV (default: the run's)")
+    parser.add_argument("--time", help="--sequences: a long CSV's time column "
+                                       "(default: the run's)")
+    parser.add_argument("--target", help="--sequences: the target column, ignored "
+                                         "(default: the run's)")
     parser.add_argument("--threshold", type=_threshold, default=0.5,
                         help="multi-label: probability from which a label is 1")
     parser.add_argument("--tta", type=flags.non_negative_int, default=0,
@@ -395,12 +506,28 @@ def main(argv: list[str] | None = None) -> dict:
     from recipes.common import artifacts
     from recipes.common.data import read_csv
 
+    for name in ("time", "target"):
+        if args.sequences is None and getattr(args, name) is not None:
+            raise ValueError(f"Invalid value for argument `{name}`: --{name} applies to "
+                             f"--sequences only. Received: {name}={getattr(args, name)!r}")
     predictor = load(args.run_dir)
-    if isinstance(predictor, ImagePredictor) != (args.images is not None):
+    trained_on = {ImagePredictor: "images", SequencePredictor: "sequences"}.get(
+        type(predictor), "csv")
+    given = next(name for name in ("csv", "images", "sequences") if getattr(args, name))
+    if trained_on != given:
+        what = {"csv": "a table", "images": "image files", "sequences": "sequences"}
         raise ValueError(
-            f"Run folder {str(args.run_dir)!r} was trained on "
-            f"{'image files: use --images' if args.images is None else 'a table: use --csv'}."
+            f"Run folder {str(args.run_dir)!r} was trained on {what[trained_on]}: "
+            f"use --{trained_on}."
         )
+    if args.sequences is not None:
+        result = predictor.predict(args.sequences, id_column=args.id, time_column=args.time,
+                                   target=args.target, batch_size=args.batch_size)
+        for note in predictor.notes:
+            print(note)
+        artifacts.write_csv(args.output, result)
+        print(f"Wrote {len(result)} predictions to {args.output}")
+        return {"rows": len(result), "output": str(args.output)}
     if args.images is not None:
         result = predictor.predict(args.images, tta=args.tta, batch_size=args.batch_size)
         for note in predictor.notes:

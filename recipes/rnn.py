@@ -9,12 +9,20 @@ this year". Input dropout (0.1 by default) and recurrent (variational)
 dropout are flags; note that `--recurrent-dropout` takes the layer off the
 fused cuDNN kernel on a GPU.
 
+Your sequences (`--sequences`: UCR/UEA `.ts`, wide CSV, long CSV with `--id`,
+`.npz`) are classified, or regressed where the target is numeric with many
+values; unequal lengths are padded and masked, and `recipes.predict` applies
+the run to new files. `--model` takes any zoo sequence model.
+
 Run:
     python -m recipes.rnn                          # LSTM on digit rows
     python -m recipes.rnn --cell gru --bidirectional
     python -m recipes.rnn --task forecast          # yearly sunspots
     python -m recipes.rnn --task forecast --cell gru --dropout 0 --recurrent-dropout 0.1
     python -m recipes.rnn --task forecast --csv my_series.csv --column sales --window 24
+    python -m recipes.rnn --sequences Vowels_TRAIN.ts --test-sequences Vowels_TEST.ts
+    python -m recipes.rnn --sequences steps.csv --id patient --time t --target outcome
+    python -m recipes.predict runs/rnn --sequences new.ts
 
 README's recipe table gives the accuracy, the forecast error and the time
 of the default runs.
@@ -32,14 +40,16 @@ from recipes.common import flags, training
 from recipes.common.data import SUNSPOTS, load_data, load_series
 from recipes.common.runs import Run
 
-# How each --task is trained: the zoo's task (its output activation), loss, metrics.
-TASKS = {
-    "classification": ("classification", "sparse_categorical_crossentropy", ["accuracy"]),
-    "forecast": ("regression", "mean_squared_error", ["mean_absolute_error"]),
+# How each task is trained (the zoo's task sets the output activation): loss, metrics.
+LOSSES = {
+    "classification": ("sparse_categorical_crossentropy", ["accuracy"]),
+    "regression": ("mean_squared_error", ["mean_absolute_error"]),
 }
 # The flags of one task only: refused with the other, not ignored.
 FORECAST_FLAGS = ("csv", "column", "window")
-CLASSIFICATION_FLAGS = ("train_size",)
+CLASSIFICATION_FLAGS = ("train_size", "sequences", "test_sequences", "target", "id", "time")
+# The recurrent models' own flags (lstm, gru): refused for the others.
+RECURRENT_FLAGS = ("units", "dropout", "recurrent_dropout", "bidirectional")
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -47,9 +57,11 @@ def main(argv: list[str] | None = None) -> dict:
     parser = flags.parser(__doc__, epochs=40, batch_size=64, learning_rate=1e-2,
                           auto_learning_rate=True)
     flags.add_data_flags(parser, ("digits",), csv=False)  # --train-size (classification)
+    flags.add_sequence_flags(parser)  # --sequences, --test-sequences, --target, --id, --time
     flags.add_training_flags(parser, schedule="cosine")  # --schedule, --ema, --distribute...
     task_flags = parser.add_argument_group("task")
-    task_flags.add_argument("--task", choices=tuple(TASKS), default="classification")
+    task_flags.add_argument("--task", choices=("classification", "forecast"),
+                            default="classification")
     task_flags.add_argument("--csv", type=Path, help="your series to forecast (default: sunspots)")
     task_flags.add_argument("--column", help="series column of --csv (default: the last)")
     task_flags.add_argument("--window", type=flags.positive_int, default=12,
@@ -88,8 +100,11 @@ def main(argv: list[str] | None = None) -> dict:
     import zoo
     from recipes.common import evaluation, plots
 
-    training.model_spec(args, input_kind="sequence", kind="sequence model",
-                        flag="--cell/--model", data_flags=False)  # --csv: a series here
+    spec = training.model_spec(args, input_kind="sequence", kind="sequence model",
+                               flag="--cell/--model", data_flags=False)  # --csv: a series here
+    recurrent = spec.builder is zoo.build_rnn  # lstm, gru; not the convolutional models
+    if not recurrent:
+        flags.refuse_unused(parser, args, RECURRENT_FLAGS, why=f"--model {args.model}")
 
     # ## Data
     if forecasting:
@@ -99,22 +114,21 @@ def main(argv: list[str] | None = None) -> dict:
         times, time_label = _target_times(args.csv or SUNSPOTS, len(data.x_test))
         if args.smoke:
             data = data.subsample(train=300, evaluation=100)
-    else:
-        data = load_data(args, view="sequence")  # 8 rows (steps) of 8 pixels
+    else:  # 8 rows (steps) of 8 pixels, or --sequences: padded, standardised
+        data = load_data(args, view="sequence")
     print(data.summary())
 
     # ## Model
-    task, loss, metrics = TASKS[args.task]
+    task = "regression" if forecasting else data.task
+    loss, metrics = LOSSES[task]
     with run.distributed():  # --distribute: built and compiled data-parallel
         model = zoo.build(
-            args.model,  # "lstm" or "gru"
+            args.model,  # "lstm", "gru", or another zoo sequence model
             input_shape=data.input_shape,
             num_outputs=data.num_outputs,
-            units=args.units,
-            dropout=args.dropout,
-            recurrent_dropout=args.recurrent_dropout,
-            bidirectional=args.bidirectional,
             task=task,
+            **{name: getattr(args, name) for name in RECURRENT_FLAGS if recurrent},  # lstm, gru
+            mask_value=data.mask_value,  # unequal lengths: padded steps masked
             **training.penalties(args),  # --l1, --l2: kernel_regularizer on every kernel
         )
         # --learning-rate auto: the LR finder's suggestion; else the flag.
@@ -173,7 +187,8 @@ def main(argv: list[str] | None = None) -> dict:
     else:
         results = model.evaluate(data.test_batches(), return_dict=True, verbose=0)
         metrics.update({f"test_{name}": value for name, value in results.items()})
-        _, figures = evaluation.classifier(model, data)  # the confusion matrix
+        # The confusion matrix (classification).
+        figures = evaluation.classifier(model, data)[1] if task == "classification" else {}
     return run.save(model=model, history=history, metrics=metrics, figures=figures, data=data)
 
 

@@ -1,9 +1,16 @@
 """Test set-up shared by every package's tests.
 
-TensorFlow's C++ logs are silenced before anything imports it, and every test
-starts from the same random seed. JAX runs keep their compiled steps in one
-folder for the session (shared with the JAX subprocess), not in the user's
-`~/.keras/jax_cache`.
+TensorFlow's C++ logs are silenced before anything imports it, XLA compiles
+with its cheaper passes, and every test starts from the same random seed.
+JAX runs keep their compiled steps in one folder for the session (shared
+with the JAX subprocess), not in the user's `~/.keras/jax_cache`.
+
+`pytest` runs the TensorFlow tests on two pytest-xdist workers (`-n 2` in
+pyproject.toml) beside the JAX run of tests/test_backends.py, a subprocess
+started as soon as collection ends, by the process that lives longest (the
+xdist controller, or pytest itself with `-n 0`). Modules that share one
+expensive run between their tests keep them on one worker
+(`pytest.mark.xdist_group`).
 """
 
 import os
@@ -14,13 +21,19 @@ import tempfile
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
-if "JAX_COMPILATION_CACHE_DIR" not in os.environ:
-    _JAX_CACHE = tempfile.mkdtemp(prefix="tests-jax-cache-")
-    os.environ["JAX_COMPILATION_CACHE_DIR"] = _JAX_CACHE
-else:
-    _JAX_CACHE = None
+# XLA compiles every JAX step (and TensorFlow's on a GPU): in tests, with its
+# cheaper optimisation passes. Smoke runs are all compilation, and the
+# results are the same programs' (no fast-math either way).
+os.environ.setdefault("XLA_FLAGS", "--xla_backend_optimization_level=0 "
+                                   "--xla_llvm_disable_expensive_passes=true")
+_CREATED = [name for name in ("JAX_COMPILATION_CACHE_DIR", "TESTS_JAX_RUN_DIR")
+            if name not in os.environ]
+for _name in _CREATED:  # set before xdist starts its workers, which inherit them
+    os.environ[_name] = tempfile.mkdtemp(prefix=f"tests-{_name.lower()}-")
 
 import pytest  # noqa: E402
+
+JAX_TEST = "tests/test_backends.py::test_models_callbacks_and_recipes_under_jax"
 
 
 @pytest.fixture(autouse=True)
@@ -33,19 +46,39 @@ def _seed():
 
 
 def pytest_collection_modifyitems(config, items):
-    """Starts the JAX subprocess run of tests/test_backends.py as soon as it is
-    collected, and moves the test that waits for it to the end, so that it
+    """Moves the test that waits for the JAX run to the end, so that the run
     overlaps every TensorFlow test instead of blocking those after it."""
-    waits = [item for item in items if item.name == "test_models_callbacks_and_recipes_under_jax"]
+    waits = [item for item in items if item.nodeid == JAX_TEST]
     for item in waits:
-        item.module.start_jax_run()
         items.remove(item)
     items.extend(waits)
 
 
+def pytest_collection_finish(session):
+    """Without xdist: starts the JAX run once collection is done."""
+    if not hasattr(session.config, "workerinput") and any(
+            item.nodeid == JAX_TEST for item in session.items):
+        _backends().start_jax_run()
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_node_collection_finished(node, ids):
+    """With xdist: the controller starts the JAX run when a worker has collected it."""
+    if JAX_TEST in ids:
+        _backends().start_jax_run()
+
+
 def pytest_sessionfinish(session, exitstatus):
+    if hasattr(session.config, "workerinput"):
+        return  # the controller owns the JAX run and the shared folders
     module = sys.modules.get("tests.test_backends")
     if module is not None:
         module.stop_jax_run()
-    if _JAX_CACHE is not None:
-        shutil.rmtree(_JAX_CACHE, ignore_errors=True)
+    for name in _CREATED:
+        shutil.rmtree(os.environ[name], ignore_errors=True)
+
+
+def _backends():
+    from tests import test_backends
+
+    return test_backends

@@ -15,6 +15,9 @@ from pathlib import Path
 
 import pytest
 
+# One xdist worker runs this module: its tests share expensive runs.
+pytestmark = pytest.mark.xdist_group("packaging")
+
 tomllib = pytest.importorskip("tomllib")  # Python 3.11+
 
 ROOT = Path(__file__).resolve().parents[1]

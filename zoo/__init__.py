@@ -24,6 +24,13 @@ from zoo.autoencoder import (
     build_denoising_autoencoder,
 )
 from zoo.cnn import ImageAugmentation, build_cnn
+from zoo.conv1d import (
+    MaskedConv1D,
+    MaskedMaxPooling1D,
+    build_fcn1d,
+    build_inception_time,
+    build_resnet1d,
+)
 from zoo.gmlp import SpatialGatingUnit, StochasticDepth, build_gmlp
 from zoo.mlp import build_mlp
 from zoo.recurrent import build_rnn
@@ -41,6 +48,8 @@ __all__ = [
     "Corruption",
     "ImageAugmentation",
     "KLDivergence",
+    "MaskedConv1D",
+    "MaskedMaxPooling1D",
     "ModelSpec",
     "PairDistance",
     "ReconstructionLoss",
@@ -53,8 +62,11 @@ __all__ = [
     "build_cnn",
     "build_conv_autoencoder",
     "build_denoising_autoencoder",
+    "build_fcn1d",
     "build_gmlp",
+    "build_inception_time",
     "build_mlp",
+    "build_resnet1d",
     "build_rnn",
     "build_siamese",
     "build_vae",

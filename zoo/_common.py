@@ -8,6 +8,7 @@ the builder could have named.
 from __future__ import annotations
 
 import contextlib
+import math
 import numbers
 from collections.abc import Iterator, Sequence
 from typing import Any
@@ -137,6 +138,33 @@ def check_input_shape(
             detail = f" {what}" if what else ""
             raise invalid(name, f"a shape with {axes} axes{detail}", tuple(input_shape))
     return tuple(int(dim) for dim in input_shape)
+
+
+def check_sequence_shape(
+    input_shape: Any, *, what: str = "(timesteps, features)"
+) -> tuple[int | None, int]:
+    """The shape of one sequence, `what`: two positive ints, the first (the
+    number of steps) may be `None` for sequences of varying length."""
+    if isinstance(input_shape, (list, tuple)) and len(input_shape) == 2 and input_shape[0] is None:
+        features = input_shape[1]
+        if isinstance(features, bool) or not isinstance(features, numbers.Integral) or features < 1:
+            raise invalid(
+                "input_shape",
+                f"{what} with positive integers (the number of steps may be None)",
+                input_shape,
+            )
+        return (None, int(features))
+    steps, features = check_input_shape(input_shape, rank=2, what=what)
+    return (steps, features)
+
+
+def check_mask_value(name: str, value: Any) -> float | None:
+    """`None` (no masking) or the finite number that marks padded steps."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
+        raise invalid(name, "None or a finite number", value)
+    return float(value)
 
 
 def check_activation(name: str, value: Any) -> str:

@@ -22,7 +22,6 @@ Reference:
 from __future__ import annotations
 
 import functools
-import numbers
 from collections.abc import Sequence
 from typing import Any
 
@@ -38,31 +37,6 @@ OUTPUT_ACTIVATIONS = ("softmax", "sigmoid", "linear", None)
 _LAYERS = {"lstm": layers.LSTM, "gru": layers.GRU}
 
 
-def _check_sequence_shape(input_shape: Any) -> tuple[int | None, int]:
-    """`(timesteps, features)`; timesteps may be `None` for variable lengths."""
-    if (
-        isinstance(input_shape, (list, tuple))
-        and len(input_shape) == 2
-        and input_shape[0] is None
-    ):
-        features = input_shape[1]
-        if (
-            isinstance(features, bool)
-            or not isinstance(features, numbers.Integral)
-            or features < 1
-        ):
-            raise _common.invalid(
-                "input_shape",
-                "(timesteps, features) with positive integers (timesteps may be None)",
-                input_shape,
-            )
-        return (None, int(features))
-    timesteps, features = _common.check_input_shape(
-        input_shape, rank=2, what="(timesteps, features)"
-    )
-    return (timesteps, features)
-
-
 def build_rnn(
     input_shape: Sequence[int | None],
     num_outputs: int,
@@ -73,6 +47,7 @@ def build_rnn(
     recurrent_dropout: float = 0.0,
     bidirectional: bool = False,
     return_sequences: bool = False,
+    mask_value: float | None = None,
     task: str = "classification",
     output_activation: str | None = None,
     name: str | None = None,
@@ -105,6 +80,12 @@ def build_rnn(
             concatenate the two states (Schuster & Paliwal 1997).
         return_sequences: predict at every time step instead of once per
             sequence.
+        mask_value: `None`, or the value that pads sequences to a common
+            length: a `keras.layers.Masking` layer then marks every step
+            whose features all equal it, and the recurrent layers skip
+            those steps (they carry their state over them), so padding
+            does not change a sequence's prediction. Pad at the end (the
+            fused cuDNN kernel needs right-padded sequences).
         task: `"classification"` or `"regression"`; sets the default
             output activation.
         output_activation: `"softmax"`, `"sigmoid"` or `"linear"`; `None`
@@ -122,6 +103,9 @@ def build_rnn(
     >>> model = build_rnn((20, 3), 1, cell="gru", units=(32, 16),
     ...                   task="regression", dropout=0.1)
     >>> model.compile("adam", "mse")
+    >>> masked = build_rnn((None, 2), 3, units=(4,), mask_value=0.0)
+    >>> masked.get_layer("masking").mask_value
+    0.0
 
     Reference:
         - Hochreiter & Schmidhuber, 1997, "Long Short-Term Memory".
@@ -130,7 +114,7 @@ def build_rnn(
         - Gal & Ghahramani, 2016, "A Theoretically Grounded Application of
           Dropout in Recurrent Neural Networks".
     """
-    input_shape = _check_sequence_shape(input_shape)
+    input_shape = _common.check_sequence_shape(input_shape)
     num_outputs = _common.check_positive_int("num_outputs", num_outputs)
     _common.check_choice("cell", cell, CELLS)
     units = _common.check_units("units", units)
@@ -138,6 +122,7 @@ def build_rnn(
     recurrent_dropout = _common.check_rate("recurrent_dropout", recurrent_dropout)
     _common.check_bool("bidirectional", bidirectional)
     _common.check_bool("return_sequences", return_sequences)
+    mask_value = _common.check_mask_value("mask_value", mask_value)
     _common.check_choice("task", task, RNN_TASKS)
     _common.check_choice("output_activation", output_activation, OUTPUT_ACTIVATIONS)
     if name is None:
@@ -152,6 +137,8 @@ def build_rnn(
 
     inputs = keras.Input(shape=input_shape, name="sequences")
     x = inputs
+    if mask_value is not None:  # the LSTM/GRU layers read the mask it attaches
+        x = layers.Masking(mask_value=mask_value, name="masking")(x)
     layer_class = _LAYERS[cell]
     for index, width in enumerate(units):
         last = index == len(units) - 1

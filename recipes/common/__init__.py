@@ -9,7 +9,8 @@ imported only when they are used.
 The modules, each importing only those listed before it:
 
 - `flags`: the parser and the flags every recipe shares (`parser`,
-  `add_data_flags`, `add_training_flags`, `add_ensemble_flag`), argparse
+  `add_data_flags`, `add_sequence_flags`, `add_training_flags`,
+  `add_ensemble_flag`), argparse
   types, `refuse_unused` (flags that do not apply to the chosen model), and
   `run(main)`: one-line errors and exit status 2 on the command line.
 - `artifacts`: atomic writes (`write_json`, `write_csv`, `save_model`,
@@ -17,9 +18,10 @@ The modules, each importing only those listed before it:
 - `plots`: the figures a run leaves behind (`matplotlib.figure.Figure`s).
 - `runtime`: the backend, seeds, devices, mixed precision, JAX's compile
   cache and `--distribute` (`setup`, `distributed`).
-- `data`: `load_data(args)` (bundled data, `--csv`, `--images`); `Dataset`
-  and `ImageFolder`, which give `fit` and `evaluate` their batches
-  (`splits`, `features`, `tables`, `images`, `bundled`).
+- `data`: `load_data(args)` (bundled data, `--csv`, `--images`,
+  `--sequences`); `Dataset` and `ImageFolder`, which give `fit` and
+  `evaluate` their batches (`splits`, `features`, `tables`, `sequences`,
+  `images`, `bundled`).
 - `history`: the callbacks that log `history.csv` and back a run up.
 - `runs`: `Run`, one run's backend, folder, `run.json`, resume, callbacks
   and artifacts (`run.callbacks()`, `run.save(...)`).

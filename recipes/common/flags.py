@@ -2,8 +2,8 @@
 
 Nothing here imports Keras or TensorFlow, so `--help` and `python -m recipes`
 answer at once. A recipe builds its parser with `parser()`, adds the groups
-it takes (`add_data_flags`, `add_training_flags`, `add_ensemble_flag`) and
-its own model flags, then runs under `run(main)` from the command line.
+it takes (`add_data_flags`, `add_sequence_flags`, `add_training_flags`,
+`add_ensemble_flag`) and its own model flags, then runs under `run(main)` from the command line.
 
 Example:
 
@@ -245,6 +245,25 @@ def add_data_flags(
             "--missing", choices=("fill", "error"), default="fill",
             help="empty cells of --csv: fill (median + indicator; text: own category) or error",
         )
+
+
+def add_sequence_flags(parser: argparse.ArgumentParser) -> None:
+    """`--sequences PATH [--test-sequences PATH]`, your own labelled series
+    (`recipes.common.data.sequences`), with `--target`, `--id` and `--time`
+    naming a CSV file's columns."""
+    group = parser.add_argument_group("your sequences")
+    group.add_argument(
+        "--sequences", type=Path, metavar="PATH",
+        help="your series: .ts (UCR/UEA), wide CSV/TSV (one series per row), long CSV "
+             "(one row per step, with --id) or .npz (x, y)",
+    )
+    group.add_argument("--test-sequences", type=Path, metavar="PATH",
+                       help="the official test split of --sequences (default: 15%% of it)")
+    group.add_argument("--target", metavar="COLUMN", help="label column of a CSV --sequences")
+    group.add_argument("--id", metavar="COLUMN",
+                       help="series id column: --sequences is a long CSV (a row per step)")
+    group.add_argument("--time", metavar="COLUMN",
+                       help="long CSV: the column to sort each series' steps by")
 
 
 def split_seed(args: argparse.Namespace) -> int:

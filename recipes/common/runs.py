@@ -216,7 +216,8 @@ class Run:
         it), class names and, for a `--csv` table, its fitted preprocessing
         (`preprocessing.keras`, and on TensorFlow `inference.keras`: raw
         columns in), all that `recipes.predict` needs; for `--images`, the
-        image size and colour mode.
+        image size and colour mode; for `--sequences`, their fitted
+        preprocessing (`sequences`: channels, mean and std, padding).
         """
         from recipes.common import plots
         from recipes.common.data import features
@@ -230,7 +231,7 @@ class Run:
             figures.setdefault("training_curves", plots.training_curves(frame))
         if data is not None:
             self.record(task=task or data.task, class_names=list(data.class_names),
-                        images=data.image_fields(),
+                        images=data.image_fields(), sequences=getattr(data, "sequences", None),
                         **features.save_preprocessing(self.folder, data))
         if model is not None:
             artifacts.save_model(model, self.folder / "model.keras")

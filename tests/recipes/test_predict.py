@@ -20,6 +20,9 @@ import recipes
 from recipes import autoencoder, denoising_autoencoder, mlp, predict
 from recipes.common.data import features
 
+# One xdist worker runs this module: its tests share expensive runs.
+pytestmark = pytest.mark.xdist_group("predict")
+
 ROOT = Path(__file__).resolve().parents[2]
 
 

@@ -83,28 +83,23 @@ def test_help_does_not_import_tensorflow(name):
     assert "HEAVY False" in result.stdout
 
 
-# The training-technique flags (flags.add_training_flags): on vectors, images and
-# pairs (--learning-rate auto on one: the same `training.find_learning_rate`
-# serves every recipe that takes it); every other recipe calls the same
-# `training` functions.
-TECHNIQUES = {"mlp": True, "cnn": False, "siamese": False}
-
-
+# The training-technique flags (flags.add_training_flags) on one recipe: every
+# recipe that takes them calls the same `training` functions
+# (`find_learning_rate`, `optimizer`, `schedule_callbacks`, `penalties`).
 @pytest.mark.slow
-@pytest.mark.parametrize("name", sorted(TECHNIQUES))
-def test_technique_flags_one_cycle_ema_penalties_and_auto_learning_rate(name, tmp_path):
-    module = importlib.import_module(f"recipes.{name}")
-    auto = ["--learning-rate", "auto"] if TECHNIQUES[name] else ["--learning-rate", "0.01"]
-    module.main(["--smoke", "--quiet", "--output-dir", str(tmp_path), "--schedule",
-                 "one_cycle", "--ema", "0.9", "--l1", "1e-5", "--l2", "1e-4", *auto])
-    out = tmp_path / name
+def test_technique_flags_one_cycle_ema_penalties_and_auto_learning_rate(tmp_path):
+    from recipes import mlp
+
+    mlp.main(["--smoke", "--quiet", "--output-dir", str(tmp_path), "--schedule",
+              "one_cycle", "--ema", "0.9", "--l1", "1e-5", "--l2", "1e-4",
+              "--learning-rate", "auto"])
+    out = tmp_path / "mlp"
     info = json.loads((out / "run.json").read_text())
     assert info["flags"]["schedule"] == "one_cycle" and info["flags"]["ema"] == 0.9
-    peak = 0.01
-    if TECHNIQUES[name]:  # the range test's suggestion, recorded
-        assert info["flags"]["learning_rate"] == "auto"
-        peak = info["learning_rate_found"]
-        assert 1e-7 < peak < 10
+    # The range test's suggestion, recorded.
+    assert info["flags"]["learning_rate"] == "auto"
+    peak = info["learning_rate_found"]
+    assert 1e-7 < peak < 10
     rates = pd.read_csv(out / "history.csv")["learning_rate"].tolist()
     assert max(rates) <= peak * (1 + 1e-5) and rates[-1] < peak / 100  # annealed by the end
     model = keras.saving.load_model(out / "model.keras")

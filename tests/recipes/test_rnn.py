@@ -92,7 +92,9 @@ def test_forecast_users_series(tmp_path):
 @pytest.mark.parametrize(
     "flags, match",
     [
-        (["--model", "cnn"], r"argument `model`.*--cell/--model.*gru, lstm.*model='cnn'"),
+        (["--model", "cnn"],
+         r"argument `model`.*--cell/--model.*fcn1d, gru, inception_time, lstm, resnet1d.*"
+         r"model='cnn'"),
         (["--csv", "series.csv"],
          r"argument `csv`: --csv does not apply to --task classification; add --task forecast"),
         (["--column", "a", "--window", "6"],

@@ -9,6 +9,9 @@ import pytest
 
 from recipes import transfer_learning
 
+# One xdist worker runs this module: its tests share expensive runs.
+pytestmark = pytest.mark.xdist_group("transfer_learning")
+
 
 @pytest.fixture(scope="module")
 def out(tmp_path_factory):

@@ -27,6 +27,9 @@ import zoo
 from recipes import tune
 from recipes.common import tuning
 
+# One xdist worker runs this module: its tests share expensive runs.
+pytestmark = pytest.mark.xdist_group("tune")
+
 ROOT = Path(__file__).resolve().parents[2]
 FLAGS = ["--model", "mlp", "--smoke", "--quiet", "--epochs", "1", "--steps-per-execution", "1"]
 METRICS = ["accuracy", "loss", "val_accuracy", "val_loss"]

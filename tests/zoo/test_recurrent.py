@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 import zoo
+from zoo import _common
 from zoo.recurrent import build_rnn, search_space
 
 SHAPE = (8, 8)
@@ -101,6 +102,67 @@ def test_variable_length_sequences():
         assert _numpy(model(_sequences(shape=(steps, 3)))).shape == (4, steps, 2)
 
 
+@pytest.fixture
+def quick_initialisation():
+    """Builds as `zoo.build` does: under JAX, initialisers compile unoptimised."""
+    with _common.quick_initialisation():
+        yield
+
+
+def _pad(x, steps, value=0.0):
+    return np.concatenate([x, np.full((x.shape[0], steps, x.shape[2]), value, "float32")], axis=1)
+
+
+@pytest.mark.usefixtures("quick_initialisation")
+@pytest.mark.parametrize(
+    "cell, kwargs",
+    [("lstm", {}), ("gru", {}), ("lstm", {"bidirectional": True, "units": (4, 3)})],
+)
+def test_padded_steps_do_not_change_predictions(cell, kwargs):
+    model = build_rnn((None, 3), 2, cell=cell, **{"units": (4,), **kwargs}, mask_value=-1.0)
+    assert isinstance(model.get_layer("masking"), keras.layers.Masking)
+    x = _sequences(batch_size=3, shape=(6, 3))  # uniform in [0, 1): never -1
+    expected = _numpy(model(x, training=False))
+    np.testing.assert_allclose(_numpy(model(_pad(x, 4, -1.0), training=False)), expected,
+                               rtol=1e-5, atol=1e-6)
+    # Sequences of different lengths in one batch, each padded to the longest.
+    lengths = (6, 4, 2)
+    batch = np.stack([_pad(x[i:i + 1, :n], 6 - n, -1.0)[0] for i, n in enumerate(lengths)])
+    alone = np.concatenate([_numpy(model(x[i:i + 1, :n], training=False))
+                            for i, n in enumerate(lengths)])
+    np.testing.assert_allclose(_numpy(model(batch, training=False)), alone, rtol=1e-5, atol=1e-6)
+    # The mask is what makes the difference: without it the padding counts.
+    unmasked = build_rnn((None, 3), 2, cell=cell, **{"units": (4,), **kwargs})
+    unmasked.set_weights(model.get_weights())
+    assert not np.allclose(_numpy(unmasked(_pad(x, 4, -1.0))), expected, atol=1e-4)
+
+
+@pytest.mark.usefixtures("quick_initialisation")
+def test_the_mask_reaches_every_step_of_a_sequence_to_sequence_model():
+    model = build_rnn((None, 2), 2, cell="gru", units=(4, 4), return_sequences=True,
+                      mask_value=0.0)
+    x = _sequences(batch_size=2, shape=(5, 2))
+    outputs = model(_pad(x, 3))
+    np.testing.assert_allclose(_numpy(outputs)[:, :5], _numpy(model(x)), rtol=1e-5, atol=1e-6)
+    # The predictions carry the mask, so a Keras loss skips the padded steps' targets.
+    y = np.random.default_rng(1).uniform(size=(2, 5, 2)).astype("float32")
+    garbage = np.concatenate([y, np.full((2, 3, 2), 100.0, "float32")], axis=1)
+    loss = keras.losses.MeanSquaredError()
+    np.testing.assert_allclose(_numpy(loss(garbage, outputs)), _numpy(loss(y, model(x))),
+                               rtol=1e-5)
+
+
+@pytest.mark.usefixtures("quick_initialisation")
+def test_masked_model_reloads_in_safe_mode(tmp_path):
+    model = build_rnn((None, 2), 3, units=(4,), mask_value=0.0)
+    x = _pad(_sequences(batch_size=2, shape=(5, 2)), 2)
+    model.save(tmp_path / "model.keras")
+    loaded = keras.saving.load_model(tmp_path / "model.keras", safe_mode=True)
+    assert loaded.get_layer("masking").mask_value == 0.0
+    np.testing.assert_allclose(_numpy(loaded(x)), _numpy(model(x)), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(_numpy(loaded(x)), _numpy(loaded(x[:, :5])), rtol=1e-5, atol=1e-6)
+
+
 @pytest.mark.parametrize(
     "kwargs, activation",
     [
@@ -171,6 +233,9 @@ def test_search_space_tunes_what_is_not_fixed():
         ({"recurrent_dropout": "0.1"}, "`recurrent_dropout`"),
         ({"bidirectional": 1.0}, "`bidirectional`"),
         ({"return_sequences": "yes"}, "`return_sequences`"),
+        ({"mask_value": "0"}, "`mask_value`: expected None or a finite number"),
+        ({"mask_value": float("nan")}, "`mask_value`"),
+        ({"mask_value": False}, "`mask_value`"),
         ({"task": "generation"}, "`task`"),
         ({"output_activation": "tanh"}, "`output_activation`"),
         ({"name": ""}, "`name`"),

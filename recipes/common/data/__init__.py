@@ -1,4 +1,4 @@
-"""The data a recipe trains on: bundled, your CSV table, or your image folder.
+"""The data a recipe trains on: bundled, your CSV table, image folder or sequences.
 
 `load_data(args)` picks what the flags ask for and returns a `Dataset`
 (split arrays) or an `images.ImageFolder` (files streamed from disk); both
@@ -7,7 +7,8 @@ for `evaluate` and `predict`.
 
 Modules, in the one direction they import each other: `splits` (`Dataset`,
 `split`), `features` (a table's `FeatureSpace`), `tables` (CSV files),
-`images` (image folders), `bundled` (the data that ships with the project).
+`sequences` (`.ts`, wide or long CSV, `.npz` series), `images` (image
+folders), `bundled` (the data that ships with the project).
 Nothing here imports Keras or TensorFlow at import time.
 """
 
@@ -24,14 +25,21 @@ from recipes.common.data.bundled import (
     view_for,
 )
 from recipes.common.data.images import ImageFolder, load_folder, load_image_folder
+from recipes.common.data.sequences import (
+    RawSequences,
+    load_sequences,
+    prepare_sequences,
+    read_sequences,
+)
 from recipes.common.data.splits import EVALUATION_BATCH_SIZE, Dataset, split
 from recipes.common.data.tables import load_csv, load_table, read_csv
 from recipes.common.flags import split_seed
 
 __all__ = [
-    "EVALUATION_BATCH_SIZE", "INPUT_VIEWS", "SUNSPOTS", "Dataset", "ImageFolder", "load_csv",
-    "load_data", "load_dataset", "load_digits", "load_folder", "load_image_folder",
-    "load_series", "load_table", "read_csv", "split", "view_for",
+    "EVALUATION_BATCH_SIZE", "INPUT_VIEWS", "SUNSPOTS", "Dataset", "ImageFolder",
+    "RawSequences", "load_csv", "load_data", "load_dataset", "load_digits", "load_folder",
+    "load_image_folder", "load_sequences", "load_series", "load_table", "prepare_sequences",
+    "read_csv", "read_sequences", "split", "view_for",
 ]
 
 SMOKE_TRAIN, SMOKE_EVALUATION = 300, 100
@@ -40,8 +48,9 @@ SMOKE_TRAIN, SMOKE_EVALUATION = 300, 100
 def load_data(
     args: argparse.Namespace, *, view: str = "flat", labels: bool = True, stream: bool = False
 ) -> Dataset | ImageFolder:
-    """The bundled `--dataset`, `--images`, or `--csv` with `--target`;
-    smaller with `--smoke` or `--train-size`.
+    """The bundled `--dataset`, `--images`, `--csv` with `--target`, or
+    `--sequences` (`--test-sequences`, `--target`, `--id`, `--time`: see
+    `load_sequences`); smaller with `--smoke` or `--train-size`.
 
     Args:
         args: the parsed flags.
@@ -56,7 +65,11 @@ def load_data(
     """
     csv, images = getattr(args, "csv", None), getattr(args, "images", None)
     target, seed = getattr(args, "target", None), split_seed(args)
-    if csv is not None and not labels:
+    sequences = getattr(args, "sequences", None)
+    if sequences is not None:
+        data = load_sequences(sequences, target=target, id_column=args.id,
+                              time_column=args.time, test_path=args.test_sequences, seed=seed)
+    elif csv is not None and not labels:
         data = load_table(csv, exclude=target, seed=seed, missing=getattr(args, "missing", "error"))
     elif images is not None and stream:
         data = load_folder(images, image_size=args.image_size, color_mode=args.color_mode,
@@ -72,10 +85,12 @@ def load_data(
                              f"name of --csv {str(csv)!r}. Received: target=None")
         data = load_csv(csv, target, task=args.task, seed=seed,
                         missing=getattr(args, "missing", "fill"))
-    elif target:
-        raise ValueError(f"Invalid value for argument `target`: it needs --csv. "
-                         f"Received: target={target!r}")
     else:
+        needs = "--sequences" if hasattr(args, "sequences") else "--csv"
+        for name in ("target", "test_sequences", "id", "time"):
+            if getattr(args, name, None) is not None:
+                raise ValueError(f"Invalid value for argument `{name}`: it needs {needs}. "
+                                 f"Received: {name}={getattr(args, name)!r}")
         data = load_dataset(args.dataset, view=view, seed=seed)
     train_size = getattr(args, "train_size", None)
     if train_size is not None:  # a smaller training set; validation and test unchanged

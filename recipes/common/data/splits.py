@@ -43,6 +43,11 @@ class Dataset:
             on its training split (raw columns to `x`); else `None`.
         schema: for a CSV table, its columns' kinds, medians and categories
             and the target (`recipes.common.data.features`); else `None`.
+        mask_value: for padded sequences of unequal lengths, the value of
+            the padded steps, for the model's `mask_value`; else `None`.
+        sequences: for your sequences, their fitted preprocessing (channels,
+            mean and std, padding, column names: `recipes.common.data.sequences`),
+            which `Run.save` writes to `run.json`; else `None`.
     """
 
     name: str
@@ -59,6 +64,8 @@ class Dataset:
     scale: tuple[float, float] | None = None
     preprocessing: Any = None
     schema: dict[str, Any] | None = None
+    mask_value: float | None = None
+    sequences: dict[str, Any] | None = None
 
     @classmethod
     def from_split(cls, name: str, task: str, parts: tuple, **fields) -> Dataset:

@@ -16,6 +16,9 @@ import numpy as np
 from recipes.common.data import features as feature_space
 from recipes.common.data.splits import TASKS, Dataset, invalid, split
 
+# A numeric target with more distinct integers than this is a regression target.
+MAX_CLASSES = 20
+
 
 def _row(index) -> str:
     # Line number in the file: the header is line 1.
@@ -194,6 +197,25 @@ def _encode_features(features, schema: dict, parts: tuple, path: Path):
     return tuple(feature_space.encode(space, p.inputs) for p in prepared), space, schema
 
 
+def infer_task(values) -> str:
+    """The task a target column asks for: `"classification"` for text, or for
+    integers with at most `MAX_CLASSES` distinct values; else `"regression"`.
+
+    Example:
+
+    >>> import pandas as pd
+    >>> infer_task(pd.Series(["cat", "dog"])), infer_task(pd.Series([0.5, 1.25, 3.0]))
+    ('classification', 'regression')
+    """
+    import pandas as pd
+
+    is_numeric = pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values)
+    is_integer = is_numeric and np.all(np.mod(values.to_numpy(dtype="float64"), 1) == 0)
+    if not is_numeric or (is_integer and values.nunique() <= MAX_CLASSES):
+        return "classification"
+    return "regression"
+
+
 def _encode_target(frame, targets: list[str], task: str | None, path: Path):
     import pandas as pd
 
@@ -214,11 +236,7 @@ def _encode_target(frame, targets: list[str], task: str | None, path: Path):
     values = frame[column]
     is_numeric = pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values)
     if task is None:
-        is_integer = is_numeric and np.all(np.mod(values.to_numpy(dtype="float64"), 1) == 0)
-        if not is_numeric or (is_integer and values.nunique() <= 20):
-            task = "classification"
-        else:
-            task = "regression"
+        task = infer_task(values)
     if task == "multilabel":
         raise invalid("task", "'classification' or 'regression' for one target column", task)
     if task == "regression":
