@@ -3,7 +3,9 @@
 Searches the `search_space(hp, ...)` that sits next to each zoo model
 (architecture, regularisation, activation) plus the optimizer, a log-sampled
 learning rate and the batch size, on the bundled data in the shape the model
-eats (digits as vectors, 8x8 images, 8-step sequences or pairs) or your CSV.
+eats (digits as vectors, 8x8 images, 8-step sequences or pairs), your CSV
+(vector models) or your sequences (sequence models: `.ts`, wide or long CSV,
+`.npz`; unequal lengths padded and masked, as in recipes.rnn).
 Every trial becomes a row of `<directory>/<project>/results.csv`, best first,
 with `results.png` (score against each hyperparameter) beside it.
 
@@ -13,6 +15,8 @@ Run:
     python -m recipes.tune --model mlp --max-trials 20  # again: resumes; --overwrite restarts
     python -m recipes.tune --model mlp --csv churn.csv --target churn --retrain-best
     python -m recipes.predict tuning/mlp --csv next_month.csv  # the retrained best
+    python -m recipes.tune --model fcn1d --sequences train.ts --retrain-best
+    python -m recipes.predict tuning/fcn1d --sequences new.ts
     # One chief (serves the search) and workers (run trials); across machines,
     # give the chief's address and share --directory:
     python -m recipes.tune --model mlp --chief 127.0.0.1:8000 &
@@ -72,6 +76,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     # Unset, the batch size and learning rate are tuned; tuning writes to --directory.
     parser.set_defaults(batch_size=None, learning_rate=None, output_dir=None)
     flags.add_data_flags(parser, ("digits", "wine", "breast_cancer"))
+    # --sequences, --test-sequences, --id, --time; --target (above) names the
+    # label column of --csv or of a CSV --sequences.
+    flags.add_sequence_flags(parser, target=False)
     search = parser.add_argument_group("search")
     search.add_argument("--model", required=True, help="a zoo model: see zoo.list_models()")
     search.add_argument("--max-trials", type=flags.positive_int, default=10)
@@ -270,8 +277,10 @@ def main(argv: list[str] | None = None) -> dict:
     print("Test:", runs.format_metrics(results))
     artifacts.save_model(model, project_dir / BEST_MODEL)
     if data.task != "similarity":
-        # run.json (task, class names, schema) and, for --csv, the preprocessing:
-        # `python -m recipes.predict <directory>/<project> --csv new.csv` applies it.
+        # run.json (task, class names, schema) and the preprocessing, as `Run.save`
+        # records it: for --csv `preprocessing.keras`, for --sequences their fitted
+        # statistics; `python -m recipes.predict <directory>/<project> --csv new.csv`
+        # (or `--sequences new.ts`) applies it.
         from recipes.common.data import features
 
         runs.update_run_info(
@@ -279,6 +288,7 @@ def main(argv: list[str] | None = None) -> dict:
             flags=runs.recorded_flags(args), seed=args.seed, backend=backend,
             versions=runs.versions(), task=data.task,
             class_names=list(data.source.class_names), images=None,
+            sequences=data.source.sequences,
             **features.save_preprocessing(project_dir, data.source),
         )
         features.save_inference_model(project_dir, model, runs.run_info(project_dir))

@@ -247,10 +247,11 @@ def add_data_flags(
         )
 
 
-def add_sequence_flags(parser: argparse.ArgumentParser) -> None:
+def add_sequence_flags(parser: argparse.ArgumentParser, *, target: bool = True) -> None:
     """`--sequences PATH [--test-sequences PATH]`, your own labelled series
     (`recipes.common.data.sequences`), with `--target`, `--id` and `--time`
-    naming a CSV file's columns."""
+    naming a CSV file's columns (`target=False`: `add_data_flags` added
+    `--target` already)."""
     group = parser.add_argument_group("your sequences")
     group.add_argument(
         "--sequences", type=Path, metavar="PATH",
@@ -259,7 +260,8 @@ def add_sequence_flags(parser: argparse.ArgumentParser) -> None:
     )
     group.add_argument("--test-sequences", type=Path, metavar="PATH",
                        help="the official test split of --sequences (default: 15%% of it)")
-    group.add_argument("--target", metavar="COLUMN", help="label column of a CSV --sequences")
+    if target:
+        group.add_argument("--target", metavar="COLUMN", help="label column of a CSV --sequences")
     group.add_argument("--id", metavar="COLUMN",
                        help="series id column: --sequences is a long CSV (a row per step)")
     group.add_argument("--time", metavar="COLUMN",

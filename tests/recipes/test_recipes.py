@@ -68,19 +68,30 @@ def test_listing_shows_every_recipe_without_tensorflow():
     assert "HEAVY False" in result.stdout
 
 
-@pytest.mark.parametrize("name", sorted(list_recipes()))
-def test_help_does_not_import_tensorflow(name):
+def test_help_does_not_import_tensorflow():
+    """Every recipe's --help, in one fresh process: none imports Keras or TensorFlow."""
     code = (
-        f"import runpy, sys; sys.argv = ['{name}', '--help']\n"
-        f"try:\n    runpy.run_module('recipes.{name}', run_name='__main__')\n"
-        "except SystemExit:\n    pass\n"
-        "print('HEAVY', 'tensorflow' in sys.modules or 'keras' in sys.modules)"
+        "import contextlib, io, json, runpy, sys\n"
+        "helps = {}\n"
+        f"for name in {sorted(list_recipes())!r}:\n"
+        "    sys.argv = [name, '--help']\n"
+        "    with contextlib.redirect_stdout(io.StringIO()) as out:\n"
+        "        try:\n"
+        "            runpy.run_module(f'recipes.{name}', run_name='__main__')\n"
+        "        except SystemExit:\n"
+        "            pass\n"
+        "    helps[name] = out.getvalue()\n"
+        "heavy = 'tensorflow' in sys.modules or 'keras' in sys.modules\n"
+        "print(json.dumps({'helps': helps, 'heavy': heavy}))\n"
     )
     result = subprocess.run(
         [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True
     )
-    assert "--smoke" in result.stdout
-    assert "HEAVY False" in result.stdout
+    found = json.loads(result.stdout.strip().splitlines()[-1])
+    assert sorted(found["helps"]) == sorted(list_recipes())
+    for name, text in found["helps"].items():
+        assert "--smoke" in text, name
+    assert found["heavy"] is False
 
 
 # The training-technique flags (flags.add_training_flags) on one recipe: every

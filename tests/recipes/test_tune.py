@@ -24,8 +24,10 @@ import pandas as pd
 import pytest
 
 import zoo
-from recipes import tune
+from recipes import predict, tune
 from recipes.common import tuning
+from recipes.common.data import load_sequences
+from tests.recipes.common.test_sequences import series, write_ts
 
 # One xdist worker runs this module: its tests share expensive runs.
 pytestmark = pytest.mark.xdist_group("tune")
@@ -402,6 +404,96 @@ def test_keras_tuner_private_names_that_roles_relies_on(monkeypatch):
             tuning.check_chief(role, other.get_config()["space"], timeout=30)
     finally:
         server.stop(grace=None)
+
+
+# ## Your sequences
+
+
+SEQUENCE_FLAGS = [*FLAGS, "--model", "fcn1d"]
+
+
+@pytest.mark.slow
+def test_a_search_on_your_sequences_retrains_and_predicts(tmp_path):
+    # Two channels, unequal lengths (6 to 10 steps), string labels, `?` gaps.
+    train = write_ts(tmp_path / "train.ts", *series(count=40))
+    test_values, test_labels = series(count=12, seed=1)
+    test = write_ts(tmp_path / "test.ts", test_values, test_labels)
+    flags = [*SEQUENCE_FLAGS, "--sequences", str(train), "--test-sequences", str(test),
+             "--max-trials", "2", "--directory", str(tmp_path)]
+    summary = tune.main([*flags, "--retrain-best"])
+    project = tmp_path / "fcn1d"
+    table = read_results(project)
+    assert summary["completed_trials"] == len(table) == 2
+    assert (table["status"] == "COMPLETED").all() and table["score"].notna().all()
+    search = json.loads((project / tuning.FINGERPRINT_FILE).read_text())["search"]
+    assert search["fixed"]["input_shape"] == [10, 2] and search["fixed"]["mask_value"] == 0.0
+    assert search["data"]["sequences"] == str(train.resolve())
+    assert search["data"]["test_sequences"] == str(test.resolve())
+
+    # The retrained best: padded steps masked, run.json as recipes.rnn writes it.
+    model = keras.saving.load_model(project / "best_model.keras", safe_mode=True)
+    assert model.input_shape == (None, 10, 2) and model.output_shape == (None, 2)
+    assert any(isinstance(layer, keras.layers.Masking) for layer in model.layers)
+    info = json.loads((project / "run.json").read_text())
+    assert info["task"] == "classification" and info["class_names"] == ["cat", "dog"]
+    assert info["sequences"]["channels"] == ["dim_0", "dim_1"]
+    assert (info["sequences"]["steps"], info["sequences"]["mask_value"]) == (10, 0.0)
+    assert info["flags"]["sequences"] == str(train)
+    # Its test accuracy is the saved model's on the official test file.
+    data = load_sequences(train, test_path=test)
+    predicted = model.predict(data.x_test, verbose=0)
+    assert summary["test_accuracy"] == pytest.approx(
+        (predicted.argmax(-1) == data.y_test).mean(), abs=1e-6)
+
+    # recipes.predict reads new series with the search's preprocessing.
+    output = tmp_path / "predictions.csv"
+    report = predict.main([str(project), "--sequences", str(test), "--output", str(output)])
+    written = pd.read_csv(output)
+    assert list(written.columns) == ["index", "prediction", "probability_cat",
+                                     "probability_dog"]
+    assert report["rows"] == 12 and written["index"].tolist() == list(range(12))
+    assert written["prediction"].tolist() == [["cat", "dog"][k] for k in predicted.argmax(-1)]
+
+    # The same command resumes (nothing to run); another file is another search.
+    assert tune.main(flags)["completed_trials"] == 2
+    other = shutil.copy(train, tmp_path / "other.ts")
+    before = snapshot(project)
+    with pytest.raises(ValueError, match=r"holds a different search \(changed: data\)"):
+        tune.main([*flags, "--sequences", str(other)])
+    assert snapshot(project) == before
+
+
+@pytest.mark.parametrize(
+    "model, flags, message",
+    [
+        ("mlp", ["--sequences", "train.ts"],
+         r"argument `sequences`: model 'mlp' takes vector inputs; --sequences suits the "
+         r"sequence models \(.*fcn1d.*\)\. Received: sequences='train.ts', model='mlp'"),
+        ("lstm", ["--csv", "table.csv", "--target", "label"],
+         r"model 'lstm' takes sequence inputs; only the bundled digits or your --sequences "
+         r"come in that shape"),
+        ("fcn1d", ["--sequences", "train.ts", "--task", "regression"],
+         r"argument `task`: --task does not apply to --sequences"),
+        ("fcn1d", ["--sequences", "train.ts", "--dataset", "wine"],
+         r"argument `dataset`: --dataset does not apply to --sequences"),
+        ("fcn1d", ["--id", "patient"], r"argument `id`: it needs --sequences"),
+        ("fcn1d", ["--target", "label"], r"argument `target`: it needs --csv or --sequences"),
+    ],
+)
+def test_sequence_flags_the_model_or_data_cannot_take(model, flags, message, tmp_path):
+    with pytest.raises(ValueError, match=message):
+        tune.main([*FLAGS, "--model", model, *flags, "--directory", str(tmp_path)])
+    assert not list(tmp_path.iterdir())
+
+
+def test_sequences_with_a_vector_model_exit_2_with_one_line(tmp_path, monkeypatch, capsys):
+    argv = ["recipes.tune", "--model", "mlp", "--sequences", "train.ts",
+            "--directory", str(tmp_path)]
+    monkeypatch.setattr(sys, "argv", argv)
+    with pytest.raises(SystemExit) as raised:
+        tune.flags.run(tune.main)
+    assert raised.value.code == 2
+    assert "error: Invalid value for argument `sequences`: model 'mlp'" in capsys.readouterr().err
 
 
 # ## Bad input: clear messages, nothing written

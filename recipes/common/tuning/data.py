@@ -1,8 +1,9 @@
 """The data `recipes.tune` searches on, shaped for what a zoo model takes.
 
-`load_task_data` gives the bundled digits (or a CSV for vector models) as
-vectors, 8x8 images, 8-step sequences or pairs; `dry_run` builds the default
-model once to learn the search space and the metrics an objective may name.
+`load_task_data` gives the bundled digits as vectors, 8x8 images, 8-step
+sequences or pairs, a CSV for vector models, or your `--sequences` for
+sequence models; `dry_run` builds the default model once to learn the search
+space and the metrics an objective may name.
 """
 
 from __future__ import annotations
@@ -64,24 +65,61 @@ class TaskData:
     source: Any = None
 
 
+def _check_sources(args, spec) -> None:
+    """A `ValueError` for data flags that `spec`'s input kind cannot take."""
+    import zoo
+
+    name, sequences = spec.name, getattr(args, "sequences", None)
+    if sequences is not None:
+        if spec.input_kind != "sequence":
+            models = [m for m in zoo.list_models() if zoo.get_spec(m).input_kind == "sequence"]
+            raise ValueError(
+                f"Invalid value for argument `sequences`: model {name!r} takes "
+                f"{spec.input_kind} inputs; --sequences suits the sequence models "
+                f"({', '.join(models)}). Received: sequences={str(sequences)!r}, model={name!r}"
+            )
+        # --sequences is the data; its task is inferred from its labels, its gaps filled.
+        unused = {"csv": args.csv is not None, "dataset": args.dataset != "digits",
+                  "task": args.task is not None, "missing": args.missing != "fill"}
+        for flag in [flag for flag, given in unused.items() if given][:1]:
+            value = getattr(args, flag)
+            value = str(value) if isinstance(value, Path) else value
+            raise ValueError(f"Invalid value for argument `{flag}`: --{flag} does not apply "
+                             f"to --sequences. Received: {flag}={value!r}")
+        return
+    for flag in ("test_sequences", "id", "time"):
+        if getattr(args, flag, None) is not None:
+            raise ValueError(f"Invalid value for argument `{flag}`: it needs --sequences. "
+                             f"Received: {flag}={getattr(args, flag)!r}")
+    if args.target is not None and args.csv is None:
+        raise ValueError("Invalid value for argument `target`: it needs --csv or --sequences. "
+                         f"Received: target={args.target!r}")
+    if spec.input_kind != "vector" and (args.csv is not None or args.dataset != "digits"):
+        source = f"csv={str(args.csv)!r}" if args.csv is not None else f"dataset={args.dataset!r}"
+        mine = " or your --sequences" if spec.input_kind == "sequence" else ""
+        raise ValueError(
+            f"Invalid value for argument `dataset`: model {name!r} takes "
+            f"{spec.input_kind} inputs; only the bundled digits{mine} come in that "
+            f"shape (--csv and tables suit vector models such as mlp). Received: {source}"
+        )
+
+
 def load_task_data(args, spec) -> TaskData:
     """The data for `spec`'s input kind and task, smaller with `--smoke`.
 
-    Vectors: `--dataset` or `--csv`; images (8x8x1), sequences (8 steps of 8
-    pixels) and pairs (`zoo.siamese.make_pairs`): the bundled digits.
-    Reconstruction targets are the inputs.
+    Vectors: `--dataset` or `--csv`; images (8x8x1) and pairs
+    (`zoo.siamese.make_pairs`): the bundled digits; sequences: the digits
+    (8 steps of 8 pixels) or `--sequences` (padded to the longest; then
+    `mask_value` is fixed for the builder). Reconstruction targets are the
+    inputs.
     """
     name = spec.name
-    if spec.input_kind != "vector" and (args.csv is not None or args.dataset != "digits"):
-        source = f"csv={str(args.csv)!r}" if args.csv is not None else f"dataset={args.dataset!r}"
-        raise ValueError(
-            f"Invalid value for argument `dataset`: model {name!r} takes "
-            f"{spec.input_kind} inputs; only the bundled digits come in that "
-            f"shape (--csv and tables suit vector models such as mlp). Received: {source}"
-        )
+    _check_sources(args, spec)
     data = load_data(args, view=view_for(spec.input_kind))
     parameters = inspect.signature(spec.builder).parameters
     fixed: dict[str, Any] = {"input_shape": tuple(data.input_shape)}
+    if data.mask_value is not None:  # unequal lengths: the padded steps are masked
+        fixed["mask_value"] = data.mask_value
     unit_range = bool(data.x_train.min() >= 0 and data.x_train.max() <= 1)
     splits = [(data.x_train, data.y_train), (data.x_val, data.y_val), (data.x_test, data.y_test)]
     task = spec.task
@@ -117,6 +155,12 @@ def load_task_data(args, spec) -> TaskData:
         "smoke": bool(args.smoke),
         "seed": args.seed,
     }
+    if getattr(args, "sequences", None) is not None:  # the files, the columns read
+        description.update(
+            dataset=None, sequences=str(Path(args.sequences).resolve()),
+            test_sequences=args.test_sequences and str(Path(args.test_sequences).resolve()),
+            id=args.id, time=args.time,
+        )
     return TaskData(task, *splits, fixed=fixed, description=description,
                     unit_range=unit_range, source=data)
 
