@@ -32,8 +32,8 @@ RESULTS_FILE = HERE / "RESULTS.md"
 BACKENDS = ("tensorflow", "jax")
 # Order of the sections in RESULTS.md.
 SECTIONS = ("recipes", "whole_command", "startup", "throughput", "step_profile",
-            "time_to_accuracy", "mixed_precision", "techniques", "image_folder",
-            "callbacks_overhead")
+            "time_to_accuracy", "mixed_precision", "techniques", "sequences",
+            "image_folder", "callbacks_overhead")
 
 
 # ## Machine and versions
@@ -444,6 +444,17 @@ def headline(results_dir: Path = RESULTS_DIR) -> list[str]:
                         f"{best['samples_per_second']:,.0f}",
                         f"{100 * best['fraction_of_matmul']:.0f}%",
                     ])
+    sequences = load_json("sequences", results_dir)
+    sequences_note = ""
+    if sequences:
+        from benchmarks import sequences as sequences_benchmark
+
+        added = sequences_benchmark.headline_rows(sequences)
+        rows += added
+        if added:
+            sequences_note = (" Sequences: the rnn recipe's whole command against "
+                              "sktime's classifier of the same architecture, each as a "
+                              "process (ratio = sktime / recipe; `benchmarks.sequences`).")
     if not rows:
         return []
     return [
@@ -457,7 +468,7 @@ def headline(results_dir: Path = RESULTS_DIR) -> list[str]:
         "baseline (same model, `fit` defaults); ratio = naive / recipe (higher: "
         "recipe faster). Throughput: batch 64 with `steps_per_execution=8` against "
         "the fastest batch size; the last column is that best rate's training "
-        "GFLOP/s as a share of the matmul's.",
+        "GFLOP/s as a share of the matmul's." + sequences_note,
     ]
 
 

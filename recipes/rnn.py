@@ -12,7 +12,9 @@ fused cuDNN kernel on a GPU.
 Your sequences (`--sequences`: UCR/UEA `.ts`, wide CSV, long CSV with `--id`,
 `.npz`) are classified, or regressed where the target is numeric with many
 values; unequal lengths are padded and masked, and `recipes.predict` applies
-the run to new files. `--model` takes any zoo sequence model.
+the run to new files. `--model` takes any zoo sequence model (`fcn1d`,
+`resnet1d`, `inception_time` too). With `--sequences` the defaults are 200
+epochs of batch 16 at a rate of 1e-3, patience 30.
 
 Run:
     python -m recipes.rnn                          # LSTM on digit rows
@@ -45,6 +47,11 @@ LOSSES = {
     "classification": ("sparse_categorical_crossentropy", ["accuracy"]),
     "regression": ("mean_squared_error", ["mean_absolute_error"]),
 }
+# With --sequences, unless given: archives such as UCR/UEA hold tens to
+# hundreds of series, a few steps of 16 an epoch, so more epochs at a lower
+# rate, and more patience. Chosen by `python -m benchmarks.sequences`
+# (README, "Your sequences"); 40 epochs of batch 64 leave GunPoint at chance.
+SEQUENCE_DEFAULTS = {"epochs": 200, "batch_size": 16, "learning_rate": 1e-3, "patience": 30}
 # The flags of one task only: refused with the other, not ignored.
 FORECAST_FLAGS = ("csv", "column", "window")
 CLASSIFICATION_FLAGS = ("train_size", "sequences", "test_sequences", "target", "id", "time")
@@ -84,6 +91,8 @@ def main(argv: list[str] | None = None) -> dict:
     model_flags.add_argument("--bidirectional", action=argparse.BooleanOptionalAction,
                              default=False)
     model_flags.add_argument("--patience", type=flags.positive_int, default=15)
+    if parser.parse_known_args(argv)[0].sequences:  # other defaults for your sequences
+        parser.set_defaults(**SEQUENCE_DEFAULTS)
     args = parser.parse_args(argv)
     forecasting = args.task == "forecast"
     if forecasting:

@@ -54,9 +54,10 @@ from recipes.common import flags
 from recipes.common.data import load_data
 from recipes.common.runs import Run
 
-# The flags of the digits comparison, and those of --images --backbone.
+# The flags of the digits comparison, and those of --images --backbone
+# (--tensorboard logs its two phases as one run; the comparison trains four models).
 DIGITS_FLAGS = ("model", "global_pooling", "pretrain_epochs", "examples_per_class")
-BACKBONE_FLAGS = ("dropout_rate", "tta")
+BACKBONE_FLAGS = ("dropout_rate", "tta", "tensorboard")
 
 
 def layer_count(text: str) -> int | None:

@@ -1,4 +1,5 @@
-"""Tune: keras-tuner random search over any zoo model, resumable and distributed.
+"""Tune: keras-tuner random, Hyperband or Bayesian search over any zoo model,
+resumable and distributed.
 
 Searches the `search_space(hp, ...)` that sits next to each zoo model
 (architecture, regularisation, activation) plus the optimizer, a log-sampled
@@ -9,8 +10,19 @@ eats (digits as vectors, 8x8 images, 8-step sequences or pairs), your CSV
 Every trial becomes a row of `<directory>/<project>/results.csv`, best first,
 with `results.png` (score against each hyperparameter) beside it.
 
+`--search random` (the default) trains `--max-trials` random draws of the
+space for up to `--epochs` each; `--search bayesian` too, but after
+`--initial-points` random trials a Gaussian process fitted to the scores so
+far picks each next one; `--search hyperband` trains many models for a few
+epochs and the best of them longer, up to `--max-epochs` (default: --epochs),
+a later round continuing an earlier trial's weights: its number of trials
+follows from `--max-epochs` and `--factor`, so it takes no `--max-trials`.
+Early stopping (`--patience`) ends any trial sooner.
+
 Run:
     python -m recipes.tune --model mlp --max-trials 20
+    python -m recipes.tune --model mlp --search hyperband --max-epochs 27
+    python -m recipes.tune --model mlp --search bayesian --max-trials 40
     python -m recipes.tune --model cnn --retrain-best   # + best_model.keras, test metrics
     python -m recipes.tune --model mlp --max-trials 20  # again: resumes; --overwrite restarts
     python -m recipes.tune --model mlp --csv churn.csv --target churn --retrain-best
@@ -40,6 +52,7 @@ from pathlib import Path
 from recipes.common import flags, runtime
 
 BEST_MODEL = "best_model.keras"
+SEARCHES = ("random", "hyperband", "bayesian")  # as tuning.SEARCHES (imports Keras)
 
 
 def address(text: str) -> tuple[str, int]:
@@ -72,7 +85,8 @@ def compile_settings(spec, data):
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """The flags; impossible combinations are usage errors (exit status 2)."""
-    parser = flags.parser(__doc__, epochs=20, batch_size=64, learning_rate=1e-3)
+    parser = flags.parser(__doc__, epochs=20, batch_size=64, learning_rate=1e-3,
+                          tensorboard=False)  # no `Run`: keras-tuner trains the trials
     # Unset, the batch size and learning rate are tuned; tuning writes to --directory.
     parser.set_defaults(batch_size=None, learning_rate=None, output_dir=None)
     flags.add_data_flags(parser, ("digits", "wine", "breast_cancer"))
@@ -81,7 +95,26 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     flags.add_sequence_flags(parser, target=False)
     search = parser.add_argument_group("search")
     search.add_argument("--model", required=True, help="a zoo model: see zoo.list_models()")
-    search.add_argument("--max-trials", type=flags.positive_int, default=10)
+    search.add_argument(
+        "--search", choices=SEARCHES, default="random",
+        help="random (default): --max-trials random draws, each up to --epochs; "
+             "bayesian: the same, but after --initial-points random trials a Gaussian "
+             "process fitted to the scores so far picks each next trial; hyperband: "
+             "many models for a few epochs, the best of them longer (a later round "
+             "continues a trial's weights), up to --max-epochs; --max-epochs and "
+             "--factor set its number of trials")
+    search.add_argument("--max-trials", type=flags.positive_int,
+                        help="random, bayesian: trials in the whole search, resumed runs "
+                             "included (default 10); not for hyperband")
+    search.add_argument("--max-epochs", type=flags.positive_int,
+                        help="hyperband: the most epochs one model trains, over its "
+                             "rounds (keras-tuner's max_epochs; default: --epochs)")
+    search.add_argument("--factor", type=flags.positive_int,
+                        help="hyperband: each round keeps 1/FACTOR of the models and "
+                             "trains them FACTOR times longer (default 3, at least 2)")
+    search.add_argument("--initial-points", type=flags.positive_int, metavar="N",
+                        help="bayesian: random trials before the Gaussian process "
+                             "guides the search (default: 3 per hyperparameter)")
     search.add_argument(
         "--objective",
         help="NAME or NAME:min|max (default: val_accuracy for classifiers, else val_loss)",
@@ -110,6 +143,24 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         parser.error("--worker HOST:PORT and --worker-id N go together")
     if args.worker is not None and (args.overwrite or args.retrain_best):
         parser.error("--overwrite and --retrain-best are for the chief: a worker only runs trials")
+    if args.search == "hyperband":
+        if args.max_trials is not None:
+            parser.error("--max-trials does not apply to --search hyperband: its trials "
+                         "follow from --max-epochs and --factor")
+        if args.factor is not None and args.factor < 2:
+            parser.error("--factor: expected an integer of at least 2")
+        args.max_epochs = args.max_epochs or args.epochs
+        if args.smoke:
+            args.max_epochs = min(args.max_epochs, flags.SMOKE_EPOCHS)
+        args.factor = args.factor or 3
+    else:
+        for flag in ("max_epochs", "factor"):
+            if getattr(args, flag) is not None:
+                parser.error(f"--{flag.replace('_', '-')} is for --search hyperband; "
+                             f"--search {args.search} trains each trial up to --epochs")
+        args.max_trials = args.max_trials or 10
+    if args.initial_points is not None and args.search != "bayesian":
+        parser.error("--initial-points is for --search bayesian")
     return args
 
 
@@ -148,6 +199,22 @@ def make_hypermodel(spec, data, args):
             return model.fit(*fit_args, batch_size=batch_size, **fit_kwargs)
 
     return ZooHyperModel(name=spec.name)
+
+
+def make_tuner(args, hypermodel, **kwargs):
+    """keras-tuner's tuner for `--search`, resumable (`recipes.common.tuning.search`)."""
+    from recipes.common import tuning
+
+    if args.search == "hyperband":
+        return tuning.ResumableHyperband(
+            hypermodel, max_epochs=args.max_epochs, factor=args.factor, **kwargs
+        )
+    if args.search == "bayesian":
+        return tuning.ResumableBayesianOptimization(
+            hypermodel, max_trials=args.max_trials,
+            num_initial_points=args.initial_points, **kwargs
+        )
+    return tuning.ResumableRandomSearch(hypermodel, max_trials=args.max_trials, **kwargs)
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -197,6 +264,13 @@ def main(argv: list[str] | None = None) -> dict:
         "patience": args.patience,
         "search_space": space,
     }
+    # A random search keeps its old fingerprint; another search kind adds its own.
+    if args.search == "hyperband":
+        del search_description["epochs"]
+        search_description.update(search="hyperband", max_epochs=args.max_epochs,
+                                  factor=args.factor)
+    elif args.search == "bayesian":
+        search_description.update(search="bayesian", initial_points=args.initial_points)
     if role.kind == "worker":
         if (project_dir / tuning.FINGERPRINT_FILE).is_file():  # a directory shared with the chief
             tuning.check_fingerprint(project_dir, search_description)
@@ -219,10 +293,10 @@ def main(argv: list[str] | None = None) -> dict:
         ),
     ]
     with tuning.role_environment(role, chief_timeout=args.chief_timeout):
-        tuner = tuning.ResumableRandomSearch(
+        tuner = make_tuner(
+            args,
             hypermodel,
             objective=objective,
-            max_trials=args.max_trials,
             seed=args.seed + 1,  # keras-tuner draws a random seed for 0
             role=role,
             executions_per_trial=args.executions_per_trial,
@@ -233,6 +307,7 @@ def main(argv: list[str] | None = None) -> dict:
             tuner.search(
                 *data.train,
                 validation_data=data.validation,
+                # Hyperband replaces it with each trial's tuner/initial_epoch and tuner/epochs.
                 epochs=args.epochs,
                 callbacks=callbacks,
                 verbose=verbose,
@@ -263,7 +338,10 @@ def main(argv: list[str] | None = None) -> dict:
     if not len(completed):
         raise ValueError("No completed trial to retrain: run the search first.")
     best = tuner.oracle.get_trial(summary["best_trial_id"])
-    epochs = int(best.best_step or 0) + 1  # the best epoch of its trial
+    # The best epoch of its trial; for a Hyperband trial that continued another
+    # one's weights, counted from the start of the first (results_table).
+    best_epoch = float(completed["best_epoch"].iloc[0])
+    epochs = int(best_epoch) if best_epoch > 0 else int(best.best_step or 0) + 1  # not NaN
     keras.backend.clear_session()
     model = hypermodel.build(best.hyperparameters)
     x = tuning.concatenate(data.train[0], data.validation[0])
@@ -295,7 +373,9 @@ def main(argv: list[str] | None = None) -> dict:
     artifacts.write_csv(project_dir / "best_history.csv", history_frame(history))
     artifacts.write_json(
         project_dir / "best_metrics.json",
-        {**summary, "hyperparameters": best.hyperparameters.values},
+        {**summary, "hyperparameters": {  # not Hyperband's schedule (results.csv has it)
+            name: value for name, value in best.hyperparameters.values.items()
+            if not name.startswith("tuner/")}},
     )
     return summary
 

@@ -54,6 +54,8 @@ JAX_TESTS = [
     "tests/callbacks/test_optimizer.py",
     # Every recipe's smoke run (JAX is most recipes' default backend).
     "tests/recipes/test_recipes.py",
+    # --tensorboard: the learning rate read from the optimizer, a resumed run's curves.
+    "tests/recipes/common/test_tensorboard.py",
     # What feeds a model under JAX: a table's preprocessing, an autoencoder's
     # errors, image folders streamed by tf.data, your sequences.
     "tests/recipes/test_predict.py::test_predictions_match_the_model_on_its_own_preprocessing",

@@ -15,6 +15,8 @@ from pathlib import Path
 
 import pytest
 
+from recipes.common import console
+
 # One xdist worker runs this module: its tests share expensive runs.
 pytestmark = pytest.mark.xdist_group("packaging")
 
@@ -66,8 +68,9 @@ def installed(tmp_path_factory):
 
 
 def _outside_env(site: Path) -> dict:
-    # Only the installed folder on the path: not the checkout, not pytest's.
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    # Only the installed folder on the path: not the checkout, not pytest's;
+    # TensorFlow's log level as a user has it (unset: the recipe's own choice).
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "TF_CPP_MIN_LOG_LEVEL")}
     return {**env, "PYTHONPATH": str(site), "KERAS_BACKEND": "tensorflow"}
 
 
@@ -90,13 +93,14 @@ def test_copied_recipe_runs_from_another_folder(installed, tmp_path):
     env = _outside_env(installed)
     listing = _run([sys.executable, "-m", "recipes"], cwd=work, env=env)
     assert "  cnn " in listing.stdout
-    # One process (Keras starts once): the three packages import from the
-    # installed folder, then the copied script runs as `python my_cnn.py ...`
-    # would run it (run_path sets sys.argv[0] and __main__).
+    # One process (Keras starts once): the three packages are found in the
+    # installed folder (found, not imported: importing zoo starts Keras before
+    # the recipe sets it up), then the copied script runs as `python my_cnn.py
+    # ...` would run it (run_path sets sys.argv[0] and __main__).
     script = (
-        "import runpy, sys\n"
-        "import callbacks, recipes, zoo\n"
-        "print(recipes.__file__, zoo.__file__, callbacks.__file__, sep='\\n')\n"
+        "import importlib.util, runpy\n"
+        "for name in ('recipes', 'zoo', 'callbacks'):\n"
+        "    print(importlib.util.find_spec(name).origin)\n"
         "runpy.run_path('my_cnn.py', run_name='__main__')\n"
     )
     result = _run([sys.executable, "-c", script, "--smoke", "--quiet", "--epochs", "1",
@@ -105,3 +109,8 @@ def test_copied_recipe_runs_from_another_folder(installed, tmp_path):
     assert len(where) == 3 and all(Path(path).is_relative_to(installed) for path in where)
     assert (work / "runs" / "cnn" / "model.keras").is_file()
     assert (work / "runs" / "cnn" / "metrics.json").is_file()
+    # A quiet console: no line of TensorFlow's C++ logger ("cudart_stub.cc:31]
+    # Could not find cuda drivers", "absl::InitializeLog()").
+    output = result.stdout + result.stderr
+    assert "cudart_stub" not in output and "absl::InitializeLog" not in output, output
+    assert console.drop_native_lines(output.encode()) == output.encode(), output

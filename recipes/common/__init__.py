@@ -22,7 +22,8 @@ The modules, each importing only those listed before it:
   `--sequences`); `Dataset` and `ImageFolder`, which give `fit` and
   `evaluate` their batches (`splits`, `features`, `tables`, `sequences`,
   `images`, `bundled`).
-- `history`: the callbacks that log `history.csv` and back a run up.
+- `history`: the callbacks that log `history.csv` and back a run up, and
+  `--tensorboard`'s log (`TensorBoardLog`), continuous across resumes.
 - `runs`: `Run`, one run's backend, folder, `run.json`, resume, callbacks
   and artifacts (`run.callbacks()`, `run.save(...)`).
 - `training`: the model check, optimizer, `--schedule`, `--learning-rate

@@ -95,6 +95,7 @@ def parser(
     learning_rate: float,
     steps_per_execution: int = 8,
     auto_learning_rate: bool = False,
+    tensorboard: bool = True,
 ) -> RecipeParser:
     """An `ArgumentParser` with the flags every recipe shares.
 
@@ -106,6 +107,8 @@ def parser(
         auto_learning_rate: whether `--learning-rate auto` is accepted (the
             recipe then calls `training.find_learning_rate`), with
             `--suggestion`.
+        tensorboard: whether `--tensorboard` is offered (a recipe that
+            trains through `Run.callbacks()`, which logs it).
 
     `--backend` defaults to `None`: `$KERAS_BACKEND`, else the backend the
     recipe prefers (see `runtime.choose_backend`).
@@ -151,9 +154,19 @@ def parser(
     )
     output.add_argument("--quiet", action="store_true", help="no progress bars")
     output.add_argument(
+        "--verbose", action="store_true",
+        help="TensorFlow's and XLA's own C++ log lines too (default: left out)",
+    )
+    output.add_argument(
         "--restart", action="store_true",
         help="start over instead of resuming an interrupted run in the same folder",
     )
+    if tensorboard:
+        output.add_argument(
+            "--tensorboard", action="store_true",
+            help="log each epoch's losses, metrics and learning rate in <run folder>/logs/ "
+                 "for TensorBoard (tensorboard --logdir runs/); a resume continues the curves",
+        )
     output.add_argument(
         "--compile-cache", default=None, metavar="DIR",
         help="JAX: keep compiled steps in DIR, so that a later run of the same model "

@@ -16,8 +16,10 @@ run.save(model=model, history=history, metrics=metrics, data=data)
 The folder `<output-dir>/<recipe>/` holds `run.json` (recipe, flags, seed,
 backend, versions, task, class names, feature schema), `history.csv`
 (written as each epoch ends), the training backup while the run is
-unfinished, and after `save` the model, `metrics.json` and the plots. Every
-write is atomic. Running the same command again resumes an interrupted run.
+unfinished, with `--tensorboard` the TensorBoard event files in `logs/`,
+and after `save` the model, `metrics.json` and the plots. Every write is
+atomic (the event files are appended to). Running the same command again
+resumes an interrupted run.
 """
 
 from __future__ import annotations
@@ -34,8 +36,10 @@ from typing import Any
 from recipes.common import artifacts, runtime
 
 RUN_FILE = "run.json"
-# Flags that do not change what a run computes: a resume may change them.
-UNCHECKED_FLAGS = ("quiet", "output_dir", "restart", "backend", "compile_cache")
+# Flags that do not change what a run computes: a resume may change them
+# (--tensorboard added on resume: the curves start at the resumed epoch).
+UNCHECKED_FLAGS = ("quiet", "verbose", "output_dir", "restart", "backend", "compile_cache",
+                   "tensorboard")
 
 
 def plain(value: Any) -> Any:
@@ -186,16 +190,29 @@ class Run:
     def callbacks(self, *, initial_epoch: int = 0) -> list:
         """`[HistoryLog, ThrottledBackup]` for `fit`: `history.csv` grows by a
         row per epoch, and the training state is backed up so that the same
-        command resumes (see `recipes.common.history`). Put them last.
+        command resumes (see `recipes.common.history`); with `--tensorboard`
+        a `TensorBoardLog` after them: each epoch's scalars in `logs/` once
+        the backup holds the epoch. Put them last.
 
-        `initial_epoch`: for a second `fit` of the same run (a second
-        training phase): the history keeps the earlier epochs' rows.
+        A fresh start (no backup to resume, no `initial_epoch`) removes an
+        earlier run's `logs/`, whose curves would otherwise run on into
+        this run's.
+
+        Args:
+            initial_epoch: for a second `fit` of the same run (a second
+                training phase): the history keeps the earlier epochs'
+                rows, and `logs/` their curves.
         """
         from recipes.common import history
 
         self.record()
-        return [history.HistoryLog(self.folder, initial_epoch=initial_epoch),
-                history.ThrottledBackup(self.folder)]
+        if not max(history.backup_epoch(self.folder) or 0, initial_epoch):
+            shutil.rmtree(self.folder / history.LOGS_DIR, ignore_errors=True)
+        backup = history.ThrottledBackup(self.folder)
+        chosen = [history.HistoryLog(self.folder, initial_epoch=initial_epoch), backup]
+        if getattr(self.args, "tensorboard", False):
+            chosen.append(history.TensorBoardLog(self.folder, backup=backup))
+        return chosen
 
     def save(
         self,

@@ -16,6 +16,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from recipes.common import console
 from recipes.common.flags import BACKENDS
 
 # JAX evicts the least recently used compiled steps beyond this size.
@@ -68,19 +69,29 @@ def setup(args: argparse.Namespace, *, backend: str | None = None) -> str:
                 f"{keras.backend.backend()!r} backend in this process (restart the notebook's "
                 f"kernel, or pass --backend {keras.backend.backend()}). Received: backend={name!r}"
             )
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    # TensorFlow's C++ log lines: shown with --verbose or the user's own
+    # $TF_CPP_MIN_LOG_LEVEL, else left out (see `console`).
+    quiet = not console.wants_native_logs(getattr(args, "verbose", False))
+    if quiet:
+        os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
     os.environ["KERAS_BACKEND"] = name
     cpu_devices = getattr(args, "cpu_devices", None)
     if cpu_devices and name == "jax" and "jax" not in sys.modules:  # read when JAX starts
         os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") +
                                    f" --xla_force_host_platform_device_count={cpu_devices}")
-    import keras
+    # Keras' set_random_seed seeds TensorFlow too, loading it on either backend.
+    with console.native_logs_dropped(quiet):
+        import keras
 
-    keras.utils.set_random_seed(args.seed)
-    if name == "jax":
-        compilation_cache(getattr(args, "compile_cache", None))
-    else:
-        _tensorflow_devices(cpu_devices)
+        keras.utils.set_random_seed(args.seed)
+        if name == "jax":
+            compilation_cache(getattr(args, "compile_cache", None))
+        else:
+            _tensorflow_devices(cpu_devices)
+    if quiet and Path("/proc/driver/nvidia/version").exists() and not gpu_visible():
+        print(f"Note: this machine has an NVIDIA driver, but {name} sees no GPU; training "
+              "runs on the CPU (README, \"Set-up\", says which packages use the GPU; "
+              "--verbose shows the backend's own messages).")
     if getattr(args, "mixed_precision", None):
         mixed_precision(args.mixed_precision)
     return name

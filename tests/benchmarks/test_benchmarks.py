@@ -248,3 +248,102 @@ def test_mixed_precision_quick_run_compares_the_policies(tmp_path):
     assert dtypes == {"float32": "float32", "mixed_bfloat16": "bfloat16"}
     assert keras.mixed_precision.global_policy().name == "float32"
     assert "mixed_bfloat16 samples/s" in (tmp_path / "mixed_precision.md").read_text()
+
+
+def _sequence_run(kind, dataset, model, seed, accuracy, epochs, wall, error=None, **more):
+    return {"kind": kind, "dataset": dataset, "model": model, "seed": seed,
+            "backend": "jax" if kind == "recipe" else "tensorflow",
+            "test_accuracy": accuracy, "epochs": epochs, "wall_seconds": wall,
+            "error": error, **more}
+
+
+def test_sequences_mean_spread_goal_and_published_figures():
+    from benchmarks import sequences
+
+    mean, spread = sequences.mean_spread([0.9, 1.0, 0.95])
+    assert mean == pytest.approx(0.95) and spread == pytest.approx(0.05)  # sample std
+    assert sequences.mean_spread([0.5]) == (0.5, 0.0)
+    assert all(v != v for v in sequences.mean_spread([]))
+    # As the issue quotes them (hfawaz/dl-4-tsc, results-uea-avg-std.csv, Gun_Point).
+    assert sequences.published("GunPoint", "fcn1d") == (100.0, 0.0)
+    assert sequences.published("GunPoint", "resnet1d") == (99.1, 0.7)
+    assert sequences.published("GunPoint", "lstm") is None
+    assert sequences.goal(98.5, (99.1, 0.7)) == "met"  # within the spread
+    assert sequences.goal(99.9, (99.1, 0.7)) == "met"  # better
+    assert sequences.goal(97.0, (99.1, 0.7)) == "not met (−2.1 points)"
+    assert sequences.goal(97.0, None) == "not published"
+    train, test = sequences.dataset_files("GunPoint")
+    assert train.name == "GunPoint_TRAIN.ts" and test.is_file()
+    with pytest.raises(ValueError, match="expected a set shipped with sktime"):
+        sequences.dataset_files("NoSuchSet")
+
+
+def test_sequences_table_summarizes_seeds_and_failed_peers(tmp_path):
+    from benchmarks import sequences
+
+    runs = [
+        _sequence_run("recipe", "GunPoint", "resnet1d", 0, 0.98, 90, 30.0),
+        _sequence_run("recipe", "GunPoint", "resnet1d", 1, 1.00, 110, 34.0),
+        _sequence_run("peer", "GunPoint", "resnet1d", 0, 0.99, 1500, 300.0,
+                      peer="ResNetClassifier", epochs_setting=1500, default_epochs=1500),
+        _sequence_run("recipe", "GunPoint", "lstm", 0, 0.8, 40, 10.0),
+        _sequence_run("peer", "JapaneseVowels", "fcn1d", 0, None, None, 5.0,
+                      error="ValueError: unequal length series", peer="FCNClassifier"),
+    ]
+    summary = sequences.summarize(runs)
+    rows = {(r["dataset"], r["kind"], r["model"]): r for r in summary}
+    recipe = rows["GunPoint", "recipe", "resnet1d"]
+    assert recipe["accuracy"] == pytest.approx(99.0) and recipe["runs"] == 2
+    assert recipe["epochs"] == 100 and recipe["wall_seconds"] == 32.0
+    assert recipe["published"] == [99.1, 0.7] and recipe["goal"] == "met"
+    assert rows["GunPoint", "recipe", "lstm"]["goal"] == "not published"
+    failed = rows["JapaneseVowels", "peer", "fcn1d"]
+    assert failed["ran"] == 0 and failed["goal"] == "–"
+    (compared,) = sequences.comparisons(summary)  # the failed peer has no recipe row
+    assert compared["wall_ratio"] == pytest.approx(300.0 / 32.0)
+    data = {"machine": _common.machine(), "summary": summary, "runs": runs,
+            "settings": {"seeds": [0, 1], "flags": "", "quick": False,
+                         "recipe_flags": {"epochs": 40, "batch_size": 64}}}
+    text = sequences.markdown(data)
+    assert "| GunPoint | `resnet1d` (recipe, `jax`) | 2 | 99.0 ± 1.4 | 99.1 ± 0.7 (1,500 " \
+        "epochs) | met | 100 ± 14 | 32.0 ± 2.8 |" in text
+    assert "did not run: ValueError: unequal length series" in text
+    assert "| not published | not published |" in text  # lstm
+    assert "**9.4×**" in text and "1,500 (default)" in text
+    (headline,) = sequences.headline_rows(data)
+    assert headline[1:] == ["32.0", "300.0", "9.4×"]
+    readme = "a\n<!-- benchmarks-sequences:begin -->\nold\n<!-- benchmarks-sequences:end -->\nb\n"
+    rewritten = sequences.rewrite_readme(readme, data)
+    assert "old" not in rewritten and "| GunPoint |" in rewritten
+    assert rewritten.startswith("a\n") and rewritten.endswith("end -->\nb\n")
+    assert sequences.rewrite_readme("no block\n", data) is None
+    sequences.figure(data, tmp_path / "sequences.png")
+    assert (tmp_path / "sequences.png").stat().st_size > 0
+
+
+@pytest.mark.slow
+@pytest.mark.subprocess
+def test_sequences_quick_run_trains_recipe_and_sktime_peer(tmp_path):
+    from benchmarks import sequences
+
+    data = sequences.main(["--quick", "--models", "fcn1d", "--output-dir", str(tmp_path)])
+    assert data["settings"]["datasets"] == [sequences.QUICK_DATASET]
+    kinds = {(r["kind"], r["model"]) for r in data["runs"]}
+    assert kinds == {("recipe", "fcn1d"), ("peer", "fcn1d")}
+    recipe = next(r for r in data["runs"] if r["kind"] == "recipe")
+    assert recipe["error"] is None, recipe
+    assert 0 <= recipe["test_accuracy"] <= 1 and recipe["epochs"] == sequences.QUICK_EPOCHS
+    assert recipe["wall_seconds"] > 0 and recipe["flags"]["epochs"] == sequences.QUICK_EPOCHS
+    peer = next(r for r in data["runs"] if r["kind"] == "peer")
+    # sktime's FCNClassifier runs, or the table says why not; either way, 2 epochs.
+    assert peer["epochs_setting"] == sequences.QUICK_EPOCHS
+    assert peer["error"] is not None or 0 <= peer["test_accuracy"] <= 1
+    row = next(r for r in data["summary"] if r["kind"] == "recipe")
+    assert row["published"] == [96.1, 0.3]
+    text = (tmp_path / "sequences.md").read_text()
+    assert "# Sequences" in text and "Fawaz et al. 2019 %" in text
+    assert "96.1 ± 0.3 (2,000 epochs)" in text and "not the default 2,000" in text
+    saved = json.loads((tmp_path / "sequences.json").read_text())
+    assert len(saved["runs"]) == 2 and saved["settings"]["quick"]
+    assert (tmp_path / "sequences.png").stat().st_size > 0
+    assert "## Sequences" in (tmp_path / "RESULTS.md").read_text()

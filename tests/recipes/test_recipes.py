@@ -18,6 +18,7 @@ import pandas as pd
 import pytest
 
 from recipes import list_recipes
+from recipes.common import console
 
 ROOT = Path(__file__).resolve().parents[2]
 # Recipes whose artifacts differ from a single trained model; they have their own tests.
@@ -236,10 +237,20 @@ def test_distribute_trains_a_two_input_model_on_two_devices(tmp_path):
     result = subprocess.run(
         [sys.executable, "-m", "recipes.siamese", "--smoke", "--quiet", "--output-dir",
          str(tmp_path), "--distribute", "--cpu-devices", "2", "--backend", "jax"],
-        cwd=ROOT, capture_output=True, text=True)
+        cwd=ROOT, capture_output=True, text=True, env=_as_a_user_runs_it())
     assert result.returncode == 0, result.stderr[-3000:]
     assert result.stdout.count("Data-parallel on 2 devices") == 1
+    # A quiet console on JAX too: none of TensorFlow's C++ log lines (the
+    # packaging test checks TensorFlow's).
+    output = result.stdout + result.stderr
+    assert "cudart_stub" not in output and "absl::InitializeLog" not in output, output
+    assert console.drop_native_lines(output.encode()) == output.encode(), output
     assert (tmp_path / "siamese" / "model.keras").is_file()
+
+
+def _as_a_user_runs_it() -> dict:
+    """The environment without the suite's `TF_CPP_MIN_LOG_LEVEL` (conftest)."""
+    return {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
 
 
 def _first_epoch_loss(tmp_path, backend, *flags):

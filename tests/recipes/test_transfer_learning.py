@@ -228,6 +228,7 @@ def test_backbone_fine_tuning_resume_and_head_only(tmp_path, photos, capsys, run
          r"argument `examples_per_class`: --examples-per-class does not apply to "
          r"--backbone mobilenet_v3_small.*examples_per_class=5"),
         (["--tta", "2"], r"argument `tta`: --tta does not apply to the digits comparison"),
+        (["--tensorboard"], r"argument `tensorboard`: --tensorboard does not apply to the digits"),
         (["--model", "gmlp", "--global-pooling", "avg"],
          r"argument `global_pooling`: --global-pooling does not apply to --model gmlp"),
         (["--fine-tune-epochs", "0"], r"argument `fine_tune_epochs`.*digits comparison"),

@@ -1,6 +1,8 @@
-"""The tuning recipe: results table, retrain, resume, fingerprint, chief and workers.
+"""The tuning recipe: results table, retrain, resume, fingerprint, chief and workers,
+for random search and for --search hyperband and bayesian.
 
-In-process runs share one small search (2 trials, 1 epoch, --smoke data);
+In-process runs share one small search (2 trials, 1 epoch, --smoke data),
+and the Hyperband tests one small Hyperband search (5 trials of 1-2 epochs);
 the kill-and-resume test kills a real process and resumes here, and the
 chief (here) and its two workers (real processes) talk over 127.0.0.1 only;
 the processes are always killed in a `finally`.
@@ -39,7 +41,8 @@ TIMEOUT = 420  # seconds for a whole subprocess run on a busy 2-core machine
 
 
 def read_results(project_dir):
-    return pd.read_csv(project_dir / "results.csv", dtype={"trial_id": str, "tuner_id": str})
+    return pd.read_csv(project_dir / "results.csv",
+                       dtype={"trial_id": str, "tuner_id": str, "from_trial_id": str})
 
 
 def snapshot(directory):
@@ -328,6 +331,165 @@ def test_one_chief_and_two_workers(tmp_path):
     assert json.loads((project / "oracle.json").read_text())["ongoing_trials"] == {}
 
 
+# ## --search hyperband and bayesian
+
+HYPERBAND = ["--search", "hyperband", "--max-epochs", "2", "--factor", "2"]
+# keras-tuner's Hyperband for max_epochs 2, factor 2: bracket 1 trains two
+# models 1 epoch, then the better one to epoch 2; bracket 0 two models 2 epochs.
+# trial: (bracket, round, initial_epoch, epochs); ids padded as keras-tuner pads them.
+SCHEDULE = {"0000": (1, 0, 0, 1), "0001": (1, 0, 0, 1), "0002": (1, 1, 1, 2),
+            "0003": (0, 0, 0, 2), "0004": (0, 0, 0, 2)}
+
+
+@pytest.fixture(scope="module")
+def hyperband_searched(tmp_path_factory):
+    """One tiny Hyperband search (the 5 trials above) with --retrain-best."""
+    directory = tmp_path_factory.mktemp("hyperband")
+    summary = tune.main([*FLAGS, *HYPERBAND, "--directory", str(directory), "--retrain-best"])
+    return directory, summary
+
+
+def optimizer_steps(project, trial_id):
+    """The optimizer's step count in a trial's best-epoch checkpoint."""
+    import h5py
+
+    with h5py.File(project / f"trial_{trial_id}" / "checkpoint.weights.h5") as weights:
+        return int(weights["optimizer/vars/0"][()])
+
+
+@pytest.mark.slow
+def test_hyperband_results_follow_its_schedule(hyperband_searched):
+    directory, summary = hyperband_searched
+    project = directory / "mlp"
+    table = read_results(project)
+    assert list(table.columns[:11]) == [
+        "trial_id", "status", "score", "best_epoch", "elapsed_seconds", "tuner_id",
+        "bracket", "round", "initial_epoch", "epochs", "from_trial_id",
+    ]
+    assert not [column for column in table.columns if column.startswith("tuner/")]
+    assert (table["status"] == "COMPLETED").all() and summary["completed_trials"] == 5
+    rows = table.set_index("trial_id")
+    assert {trial: tuple(int(v) for v in rows.loc[trial, ["bracket", "round", "initial_epoch",
+                                                          "epochs"]])
+            for trial in rows.index} == SCHEDULE
+    # Round 1 continues the better of round 0, with its hyperparameters.
+    parent = max(["0000", "0001"], key=lambda trial: rows.loc[trial, "score"])
+    assert rows.loc["0002", "from_trial_id"] == parent
+    assert rows.loc[rows.index != "0002", "from_trial_id"].isna().all()
+    names = list(table.columns[11:-len(METRICS)])  # the hyperparameters
+    assert {"units", "optimizer", "learning_rate", "batch_size"} <= set(names)
+    assert rows.loc["0002", names].equals(rows.loc[parent, names])
+    # It trained one epoch from its parent's weights and optimizer state: its
+    # best epoch counts from the parent's start, its optimizer ran on.
+    assert rows.loc["0002", "best_epoch"] == 2
+    # Each trial's best epoch lies within the epochs its round trained.
+    assert (rows["initial_epoch"] < rows["best_epoch"]).all()
+    assert (rows["best_epoch"] <= rows["epochs"]).all()
+    assert (rows.loc[["0000", "0001"], "best_epoch"] == 1).all()
+    assert optimizer_steps(project, "0002") == 2 * optimizer_steps(project, parent)
+    # --retrain-best trains the best for its best epoch (from scratch).
+    metrics = json.loads((project / "best_metrics.json").read_text())
+    assert summary["best_trial_id"] == table["trial_id"][0]
+    assert metrics["retrain_epochs"] == table["best_epoch"][0]
+    assert len(pd.read_csv(project / "best_history.csv")) == metrics["retrain_epochs"]
+    assert set(metrics["hyperparameters"]) == set(names)  # not Hyperband's tuner/*
+    assert (project / "best_model.keras").is_file()
+
+
+@pytest.mark.slow
+def test_hyperband_resume_reruns_the_interrupted_trial_only(hyperband_searched, tmp_path):
+    shutil.copytree(hyperband_searched[0], tmp_path, dirs_exist_ok=True)
+    project = tmp_path / "mlp"
+    flags = [*FLAGS, *HYPERBAND, "--directory", str(tmp_path)]
+    before = {p.parent.name: p.read_text() for p in project.glob("trial_*/run.json")}
+    assert tune.main(flags)["completed_trials"] == 5  # finished: nothing runs
+    assert {p.parent.name: p.read_text() for p in project.glob("trial_*/run.json")} == before
+
+    # As a kill during trial 0002 (the one that continues a round-0 trial) leaves it.
+    oracle_state = json.loads((project / "oracle.json").read_text())
+    oracle_state["ongoing_trials"] = {"tuner0": "0002"}
+    (project / "oracle.json").write_text(json.dumps(oracle_state))
+    trial = json.loads((project / "trial_0002" / "trial.json").read_text())
+    parent = trial["hyperparameters"]["values"]["tuner/trial_id"]
+    trial.update(status="RUNNING", score=None, best_step=None)
+    (project / "trial_0002" / "trial.json").write_text(json.dumps(trial))
+    (project / "trial_0002" / "run.json").unlink()
+
+    summary = tune.main(flags)
+    table = read_results(project)
+    assert summary["completed_trials"] == 5 and sorted(table["trial_id"]) == sorted(SCHEDULE)
+    assert (table["status"] == "COMPLETED").all()
+    after = {p.parent.name: p.read_text() for p in project.glob("trial_*/run.json")}
+    assert {name: text for name, text in after.items() if name != "trial_0002"} == {
+        name: text for name, text in before.items() if name != "trial_0002"}
+    rerun = table.set_index("trial_id").loc["0002"]
+    assert rerun["from_trial_id"] == parent and rerun["best_epoch"] == 2
+    assert optimizer_steps(project, "0002") == 2 * optimizer_steps(project, parent)
+
+
+def test_hyperband_trials_name_the_bracket_they_join(tmp_path):
+    # With workers, round 1 of bracket 1 can start after bracket 0 has: keras-
+    # tuner 1.4.8 would label it bracket 0 (the newest); results.csv says 1.
+    space = keras_tuner.HyperParameters()
+    space.Int("units", 8, 64, step=8)
+    oracle = tuning.ResumableHyperbandOracle(
+        objective=keras_tuner.Objective("val_loss", "min"), max_epochs=2, factor=2, seed=1
+    )
+    oracle._set_project_dir(str(tmp_path), "hyperband")
+    oracle.update_space(space)
+
+    def end(trial_id, loss):
+        oracle.update_trial(trial_id, {"val_loss": loss})
+        trial = oracle.get_trial(trial_id)
+        trial.status = "COMPLETED"
+        oracle.end_trial(trial)
+
+    first, second = oracle.create_trial("worker0"), oracle.create_trial("worker1")
+    end(first.trial_id, 0.5)
+    third = oracle.create_trial("worker0")  # round 1 waits for the second: bracket 0 starts
+    end(second.trial_id, 0.2)
+    fourth = oracle.create_trial("worker1")
+    labels = {trial.trial_id: (trial.hyperparameters.values["tuner/bracket"],
+                               trial.hyperparameters.values["tuner/round"])
+              for trial in (first, second, third, fourth)}
+    assert labels == {"0000": (1, 0), "0001": (1, 0), "0002": (0, 0), "0003": (1, 1)}
+    assert fourth.hyperparameters.values["tuner/trial_id"] == second.trial_id  # the better
+
+
+@pytest.mark.slow
+def test_a_bayesian_search_completes(tmp_path):
+    # 1 random trial, then the Gaussian process proposes the second.
+    flags = [*FLAGS, "--search", "bayesian", "--initial-points", "1", "--max-trials", "2",
+             "--directory", str(tmp_path)]
+    summary = tune.main(flags)
+    project = tmp_path / "mlp"
+    table = read_results(project)
+    assert summary["completed_trials"] == 2 and sorted(table["trial_id"]) == ["0", "1"]
+    assert (table["status"] == "COMPLETED").all() and table["score"].notna().all()
+    assert table[METRICS].notna().all().all() and "bracket" not in table
+    assert json.loads((project / "oracle.json").read_text())["num_initial_points"] == 1
+    search = json.loads((project / tuning.FINGERPRINT_FILE).read_text())["search"]
+    assert (search["search"], search["initial_points"]) == ("bayesian", 1)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "flags, changed",
+    [
+        (["--search", "bayesian"], "search"),
+        (["--search", "hyperband", "--max-epochs", "1"], "epochs, factor, max_epochs, search"),
+    ],
+)
+def test_a_changed_search_kind_is_refused(searched, tmp_path, flags, changed):
+    shutil.copytree(searched[0], tmp_path, dirs_exist_ok=True)
+    stored = json.loads((tmp_path / "mlp" / tuning.FINGERPRINT_FILE).read_text())
+    assert "search" not in stored["search"]  # a random search: its fingerprint as before
+    before = snapshot(tmp_path)
+    with pytest.raises(ValueError, match=rf"different search \(changed: {changed}\)"):
+        tune.main([*FLAGS, *flags, "--directory", str(tmp_path)])
+    assert snapshot(tmp_path) == before
+
+
 # ## keras-tuner's private names that roles.py relies on
 
 
@@ -521,6 +683,15 @@ def test_a_preset_without_search_space_points_to_its_family(tmp_path):
         (["--chief", "127.0.0.1:1", "--worker", "127.0.0.1:1"], "not allowed with"),
         (["--worker", "127.0.0.1:1", "--worker-id", "0", "--overwrite"], "are for the chief"),
         (["--output-dir", "runs"], "--output-dir is not used"),
+        (["--tensorboard"], "unrecognized arguments: --tensorboard"),  # trials: keras-tuner's
+        (["--search", "hyperband", "--max-trials", "5"],
+         "error: --max-trials does not apply to --search hyperband: its trials follow from "
+         "--max-epochs and --factor"),
+        (["--search", "grid"], "argument --search: invalid choice: 'grid'"),
+        (["--max-epochs", "9"], "--max-epochs is for --search hyperband"),
+        (["--search", "bayesian", "--factor", "2"], "--factor is for --search hyperband"),
+        (["--search", "hyperband", "--factor", "1"], "--factor: expected an integer of at"),
+        (["--initial-points", "3"], "--initial-points is for --search bayesian"),
     ],
 )
 def test_bad_flags_are_usage_errors(flags, message, capsys):

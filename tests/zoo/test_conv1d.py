@@ -73,6 +73,9 @@ def test_fcn1d_has_wang_et_al_widths_and_kernels():
     expected = 8 * 128 + 5 * 128 * 256 + 3 * 256 * 128 + 4 * (128 + 256 + 128) + 128 * 5 + 5
     assert model.count_params() == expected
     assert model.name == "fcn1d"
+    # Batch norm averages its statistics over about 10 steps (few steps an epoch).
+    norms = [layer for layer in model.layers if isinstance(layer, keras.layers.BatchNormalization)]
+    assert [layer.momentum for layer in norms] == [0.9] * 3
 
 
 def test_resnet1d_has_wang_et_al_blocks_and_shortcuts():

@@ -5,8 +5,9 @@
   default model (`dry_run`).
 - `recipes.common.tuning.roles`: one process, or keras-tuner's chief and
   workers (`Role`, `resolve_role`, `role_environment`, `check_chief`).
-- `recipes.common.tuning.search`: `ResumableRandomSearch` and the search
-  fingerprint that refuses to resume a different search.
+- `recipes.common.tuning.search`: `ResumableRandomSearch`,
+  `ResumableHyperband`, `ResumableBayesianOptimization` (`SEARCHES`) and the
+  search fingerprint that refuses to resume a different search.
 - `recipes.common.tuning.results`: the results table and its plot.
 
 The names below are re-exported here, so `tuning.load_task_data(...)` works.
@@ -40,16 +41,24 @@ from recipes.common.tuning.roles import (
 )
 from recipes.common.tuning.search import (
     FINGERPRINT_FILE,
+    SEARCHES,
+    ResumableBayesianOptimization,
+    ResumableBayesianOptimizationOracle,
+    ResumableHyperband,
+    ResumableHyperbandOracle,
     ResumableRandomSearch,
     ResumableRandomSearchOracle,
+    ResumableTuner,
     check_fingerprint,
     fingerprint,
     write_fingerprint,
 )
 
 __all__ = [
-    "ENVIRONMENT", "FINGERPRINT_FILE", "PLOT_FILE", "RESULTS_FILE", "RUN_FILE",
-    "ResumableRandomSearch", "ResumableRandomSearchOracle", "Role", "TaskData",
+    "ENVIRONMENT", "FINGERPRINT_FILE", "PLOT_FILE", "RESULTS_FILE", "RUN_FILE", "SEARCHES",
+    "ResumableBayesianOptimization", "ResumableBayesianOptimizationOracle",
+    "ResumableHyperband", "ResumableHyperbandOracle", "ResumableRandomSearch",
+    "ResumableRandomSearchOracle", "ResumableTuner", "Role", "TaskData",
     "check_chief", "check_fingerprint", "check_port_free", "concatenate", "dry_run",
     "fingerprint", "load_task_data", "parse_objective", "resolve_role", "results_plot",
     "results_table", "role_environment", "same_space", "searchable_spec",

@@ -13,6 +13,15 @@ from recipes.common import artifacts
 RESULTS_FILE = "results.csv"
 PLOT_FILE = "results.png"
 RUN_FILE = "run.json"
+# Hyperband's schedule, which keras-tuner keeps among a trial's hyperparameter
+# values: its own columns, not hyperparameters.
+HYPERBAND_COLUMNS = {
+    "tuner/bracket": "bracket",
+    "tuner/round": "round",
+    "tuner/initial_epoch": "initial_epoch",
+    "tuner/epochs": "epochs",
+    "tuner/trial_id": "from_trial_id",
+}
 
 
 def results_table(project_dir: Path, objective) -> Any:
@@ -22,8 +31,13 @@ def results_table(project_dir: Path, objective) -> Any:
     1.4.8's chief can leave `oracle.json` listing a finished trial as
     running), plus the `run.json` this recipe writes beside it.
 
-    Columns: `trial_id`, `status`, `score`, `best_epoch` (1-based), `elapsed_seconds`,
-    `tuner_id`, then every hyperparameter, then the best epoch's metrics.
+    Columns: `trial_id`, `status`, `score`, `best_epoch` (1-based; for a
+    Hyperband trial that continued another's best weights, counted from the
+    start of the first trial of that chain: the epochs a retrain from scratch
+    takes), `elapsed_seconds`,
+    `tuner_id`, for Hyperband `bracket`, `round`, `initial_epoch`, `epochs`
+    and `from_trial_id` (the trial whose weights it continued, if any), then
+    every hyperparameter, then the best epoch's metrics.
     Completed trials come first, sorted by score in the objective's direction.
     """
     import pandas as pd
@@ -43,7 +57,10 @@ def results_table(project_dir: Path, objective) -> Any:
             "elapsed_seconds": run.get("elapsed_seconds"),
             "tuner_id": run.get("tuner_id"),
         }
-        values = state["hyperparameters"]["values"]
+        values = dict(state["hyperparameters"]["values"])
+        if "tuner/bracket" in values:  # a Hyperband trial
+            row.update({column: values.pop(name, None)
+                        for name, column in HYPERBAND_COLUMNS.items()})
         for name in values:
             if name not in hp_names:
                 hp_names.append(name)
@@ -61,7 +78,20 @@ def results_table(project_dir: Path, objective) -> Any:
             if name not in metric_names:
                 metric_names.append(name)
         rows.append((row, values, metrics))
+    # keras-tuner's best_step counts from the trial's own first epoch: add the
+    # epochs of the weights it started from (its parent's best epoch, and so on).
+    best_epochs = {row["trial_id"]: row["best_epoch"] for row, _, _ in rows}
+    for row, _, _ in rows:
+        parent, seen = row.get("from_trial_id"), {row["trial_id"]}
+        while row["best_epoch"] is not None and parent is not None and parent not in seen:
+            seen.add(parent)
+            earlier = best_epochs.get(parent)
+            row["best_epoch"] = None if earlier is None else row["best_epoch"] + earlier
+            parent = next((r.get("from_trial_id") for r, _, _ in rows
+                           if r["trial_id"] == parent), None)
     columns = ["trial_id", "status", "score", "best_epoch", "elapsed_seconds", "tuner_id"]
+    if any("bracket" in row for row, _, _ in rows):
+        columns += list(HYPERBAND_COLUMNS.values())
     hp_columns = [name if name not in columns else f"hp_{name}" for name in hp_names]
     metric_columns = [
         name if name not in columns + hp_columns else f"metric_{name}" for name in metric_names
@@ -74,6 +104,9 @@ def results_table(project_dir: Path, objective) -> Any:
         records.append(record)
     frame = pd.DataFrame(records, columns=columns + hp_columns + metric_columns)
     frame["trial_id"] = frame["trial_id"].astype(str)
+    if "bracket" in frame:  # integers (pandas would widen a column with gaps to float)
+        for column in ("bracket", "round", "initial_epoch", "epochs"):
+            frame[column] = frame[column].astype("Int64")
     frame["score"] = pd.to_numeric(frame["score"], errors="coerce")
     completed = frame["status"] == "COMPLETED"
     best_first = frame[completed].sort_values(

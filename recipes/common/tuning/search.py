@@ -1,9 +1,11 @@
-"""The resumable random search and its fingerprint.
+"""The resumable searches and their fingerprint.
 
-`ResumableRandomSearch` is keras-tuner's random search that resumes exactly,
-writes a per-trial `run.json` (who ran it, how long), clears the Keras
-session between trials, and serves the chief's oracle over gRPC. The
-fingerprint refuses to resume a different search in the same folder.
+`ResumableRandomSearch`, `ResumableHyperband` and
+`ResumableBayesianOptimization` are keras-tuner's tuners of those names on
+their own oracles, resumed exactly; each writes a per-trial `run.json` (who
+ran it, how long), clears the Keras session between trials, and serves the
+chief's oracle over gRPC. The fingerprint refuses to resume a different
+search in the same folder.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import json
 import os
 import socket
 import time
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +29,7 @@ from recipes.common.tuning.results import RUN_FILE, write_results
 from recipes.common.tuning.roles import Role, is_chief_oracle, serve
 
 FINGERPRINT_FILE = "fingerprint.json"
+SEARCHES = ("random", "hyperband", "bayesian")  # --search; random is the default
 FINISHED = (trial_module.TrialStatus.COMPLETED, trial_module.TrialStatus.FAILED)
 
 
@@ -72,8 +76,8 @@ def write_fingerprint(project_dir: Path, description: dict[str, Any]) -> None:
     )
 
 
-class ResumableRandomSearchOracle(keras_tuner.oracles.RandomSearchOracle):
-    """Random search whose resume trusts each trial's `trial.json`.
+class _ResumableOracle:
+    """Resume that trusts each trial's `trial.json` (mixed into keras-tuner's oracles).
 
     keras-tuner 1.4.8 re-queues every trial that `oracle.json` lists as
     ongoing. The chief saves `oracle.json` before it drops the trial that
@@ -106,29 +110,88 @@ class ResumableRandomSearchOracle(keras_tuner.oracles.RandomSearchOracle):
         )
 
 
-class ResumableRandomSearch(keras_tuner.Tuner):
-    """`keras_tuner.RandomSearch` for one process, a chief or a worker.
+class ResumableRandomSearchOracle(_ResumableOracle, keras_tuner.oracles.RandomSearchOracle):
+    """keras-tuner's random search, resumed exactly (`_ResumableOracle`)."""
+
+
+class ResumableBayesianOptimizationOracle(
+    _ResumableOracle, keras_tuner.oracles.BayesianOptimizationOracle
+):
+    """keras-tuner's Bayesian optimisation (a Gaussian process over the
+    completed trials' scores), resumed exactly (`_ResumableOracle`).
+
+    scikit-learn's warnings that the process's fit on a few trials hit a
+    bound of its kernel are not shown: they are expected, and say nothing
+    the user can act on.
+    """
+
+    def populate_space(self, trial_id):
+        from sklearn.exceptions import ConvergenceWarning
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            return super().populate_space(trial_id)
+
+
+class ResumableHyperbandOracle(_ResumableOracle, keras_tuner.oracles.HyperbandOracle):
+    """keras-tuner's Hyperband, resumed exactly (`_ResumableOracle`).
+
+    Its brackets and rounds live in `oracle.json`; a trial that continues an
+    earlier one (`tuner/trial_id`) is re-run from that trial's checkpoint.
+    A trial's `tuner/bracket` is the bracket it joined: keras-tuner 1.4.8
+    writes the newest bracket there, which differs when workers fill an
+    older bracket's round after a newer bracket has started.
+    """
+
+    def populate_space(self, trial_id):
+        response = super().populate_space(trial_id)
+        values = response.get("values")
+        if values:
+            for bracket in self._brackets:
+                if any(info["id"] == trial_id for round_ in bracket["rounds"] for info in round_):
+                    values["tuner/bracket"] = bracket["bracket_num"]
+        return response
+
+    @property
+    def finished(self) -> bool:
+        """Every bracket of the last iteration has all its trials, none runs."""
+        if self._retry_queue or self.ongoing_trials:
+            return False
+        open_brackets = [
+            bracket for bracket in self._brackets
+            if len(bracket["rounds"][-1])
+            != self._get_size(bracket["bracket_num"], len(bracket["rounds"]) - 1)
+        ]
+        return (
+            not open_brackets
+            and self._current_bracket == 0
+            and self._current_iteration + 1 == self.hyperband_iterations
+        )
+
+
+class ResumableTuner(keras_tuner.Tuner):
+    """A keras-tuner `Tuner` for one process, a chief or a worker, on any oracle.
 
     Adds, per trial, `trial_<id>/run.json` (tuner id, status, elapsed
     seconds: keras-tuner keeps neither), a cleared Keras session, and an
     up-to-date results table (one process; the chief writes it as trials end).
+    The subclasses below pick the oracle, as keras-tuner's own tuners do.
 
     Args:
         hypermodel: a `keras_tuner.HyperModel`.
-        objective: a `keras_tuner.Objective`.
-        max_trials: trials in the whole search, resumed runs included.
-        seed: the oracle's seed.
+        oracle: a resumable oracle (above).
         role: a `Role`.
         **kwargs: `directory`, `project_name`, `executions_per_trial`.
     """
 
-    def __init__(self, hypermodel, *, objective, max_trials, seed, role: Role, **kwargs):
-        oracle = ResumableRandomSearchOracle(
-            objective=objective, max_trials=max_trials, seed=seed
-        )
+    def __init__(self, hypermodel, *, oracle, role: Role, **kwargs):
         # The recipe handles --overwrite itself: a worker must never delete a
-        # directory it shares with the chief.
-        super().__init__(oracle=oracle, hypermodel=hypermodel, overwrite=False, **kwargs)
+        # directory it shares with the chief. `keras_tuner.Tuner.__init__` by
+        # name: `keras_tuner.Hyperband.__init__` (next in `ResumableHyperband`'s
+        # MRO) only builds its own, non-resumable oracle.
+        keras_tuner.Tuner.__init__(
+            self, oracle=oracle, hypermodel=hypermodel, overwrite=False, **kwargs
+        )
         self.role = role
         self.trials_run: list[str] = []
         self._started: dict[str, float] = {}
@@ -176,3 +239,60 @@ class ResumableRandomSearch(keras_tuner.Tuner):
         super().on_trial_end(trial)
         if self.role.kind == "single":
             write_results(self, plot=False)
+
+
+class ResumableRandomSearch(ResumableTuner):
+    """`keras_tuner.RandomSearch`: `max_trials` random draws of the space."""
+
+    def __init__(self, hypermodel, *, objective, max_trials, seed, role: Role, **kwargs):
+        oracle = ResumableRandomSearchOracle(
+            objective=objective, max_trials=max_trials, seed=seed
+        )
+        super().__init__(hypermodel, oracle=oracle, role=role, **kwargs)
+
+
+class ResumableBayesianOptimization(ResumableTuner):
+    """`keras_tuner.BayesianOptimization`: `num_initial_points` random trials
+    (keras-tuner's default: 3 per hyperparameter), then a Gaussian process
+    fitted to the scores so far proposes each next trial, up to `max_trials`."""
+
+    def __init__(self, hypermodel, *, objective, max_trials, seed, role: Role,
+                 num_initial_points=None, **kwargs):
+        oracle = ResumableBayesianOptimizationOracle(
+            objective=objective, max_trials=max_trials, seed=seed,
+            num_initial_points=num_initial_points,
+        )
+        super().__init__(hypermodel, oracle=oracle, role=role, **kwargs)
+
+
+class ResumableHyperband(ResumableTuner, keras_tuner.Hyperband):
+    """`keras_tuner.Hyperband`: brackets of successive halving up to `max_epochs`.
+
+    keras-tuner's own `Hyperband.run_trial` (a trial trains from
+    `tuner/initial_epoch` to `tuner/epochs`) and `_build_hypermodel` (a trial
+    with `tuner/trial_id` starts from that trial's best-epoch checkpoint) run
+    the trials; the number of trials follows from `max_epochs` and `factor`.
+    A continuing trial gets the optimizer's state too (keras-tuner's loads the
+    weights only, warning that it skips the optimizer's).
+    """
+
+    def __init__(self, hypermodel, *, objective, max_epochs, factor, seed, role: Role,
+                 **kwargs):
+        oracle = ResumableHyperbandOracle(
+            objective=objective, max_epochs=max_epochs, factor=factor, seed=seed
+        )
+        super().__init__(hypermodel, oracle=oracle, role=role, **kwargs)
+
+    def _build_hypermodel(self, hp):
+        if "tuner/trial_id" not in hp.values:
+            return super()._build_hypermodel(hp)
+        # keras_tuner.Hyperband._build_hypermodel, with the optimizer built
+        # before the checkpoint loads, so that its moments and step count load too.
+        model = keras_tuner.Tuner._build_hypermodel(self, hp)
+        trial_id = hp.values["tuner/trial_id"]
+        config = json.loads(Path(self._get_build_config_fname(trial_id)).read_text())
+        model.build_from_config(config)
+        if model.optimizer is not None:
+            model.optimizer.build(model.trainable_variables)
+        model.load_weights(self._get_checkpoint_fname(trial_id))
+        return model
