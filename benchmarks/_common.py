@@ -306,6 +306,23 @@ def save(name: str, output_dir: Path, data: dict, markdown: str) -> None:
     print(f"Wrote {output_dir / (name + '.md')} and {summary}")
 
 
+def save_panels(fig, axes, path: Path, *, ncol: int, bottom: float, dpi: int) -> None:
+    """One legend under a row of panels (each label once), the figure saved to
+    `path` and closed."""
+    import matplotlib.pyplot as plt
+
+    handles = {}
+    for ax in axes:
+        for handle, label in zip(*ax.get_legend_handles_labels()):
+            handles.setdefault(label, handle)
+    fig.legend(handles.values(), handles.keys(), loc="lower center", ncol=ncol, fontsize=8,
+               frameon=False)
+    fig.tight_layout(rect=(0, bottom, 1, 1))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=dpi)
+    plt.close(fig)
+
+
 def table(header: list[str], rows: list[list[Any]], align: str | None = None) -> str:
     """A Markdown table; `align` is one character per column, l or r."""
     align = align or "l" + "r" * (len(header) - 1)

@@ -412,16 +412,7 @@ def figure(data: dict, path: Path) -> None:
         ax.set_ylabel("test accuracy %")
         ax.set_title(dataset)
         ax.grid(True, which="both", alpha=0.3)
-    handles = {}
-    for ax in axes[0]:
-        for handle, label in zip(*ax.get_legend_handles_labels()):
-            handles.setdefault(label, handle)
-    fig.legend(handles.values(), handles.keys(), loc="lower center", ncol=3, fontsize=8,
-               frameon=False)
-    fig.tight_layout(rect=(0, 0.18, 1, 1))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    _common.save_panels(fig, axes[0], path, ncol=3, bottom=0.18, dpi=110)
 
 
 # ## Measuring

@@ -593,16 +593,7 @@ def figure(data: dict, path: Path) -> None:
         ax.set_ylabel("test accuracy")
         ax.set_title(f"{model}: digits, {data['settings']['train_size']} training samples")
         ax.grid(True, which="both", alpha=0.3)
-    handles = {}
-    for ax in axes[0]:
-        for handle, label in zip(*ax.get_legend_handles_labels()):
-            handles.setdefault(label, handle)
-    fig.legend(handles.values(), handles.keys(), loc="lower center", ncol=6, fontsize=8,
-               frameon=False)
-    fig.tight_layout(rect=(0, 0.12, 1, 1))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    _common.save_panels(fig, axes[0], path, ncol=6, bottom=0.12, dpi=120)
 
 
 # ## Main
