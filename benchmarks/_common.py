@@ -16,6 +16,7 @@ import importlib.metadata
 import json
 import os
 import platform
+import re
 import statistics
 import subprocess
 import sys
@@ -32,7 +33,7 @@ RESULTS_FILE = HERE / "RESULTS.md"
 BACKENDS = ("tensorflow", "jax")
 # Order of the sections in RESULTS.md.
 SECTIONS = ("recipes", "whole_command", "startup", "throughput", "step_profile",
-            "time_to_accuracy", "mixed_precision", "techniques", "sequences",
+            "time_to_accuracy", "mixed_precision", "techniques", "sequences", "search",
             "image_folder", "callbacks_overhead")
 
 
@@ -304,6 +305,22 @@ def save(name: str, output_dir: Path, data: dict, markdown: str) -> None:
     print(markdown)
     summary = write_summary(output_dir)
     print(f"Wrote {output_dir / (name + '.md')} and {summary}")
+
+
+def rewrite_block(text: str, name: str, block: str) -> str | None:
+    """`text` (README) with what lies between `<!-- benchmarks-<name>:begin -->`
+    and `<!-- benchmarks-<name>:end -->` replaced by `block`; `None` when it
+    has no such block.
+
+    >>> text = "a\\n<!-- benchmarks-x:begin -->\\nold\\n<!-- benchmarks-x:end -->\\n"
+    >>> rewrite_block(text, "x", "new")
+    'a\\n<!-- benchmarks-x:begin -->\\nnew\\n<!-- benchmarks-x:end -->\\n'
+    """
+    begin, end = f"<!-- benchmarks-{name}:begin -->", f"<!-- benchmarks-{name}:end -->"
+    pattern = re.compile(rf"({re.escape(begin)}\n).*?({re.escape(end)})", re.S)
+    if not pattern.search(text):
+        return None
+    return pattern.sub(lambda m: m.group(1) + block + "\n" + m.group(2), text, count=1)
 
 
 def save_panels(fig, axes, path: Path, *, ncol: int, bottom: float, dpi: int) -> None:

@@ -40,7 +40,6 @@ import inspect
 import json
 import math
 import os
-import re
 import shlex
 import statistics
 import subprocess
@@ -91,9 +90,6 @@ PUBLISHED = {
     ("OSULeaf", "resnet1d"): (97.9, 0.8),
 }
 PAPER_EPOCHS = {"fcn1d": 2000, "resnet1d": 1500}
-README_BLOCK = re.compile(
-    r"(<!-- benchmarks-sequences:begin -->\n).*?(<!-- benchmarks-sequences:end -->)", re.S
-)
 
 
 # ## Pure helpers
@@ -365,10 +361,7 @@ def readme_block(data: dict) -> str:
 
 def rewrite_readme(text: str, data: dict) -> str | None:
     """README with its sequences block rewritten; `None` when it has no block."""
-    if not README_BLOCK.search(text):
-        return None
-    block = readme_block(data)
-    return README_BLOCK.sub(lambda m: m.group(1) + block + "\n" + m.group(2), text, count=1)
+    return _common.rewrite_block(text, NAME, readme_block(data))
 
 
 # ## The figure

@@ -18,6 +18,9 @@ epochs and the best of them longer, up to `--max-epochs` (default: --epochs),
 a later round continuing an earlier trial's weights: its number of trials
 follows from `--max-epochs` and `--factor`, so it takes no `--max-trials`.
 Early stopping (`--patience`) ends any trial sooner.
+`--tensorboard` logs each trial's curves and hyperparameters in
+`<directory>/<project>/logs/` (`tensorboard --logdir tuning/mlp/logs`: the
+HParams tab compares the trials).
 
 Run:
     python -m recipes.tune --model mlp --max-trials 20
@@ -52,6 +55,7 @@ from pathlib import Path
 from recipes.common import flags, runtime
 
 BEST_MODEL = "best_model.keras"
+LOGS_DIR = "logs"  # --tensorboard: <project>/logs/<trial id>/execution<N>/
 SEARCHES = ("random", "hyperband", "bayesian")  # as tuning.SEARCHES (imports Keras)
 
 
@@ -85,8 +89,9 @@ def compile_settings(spec, data):
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """The flags; impossible combinations are usage errors (exit status 2)."""
+    # No `Run`: keras-tuner trains the trials; its own --tensorboard is below.
     parser = flags.parser(__doc__, epochs=20, batch_size=64, learning_rate=1e-3,
-                          tensorboard=False)  # no `Run`: keras-tuner trains the trials
+                          tensorboard=False)
     # Unset, the batch size and learning rate are tuned; tuning writes to --directory.
     parser.set_defaults(batch_size=None, learning_rate=None, output_dir=None)
     flags.add_data_flags(parser, ("digits", "wine", "breast_cancer"))
@@ -127,6 +132,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     search.add_argument("--overwrite", action="store_true", help="start over, do not resume")
     search.add_argument("--retrain-best", action="store_true",
                         help="retrain the best on train+validation, test it, save it")
+    search.add_argument(
+        "--tensorboard", action="store_true",
+        help="log each trial's losses and metrics per epoch and its hyperparameters "
+             "(HParams) in <directory>/<project>/logs/<trial id>/ for TensorBoard "
+             "(tensorboard --logdir tuning/mlp/logs); a worker logs the trials it runs; "
+             "not part of the search: add or drop it when resuming")
     distributed = parser.add_argument_group("distributed (keras-tuner's chief and workers)")
     roles = distributed.add_mutually_exclusive_group()
     roles.add_argument("--chief", type=address, metavar="HOST:PORT",
@@ -292,6 +303,13 @@ def main(argv: list[str] | None = None) -> dict:
             monitor=objective.name, mode=objective.direction, patience=args.patience
         ),
     ]
+    if args.tensorboard:
+        # keras-tuner gives each trial (each execution) its own folder under
+        # log_dir, with its hyperparameters for the HParams dashboard
+        # (ResumableTuner._configure_tensorboard_dir). Not in the fingerprint.
+        callbacks.append(keras.callbacks.TensorBoard(
+            log_dir=project_dir / LOGS_DIR, write_graph=False
+        ))
     with tuning.role_environment(role, chief_timeout=args.chief_timeout):
         tuner = make_tuner(
             args,

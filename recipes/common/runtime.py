@@ -11,6 +11,7 @@ import argparse
 import contextlib
 import importlib.util
 import json
+import logging
 import os
 import sys
 from pathlib import Path
@@ -88,6 +89,8 @@ def setup(args: argparse.Namespace, *, backend: str | None = None) -> str:
             compilation_cache(getattr(args, "compile_cache", None))
         else:
             _tensorflow_devices(cpu_devices)
+    if quiet:  # and TensorFlow's Python warnings (e.g. tune's retracing notices)
+        logging.getLogger("tensorflow").setLevel(logging.ERROR)
     if quiet and Path("/proc/driver/nvidia/version").exists() and not gpu_visible():
         print(f"Note: this machine has an NVIDIA driver, but {name} sees no GPU; training "
               "runs on the CPU (README, \"Set-up\", says which packages use the GPU; "

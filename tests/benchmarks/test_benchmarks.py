@@ -347,3 +347,53 @@ def test_sequences_quick_run_trains_recipe_and_sktime_peer(tmp_path):
     assert len(saved["runs"]) == 2 and saved["settings"]["quick"]
     assert (tmp_path / "sequences.png").stat().st_size > 0
     assert "## Sequences" in (tmp_path / "RESULTS.md").read_text()
+
+
+def test_search_budget_curves_and_tables(tmp_path):
+    from benchmarks import search
+
+    hyperband = [  # results.csv rows, best first; one failed trial
+        {"trial_id": "0002", "status": "COMPLETED", "score": 0.9, "elapsed_seconds": 4.0,
+         "initial_epoch": 1, "epochs": 3},
+        {"trial_id": "0000", "status": "COMPLETED", "score": 0.8, "elapsed_seconds": 1.0,
+         "initial_epoch": 0, "epochs": 1},
+        {"trial_id": "0001", "status": "COMPLETED", "score": 0.7, "elapsed_seconds": 1.5,
+         "initial_epoch": 0, "epochs": 1},
+        {"trial_id": "0003", "status": "FAILED", "score": None, "elapsed_seconds": 0.1,
+         "initial_epoch": 0, "epochs": 3},
+    ]
+    done = search.trials(hyperband, None)
+    assert [r["trial_id"] for r in done] == ["0000", "0001", "0002"]
+    assert [r["trained_epochs"] for r in done] == [1, 1, 2]  # the third continues from 1
+    assert search.curve(done) == {"epochs": [1, 2, 4], "seconds": [1.0, 2.5, 6.5],
+                                  "best": [0.8, 0.8, 0.9]}
+    assert search.budget_trials(4, 3) == 2 and search.budget_trials(75, 9) == 8
+    random_rows = [{"trial_id": "1", "status": "COMPLETED", "score": 0.85,
+                    "elapsed_seconds": 2.0}]
+    assert search.curve(search.trials(random_rows, 3))["epochs"] == [3]
+
+    def run(searcher, seed, best, wall, error=None):
+        return {"searcher": searcher, "seed": seed, "best_score": best, "trials": 3,
+                "epochs": 4, "wall_seconds": wall, "error": error, "backend": "tensorflow",
+                "curve": search.curve(done)}
+
+    runs = [run("hyperband", 0, 0.9, 10.0), run("hyperband", 1, 0.8, 12.0),
+            run("random", 0, 0.85, 11.0), run("bayesian", 0, None, 1.0, error="Boom")]
+    summary = {row["searcher"]: row for row in search.summarize(runs)}
+    assert summary["hyperband"]["best_score"] == pytest.approx(0.85)
+    assert summary["hyperband"]["best_score_std"] == pytest.approx(0.0707107)
+    assert summary["hyperband"]["wall_seconds"] == 11.0 and summary["random"]["runs"] == 1
+    assert summary["bayesian"]["ran"] == 0 and summary["bayesian"]["error"] == "Boom"
+    data = {"machine": _common.machine(), "runs": runs,
+            "summary": search.summarize(runs),
+            "settings": {"model": "mlp", "seeds": [0, 1], "max_epochs": 3, "factor": 3,
+                         "initial_points": 3, "objective": "val_accuracy", "quick": False,
+                         "backends_used": ["tensorflow"]}}
+    text = search.markdown(data)
+    assert "| `hyperband` | 2 | 0.8500 ± 0.0707 | 3.0 ± 0.0 | 4.0 ± 0.0 | 11.0 ± 1.4 |" in text
+    assert "| `bayesian` | 0 | did not run: Boom |" in text
+    readme = "x\n<!-- benchmarks-search:begin -->\nold\n<!-- benchmarks-search:end -->\n"
+    rewritten = _common.rewrite_block(readme, "search", search.readme_block(data))
+    assert "old" not in rewritten and "| `random` | 1 | 0.8500 ± 0.0000 |" in rewritten
+    search.figure(data, tmp_path / "search.png")
+    assert (tmp_path / "search.png").stat().st_size > 0

@@ -3,9 +3,9 @@
 One smoke run on a small generated file (two channels, unequal lengths, string
 labels, `?` gaps) with an official test file is shared by most tests; a
 regression run on a wide CSV; bad input exits with status 2 and one line.
-Resume after a kill is the `Run` plumbing every recipe shares (tested in
-tests/recipes/common/test_runs.py); it is not repeated here for sequences,
-since killing a real process costs a fresh TensorFlow start.
+Resume after a kill is the `Run` plumbing every recipe shares (a real SIGKILL
+in tests/recipes/test_recipes.py); here an interruption in the process checks
+that a resumed run rebuilds the same preprocessing from the same files.
 
 Also run under JAX: `KERAS_BACKEND=jax pytest tests/recipes/test_rnn_sequences.py`.
 """
@@ -233,3 +233,36 @@ def test_recurrent_flags_are_refused_for_the_convolutional_models(tmp_path):
         rnn.main(["--smoke", "--output-dir", str(tmp_path), "--model", "fcn1d",
                   "--units", "8", "--bidirectional"])
     assert not (tmp_path / "rnn").exists()
+
+
+class Interrupt(keras.callbacks.Callback):
+    """Stops the run as the first epoch ends, after its backup."""
+
+    def on_epoch_end(self, epoch, logs=None):
+        raise KeyboardInterrupt
+
+
+@pytest.mark.slow
+def test_an_interrupted_run_resumes_with_the_same_preprocessing(files, tmp_path, monkeypatch):
+    from recipes.common import history, runs
+
+    argv = ["--smoke", "--quiet", "--epochs", "2", "--units", "8", "--output-dir",
+            str(tmp_path), "--sequences", str(files["train"]),
+            "--test-sequences", str(files["test"])]
+    original = runs.Run.callbacks
+    with monkeypatch.context() as patch:
+        patch.setattr(runs.Run, "callbacks",
+                      lambda run, **kwargs: [*original(run, **kwargs), Interrupt()])
+        with pytest.raises(KeyboardInterrupt):
+            rnn.main(argv)
+    folder = tmp_path / "rnn"
+    assert history.backup_epoch(folder) == 1 and not (folder / "model.keras").exists()
+    metrics = rnn.main(argv)
+    assert metrics["epochs_trained"] == 2
+    assert pd.read_csv(folder / "history.csv")["epoch"].tolist() == [1, 2]
+    assert history.backup_epoch(folder) is None
+    fields = json.loads((folder / "run.json").read_text())["sequences"]
+    assert (fields["steps"], fields["mask_value"]) == (10, 0.0)
+    fitted = load_sequences(files["train"], test_path=files["test"]).sequences
+    np.testing.assert_allclose(fields["mean"], fitted["mean"], rtol=1e-6)
+    np.testing.assert_allclose(fields["std"], fitted["std"], rtol=1e-6)

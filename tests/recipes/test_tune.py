@@ -2,7 +2,8 @@
 for random search and for --search hyperband and bayesian.
 
 In-process runs share one small search (2 trials, 1 epoch, --smoke data),
-and the Hyperband tests one small Hyperband search (5 trials of 1-2 epochs);
+and the Hyperband tests one small Hyperband search (5 trials of 1-2 epochs),
+both with --tensorboard;
 the kill-and-resume test kills a real process and resumes here, and the
 chief (here) and its two workers (real processes) talk over 127.0.0.1 only;
 the processes are always killed in a `finally`.
@@ -60,12 +61,11 @@ def free_port():
 
 @pytest.fixture(scope="module")
 def searched(tmp_path_factory):
-    """One tiny search (2 trials: the fewest to order) with --retrain-best:
-    (directory, summary)."""
+    """One tiny search (2 trials: the fewest to order) with --retrain-best
+    and --tensorboard: (directory, summary)."""
     directory = tmp_path_factory.mktemp("tuning")
-    summary = tune.main(
-        [*FLAGS, "--max-trials", "2", "--directory", str(directory), "--retrain-best"]
-    )
+    summary = tune.main([*FLAGS, "--max-trials", "2", "--directory", str(directory),
+                         "--retrain-best", "--tensorboard"])
     return directory, summary
 
 
@@ -128,6 +128,9 @@ def test_rerun_resumes_and_more_trials_extend_the_search(searched, tmp_path):
     shutil.copytree(searched[0], tmp_path, dirs_exist_ok=True)
     project = tmp_path / "mlp"
     runs = {p.parent.name: p.read_text() for p in project.glob("trial_*/run.json")}
+    # The search ran with --tensorboard: an output flag, not part of the search.
+    assert "tensorboard" not in json.loads((project / tuning.FINGERPRINT_FILE).read_text())[
+        "search"]
     summary = tune.main([*FLAGS, "--max-trials", "2", "--directory", str(tmp_path)])
     assert summary["completed_trials"] == 2
     assert {p.parent.name: p.read_text() for p in project.glob("trial_*/run.json")} == runs
@@ -195,6 +198,88 @@ def test_resume_reruns_interrupted_trials_only(searched, tmp_path):
     table = tuning.results_table(project, objective)
     assert dict(zip(table["trial_id"], table["status"])) == {"1": "COMPLETED", "0": "RUNNING"}
     assert table["status"].iloc[-1] == "RUNNING" and pd.isna(table["score"].iloc[-1])
+
+
+# ## --tensorboard: keras-tuner's per-trial logs and HParams sessions
+
+
+def trial_logs(project, trial_id):
+    """`(sessions, curves)` of a trial's `logs/<trial_id>/execution0/`, as
+    TensorBoard reads them: `sessions`, each HParams session start written
+    there as `{name: value}` (plus its group name under `"trial_id"`);
+    `curves`, `{(split, tag): [(step, value), ...]}` of every scalar."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+    from tensorboard.plugins.hparams import metadata, plugin_data_pb2
+    from tensorboard.util import tensor_util
+
+    folder = project / tune.LOGS_DIR / trial_id / "execution0"
+    reader = EventAccumulator(str(folder), size_guidance={"tensors": 0})
+    reader.Reload()
+    tag = metadata.SESSION_START_INFO_TAG
+    content = reader.PluginTagToContent(metadata.PLUGIN_NAME)[tag]
+    start = plugin_data_pb2.HParamsPluginData.FromString(content).session_start_info
+    hparams = {name: getattr(value, value.WhichOneof("kind"))
+               for name, value in start.hparams.items()}
+    sessions = [{**hparams, "trial_id": start.group_name}] * len(reader.Tensors(tag))
+    curves = {}
+    for split in ("train", "validation"):
+        split_reader = EventAccumulator(str(folder / split), size_guidance={"tensors": 0})
+        split_reader.Reload()
+        for name in split_reader.Tags()["tensors"]:
+            curves[split, name] = [
+                (event.step, float(tensor_util.make_ndarray(event.tensor_proto)))
+                for event in split_reader.Tensors(name)]
+    return sessions, curves
+
+
+def assert_logs_match_results(project, table, hyperparameters, epochs):
+    """Each trial of `table` has one HParams session with its row's
+    hyperparameters, and its curves one point per epoch in `epochs[trial]`,
+    with its row's metrics at its best epoch."""
+    for _, row in table.iterrows():
+        sessions, curves = trial_logs(project, row["trial_id"])
+        assert len(sessions) == 1, f"trial {row['trial_id']}: {len(sessions)} sessions"
+        assert sessions[0] == pytest.approx(
+            {"trial_id": row["trial_id"], **{name: row[name] for name in hyperparameters}})
+        for (split, tag), column in {("train", "epoch_loss"): "loss",
+                                     ("train", "epoch_accuracy"): "accuracy",
+                                     ("validation", "epoch_loss"): "val_loss",
+                                     ("validation", "epoch_accuracy"): "val_accuracy"}.items():
+            points = curves[split, tag]
+            assert [step for step, _ in points] == list(epochs[row["trial_id"]]), (split, tag)
+            best = dict(points)[int(row["best_epoch"]) - 1]
+            assert best == pytest.approx(row[column], rel=1e-6), (split, tag)
+
+
+@pytest.mark.slow
+def test_tensorboard_logs_each_trial_and_a_rerun_replaces_its_logs(searched, tmp_path):
+    shutil.copytree(searched[0], tmp_path, dirs_exist_ok=True)
+    project = tmp_path / "mlp"
+    table = read_results(project)
+    hyperparameters = list(table.columns[6:-len(METRICS)])
+    assert {"units", "optimizer", "learning_rate", "batch_size"} <= set(hyperparameters)
+    assert sorted(p.name for p in (project / "logs").iterdir()) == ["0", "1"]
+    assert_logs_match_results(project, table, hyperparameters, {"0": [0], "1": [0]})
+
+    # As a kill during trial 1 leaves it (no metrics yet: keras-tuner reports
+    # them as the trial ends; its logs stand in for the killed attempt's):
+    # the resume re-runs it from the start, logging in a fresh folder.
+    oracle_state = json.loads((project / "oracle.json").read_text())
+    oracle_state["ongoing_trials"] = {"tuner0": "1"}
+    (project / "oracle.json").write_text(json.dumps(oracle_state))
+    trial = json.loads((project / "trial_1" / "trial.json").read_text())
+    trial.update(status="RUNNING", score=None, best_step=None, metrics={"metrics": {}})
+    (project / "trial_1" / "trial.json").write_text(json.dumps(trial))
+    before = snapshot(project / "logs" / "0")
+    run = (project / "trial_1" / "run.json").read_text()
+    summary = tune.main([*FLAGS, "--max-trials", "2", "--directory", str(tmp_path),
+                         "--tensorboard"])  # resumed, not refused: not in the fingerprint
+    assert summary["completed_trials"] == 2
+    assert (project / "trial_1" / "run.json").read_text() != run  # trial 1 ran again
+    assert snapshot(project / "logs" / "0") == before  # trial 0 did not
+    table = read_results(project)
+    assert (table["status"] == "COMPLETED").all()
+    assert_logs_match_results(project, table, hyperparameters, {"0": [0], "1": [0]})
 
 
 def spawn(log_dir, name, *flags):
@@ -345,7 +430,8 @@ SCHEDULE = {"0000": (1, 0, 0, 1), "0001": (1, 0, 0, 1), "0002": (1, 1, 1, 2),
 def hyperband_searched(tmp_path_factory):
     """One tiny Hyperband search (the 5 trials above) with --retrain-best."""
     directory = tmp_path_factory.mktemp("hyperband")
-    summary = tune.main([*FLAGS, *HYPERBAND, "--directory", str(directory), "--retrain-best"])
+    summary = tune.main([*FLAGS, *HYPERBAND, "--directory", str(directory), "--retrain-best",
+                         "--tensorboard"])
     return directory, summary
 
 
@@ -394,6 +480,9 @@ def test_hyperband_results_follow_its_schedule(hyperband_searched):
     assert len(pd.read_csv(project / "best_history.csv")) == metrics["retrain_epochs"]
     assert set(metrics["hyperparameters"]) == set(names)  # not Hyperband's tuner/*
     assert (project / "best_model.keras").is_file()
+    # --tensorboard: each trial's epochs (0-based) and hyperparameters, not tuner/*.
+    epochs = {trial: range(schedule[2], schedule[3]) for trial, schedule in SCHEDULE.items()}
+    assert_logs_match_results(project, table, names, epochs)
 
 
 @pytest.mark.slow
@@ -490,7 +579,7 @@ def test_a_changed_search_kind_is_refused(searched, tmp_path, flags, changed):
     assert snapshot(tmp_path) == before
 
 
-# ## keras-tuner's private names that roles.py relies on
+# ## keras-tuner's private names that roles.py and search.py rely on
 
 
 def private(module, *names):
@@ -566,6 +655,25 @@ def test_keras_tuner_private_names_that_roles_relies_on(monkeypatch):
             tuning.check_chief(role, other.get_config()["space"], timeout=30)
     finally:
         server.stop(grace=None)
+
+
+def test_keras_tuner_private_names_that_search_relies_on():
+    # --tensorboard: ResumableTuner overrides the hook that Tuner.run_trial
+    # calls on its copies of the callbacks before each execution, and keeps
+    # keras-tuner's folder per trial and execution.
+    import inspect
+
+    advice = (f"keras-tuner {keras_tuner.__version__} changed its TensorBoard integration; "
+              "adapt ResumableTuner._configure_tensorboard_dir in "
+              "recipes/common/tuning/search.py to this version")
+    run_trial = inspect.getsource(keras_tuner.Tuner.run_trial)
+    assert "self._configure_tensorboard_dir(callbacks, trial, execution)" in run_trial, advice
+    hook = inspect.signature(keras_tuner.Tuner._configure_tensorboard_dir)
+    assert list(hook.parameters) == ["self", "callbacks", "trial", "execution"], advice
+    folder = keras_tuner.Tuner._get_tensorboard_dir(None, "logs", "0001", 2)
+    assert folder == os.path.join("logs", "0001", "execution2"), advice
+    assert tuning.ResumableTuner._configure_tensorboard_dir is not (
+        keras_tuner.Tuner._configure_tensorboard_dir)
 
 
 # ## Your sequences
@@ -683,7 +791,6 @@ def test_a_preset_without_search_space_points_to_its_family(tmp_path):
         (["--chief", "127.0.0.1:1", "--worker", "127.0.0.1:1"], "not allowed with"),
         (["--worker", "127.0.0.1:1", "--worker-id", "0", "--overwrite"], "are for the chief"),
         (["--output-dir", "runs"], "--output-dir is not used"),
-        (["--tensorboard"], "unrecognized arguments: --tensorboard"),  # trials: keras-tuner's
         (["--search", "hyperband", "--max-trials", "5"],
          "error: --max-trials does not apply to --search hyperband: its trials follow from "
          "--max-epochs and --factor"),

@@ -4,8 +4,10 @@
 `ResumableBayesianOptimization` are keras-tuner's tuners of those names on
 their own oracles, resumed exactly; each writes a per-trial `run.json` (who
 ran it, how long), clears the Keras session between trials, and serves the
-chief's oracle over gRPC. The fingerprint refuses to resume a different
-search in the same folder.
+chief's oracle over gRPC, and gives a `keras.callbacks.TensorBoard` among
+the search's callbacks keras-tuner's per-trial log folders and HParams on
+every backend. The fingerprint refuses to resume a different search in the
+same folder.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import gc
 import hashlib
 import json
 import os
+import shutil
 import socket
 import time
 import warnings
@@ -208,6 +211,41 @@ class ResumableTuner(keras_tuner.Tuner):
         # keras-tuner saved oracle.json before dropping the last ongoing trial.
         self.oracle.save()
         return None
+
+    def _configure_tensorboard_dir(self, callbacks, trial, execution=0):
+        """keras-tuner's TensorBoard integration, on every backend, a re-run's logs only.
+
+        `keras_tuner.Tuner.run_trial` calls this hook on its copies of the
+        search's callbacks before each execution of a trial. keras-tuner
+        1.4.8 points each `TensorBoard` at
+        `<log_dir>/<trial_id>/execution<N>/` and adds the HParams plugin's
+        Keras callback (`tensorboard.plugins.hparams.api.KerasCallback`),
+        which writes there the trial's hyperparameters (its search space's,
+        not Hyperband's `tuner/*` schedule) as an HParams session named by the
+        trial id, but only with the TensorFlow backend. Done here the same way
+        on every backend (both write with TensorFlow's summary writer).
+
+        A trial that a kill interrupted runs again from its start: the
+        interrupted attempt's folder is deleted first, so TensorBoard shows
+        one session and one curve per trial, not two.
+        """
+        hyperparameters = trial.hyperparameters
+        hparams = {
+            hp.name: hyperparameters.values[hp.name]
+            for hp in hyperparameters.space
+            if hp.name in hyperparameters.values  # an inactive conditional one is not
+        }
+        for callback in list(callbacks):
+            if not isinstance(callback, keras.callbacks.TensorBoard):
+                continue
+            log_dir = self._get_tensorboard_dir(callback.log_dir, trial.trial_id, execution)
+            shutil.rmtree(log_dir, ignore_errors=True)
+            callback.log_dir = log_dir
+            from tensorboard.plugins.hparams import api as hparams_api
+
+            callbacks.append(
+                hparams_api.KerasCallback(log_dir, hparams, trial_id=trial.trial_id)
+            )
 
     def on_trial_begin(self, trial):
         self._started[trial.trial_id] = time.perf_counter()

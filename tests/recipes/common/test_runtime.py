@@ -2,6 +2,8 @@
 
 import argparse
 import importlib.util
+import logging
+import os
 from pathlib import Path
 
 import keras
@@ -39,6 +41,23 @@ def test_setup_seeds_and_leaves_args_alone(monkeypatch):
     assert keras.ops.convert_to_numpy(first).tolist() == keras.ops.convert_to_numpy(
         again).tolist()
     assert vars(args) == before
+
+
+@pytest.mark.parametrize("verbose, level, environ", [
+    (False, "3", {}),  # the default: TensorFlow's own log lines left out
+    (True, None, {}),  # --verbose: TensorFlow's defaults
+    (False, "1", {"TF_CPP_MIN_LOG_LEVEL": "1"}),  # the user's own setting is kept
+])
+def test_setup_quiets_tensorflow_unless_asked(monkeypatch, verbose, level, environ):
+    monkeypatch.delenv("TF_CPP_MIN_LOG_LEVEL", raising=False)
+    for key, value in environ.items():
+        monkeypatch.setenv(key, value)
+    logger = logging.getLogger("tensorflow")
+    monkeypatch.setattr(logger, "level", logging.NOTSET)
+    runtime.setup(_flags(verbose=verbose), backend=keras.backend.backend())
+    assert os.environ.get("TF_CPP_MIN_LOG_LEVEL") == level
+    quiet = level == "3"
+    assert logger.level == (logging.ERROR if quiet else logging.NOTSET)
 
 
 def test_setup_in_a_process_that_runs_another_backend_says_so():
