@@ -142,7 +142,8 @@ def readme_block(data: dict) -> str:
         f"Written by `python -m benchmarks.search` ([full results](benchmarks/results/"
         f"{NAME}.md)): `--model {settings['model']}` on the digits, Hyperband "
         f"`--max-epochs {settings['max_epochs']} --factor {settings['factor']}`, random and "
-        "Bayesian given the same number of epochs, no early stopping, mean ± std over seeds "
+        "Bayesian given the whole trials that fit in Hyperband's epochs, no early stopping, "
+        "mean ± std over seeds "
         f"{', '.join(map(str, settings['seeds']))} ({data['machine']['cpus']} CPU cores).",
         "",
         summary_table(data),
@@ -259,8 +260,12 @@ def _parse(argv):
 def _save(data: dict, output_dir: Path) -> None:
     figure(data, Path(output_dir) / f"{NAME}.png")
     _common.save(NAME, output_dir, data, markdown(data))
+    settings = data["settings"]
     default = Path(output_dir).resolve() == _common.RESULTS_DIR.resolve()
-    if default and not data["settings"]["quick"]:
+    # README quotes a full run with the benchmark's defaults only.
+    full = (not settings["quick"] and len(settings["seeds"]) == SEEDS
+            and (settings["max_epochs"], settings["factor"]) == (MAX_EPOCHS, FACTOR))
+    if default and full:
         before = README.read_text()
         text = _common.rewrite_block(before, NAME, readme_block(data))
         if text is None:

@@ -564,8 +564,13 @@ def _save(data: dict, output_dir: Path) -> None:
     data["figure"] = f"{NAME}.png"
     figure(data, Path(output_dir) / f"{NAME}.png")
     _common.save(NAME, output_dir, data, markdown(data))
+    settings = data["settings"]
     default = Path(output_dir).resolve() == _common.RESULTS_DIR.resolve()
-    if default and not data["settings"].get("quick") and not data["settings"].get("flags"):
+    # README quotes a full run with the recipe's and the peers' defaults only.
+    full = (not settings.get("quick") and not settings.get("flags")
+            and not settings.get("skip_peers") and settings.get("peer_epochs") is None
+            and settings["datasets"] == list(DATASETS) and settings["models"] == list(MODELS))
+    if default and full:
         from benchmarks import recipes as figures
 
         before = README.read_text()

@@ -10,7 +10,11 @@ catches those: while it runs, file descriptor 2 goes to a temporary file, and
 afterwards every line but the C++ logger's is written on to standard error.
 
 `runtime.setup` uses both unless `--verbose` is given or
-`$TF_CPP_MIN_LOG_LEVEL` is set (the user's own choice is kept).
+`$TF_CPP_MIN_LOG_LEVEL` is set (the user's own choice is kept). Level 3 also
+hides TensorFlow's C++ error lines during training, and a process that dies
+inside the block (an abort while TensorFlow loads) takes the captured lines
+with it: when something fails without a clear message, run again with
+`--verbose`.
 """
 
 from __future__ import annotations
@@ -60,23 +64,27 @@ def native_logs_dropped(enabled: bool = True) -> Iterator[None]:
     """Leaves out the C++ log lines written to standard error inside the block.
 
     Everything else written there (Python's warnings and tracebacks) is
-    passed on when the block ends, also when it raises.
+    written on to it when the block ends, also when it raises.
     """
     if not enabled:
         yield
         return
-    sys.stderr.flush()
-    saved = os.dup(2)
+    try:
+        saved = os.dup(2)
+    except OSError:  # no standard error (a daemon): nothing to filter
+        yield
+        return
+    if sys.stderr is not None:
+        sys.stderr.flush()
     with tempfile.TemporaryFile() as captured:
         os.dup2(captured.fileno(), 2)
         try:
             yield
         finally:
-            sys.stderr.flush()
+            if sys.stderr is not None:
+                sys.stderr.flush()
             os.dup2(saved, 2)
             os.close(saved)
             captured.seek(0)
-            kept = drop_native_lines(captured.read())
-            if kept:
-                sys.stderr.write(kept.decode(errors="replace"))
-                sys.stderr.flush()
+            # Back to where it was written: file descriptor 2.
+            os.write(2, drop_native_lines(captured.read()))

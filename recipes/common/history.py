@@ -170,7 +170,8 @@ class TensorBoardLog(keras.callbacks.Callback):
     cannot be edited: so an epoch's scalars are held until `backup` has
     backed the epoch up (or `fit` ends, after the backup is deleted), then
     written and flushed. The files hold only epochs that a resume does not
-    repeat, and a kill loses none of them.
+    repeat; a kill in the moment between a backup and that write loses the
+    backed-up epochs' points (a gap in the curves, never a duplicate).
 
     Keras' `TensorBoard` is not wrapped for this: it reads the learning
     rate from the optimizer when it writes (for a held epoch, a later
