@@ -56,6 +56,8 @@ JAX_TESTS = [
     "tests/recipes/test_recipes.py",
     # --tensorboard: the learning rate read from the optimizer, a resumed run's curves.
     "tests/recipes/common/test_tensorboard.py",
+    # tune --tensorboard: keras-tuner writes HParams on TensorFlow only; the project's hook on both.
+    "tests/recipes/test_tune.py::test_tensorboard_logs_each_trial_and_a_rerun_replaces_its_logs",
     # What feeds a model under JAX: a table's preprocessing, an autoencoder's
     # errors, image folders streamed by tf.data, your sequences.
     "tests/recipes/test_predict.py::test_predictions_match_the_model_on_its_own_preprocessing",

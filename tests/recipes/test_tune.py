@@ -384,9 +384,13 @@ def test_kill_during_a_trial_then_resume(tmp_path):
 
 @pytest.mark.slow
 @pytest.mark.subprocess
-def test_one_chief_and_two_workers(tmp_path):
+@pytest.mark.parametrize("search", ["random", "hyperband"])
+def test_one_chief_and_two_workers(tmp_path, search):
+    """Hyperband too: a later round waits for the trials of the round before
+    it, run by either worker (random and Bayesian share the chief's service)."""
     address = f"127.0.0.1:{free_port()}"
-    flags = ["--max-trials", "2", "--directory", str(tmp_path)]
+    budget = ["--max-trials", "2"] if search == "random" else HYPERBAND
+    flags = [*budget, "--directory", str(tmp_path)]
     workers = [
         spawn(tmp_path, f"worker{i}", *flags, "--worker", address, "--worker-id", str(i),
               "--chief-timeout", str(TIMEOUT))
@@ -407,12 +411,20 @@ def test_one_chief_and_two_workers(tmp_path):
             assert code == 0, Path(worker.log.name).read_text()[-3000:]
     finally:
         stop(*workers)
-    assert summary["completed_trials"] == 2
+    expected = ["0", "1"] if search == "random" else sorted(SCHEDULE)
+    assert summary["completed_trials"] == len(expected)
     project = tmp_path / "mlp"
     table = read_results(project)
-    assert sorted(table["trial_id"]) == ["0", "1"]
+    assert sorted(table["trial_id"]) == expected
     assert (table["status"] == "COMPLETED").all() and table["score"].notna().all()
     assert set(table["tuner_id"]) == {"worker0", "worker1"}
+    if search == "hyperband":  # keras-tuner's schedule, in whichever order workers asked
+        schedule = [(row.bracket, row.round, row.initial_epoch, row.epochs)
+                    for row in table.itertuples()]
+        assert sorted(schedule) == sorted(SCHEDULE.values())
+        (later,) = table[table["round"] == 1].itertuples()
+        first_round = table[(table["bracket"] == later.bracket) & (table["round"] == 0)]
+        assert str(later.from_trial_id).zfill(4) in set(first_round["trial_id"])
     assert json.loads((project / "oracle.json").read_text())["ongoing_trials"] == {}
 
 
