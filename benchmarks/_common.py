@@ -34,7 +34,7 @@ BACKENDS = ("tensorflow", "jax")
 # Order of the sections in RESULTS.md.
 SECTIONS = ("recipes", "whole_command", "startup", "throughput", "step_profile",
             "time_to_accuracy", "mixed_precision", "techniques", "sequences", "search",
-            "image_folder", "callbacks_overhead")
+            "distribute", "image_folder", "callbacks_overhead")
 
 
 # ## Machine and versions

@@ -151,6 +151,7 @@ def main(argv: list[str] | None = None) -> dict:
     )
 
     # ## Evaluate
+    model = run.local_model(model)  # after --distribute: a copy on this process's devices
     # step_by_step: under JAX, a streamed folder's batches do not pile up in memory.
     results = model.evaluate(data.test_batches(), return_dict=True, verbose=0,
                              callbacks=evaluation.step_by_step())

@@ -124,6 +124,7 @@ def main(argv: list[str] | None = None) -> dict:
     )
 
     # ## Evaluate
+    model = run.local_model(model)  # after --distribute: a copy on this process's devices
     results = model.evaluate(data.test_batches(), return_dict=True, verbose=0)
     metrics = {f"test_{name}": value for name, value in results.items()}
     metrics["epochs_trained"] = len(history.history["loss"])

@@ -172,6 +172,7 @@ def main(argv: list[str] | None = None) -> dict:
     )
 
     # ## Evaluate
+    model = run.local_model(model)  # after --distribute: a copy on this process's devices
     metrics = {"epochs_trained": len(history.history["loss"])}
     if forecasting:
         # In the series' units, against the naive forecast: the last value seen.

@@ -28,7 +28,7 @@ digits by their nearest labelled neighbour.
 from __future__ import annotations
 
 from recipes.common import flags, training
-from recipes.common.data import load_data
+from recipes.common.data import EVALUATION_BATCH_SIZE, array_batches, load_data
 from recipes.common.runs import Run
 
 # The flags that shape the zoo's siamese network; another --model has its own.
@@ -157,17 +157,19 @@ def main(argv: list[str] | None = None) -> dict:
         ),
         *run.callbacks(),
     ]
+    # Shuffled full batches of pairs (each process its slice under --distribute).
+    train = array_batches((train_left, train_right), train_labels, args.batch_size,
+                          shuffle=True, seed=args.seed)
     history = model.fit(
-        [train_left, train_right],
-        train_labels,
-        validation_data=([val_left, val_right], val_labels),
+        train,
+        validation_data=array_batches((val_left, val_right), val_labels, EVALUATION_BATCH_SIZE),
         epochs=args.epochs,
-        batch_size=args.batch_size,
         callbacks=callbacks,
         verbose=run.verbose,
     )
 
     # ## Evaluate
+    model = run.local_model(model)  # after --distribute: a copy on this process's devices
     from recipes.common import artifacts, plots
 
     val_distances = model.predict([val_left, val_right], verbose=0).ravel()

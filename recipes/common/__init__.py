@@ -8,6 +8,9 @@ imported only when they are used.
 
 The modules, each importing only those listed before it:
 
+- `cluster`: training across processes (`--distribute` with the cluster in
+  the environment): which cluster, joining it, which process writes, each
+  process's slice of the data.
 - `flags`: the parser and the flags every recipe shares (`parser`,
   `add_data_flags`, `add_sequence_flags`, `add_training_flags`,
   `add_ensemble_flag`), argparse
@@ -17,7 +20,7 @@ The modules, each importing only those listed before it:
   `save_figure`).
 - `plots`: the figures a run leaves behind (`matplotlib.figure.Figure`s).
 - `runtime`: the backend, seeds, devices, mixed precision, JAX's compile
-  cache and `--distribute` (`setup`, `distributed`).
+  cache and `--distribute` (`setup`, `distributed`, `local_model`).
 - `data`: `load_data(args)` (bundled data, `--csv`, `--images`,
   `--sequences`); `Dataset` and `ImageFolder`, which give `fit` and
   `evaluate` their batches (`splits`, `features`, `tables`, `sequences`,

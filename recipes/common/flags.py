@@ -177,7 +177,7 @@ def parser(
 
 
 def add_training_flags(parser: argparse.ArgumentParser, *, schedule: str = "constant") -> None:
-    """Adds `--schedule` (default `schedule`), `--distribute`, `--cpu-devices`,
+    """Adds `--schedule` (default `schedule`), `--distribute`, `--cluster-timeout`, `--cpu-devices`,
     `--mixed-precision`, `--l1`, `--l2` and `--ema` (see `training`)."""
     group = parser.add_argument_group("training techniques")
     group.add_argument(
@@ -188,8 +188,15 @@ def add_training_flags(parser: argparse.ArgumentParser, *, schedule: str = "cons
     )
     group.add_argument(
         "--distribute", action="store_true",
-        help="data-parallel on every local device (JAX: keras.distribution.DataParallel; "
-             "TensorFlow: tf.distribute.MirroredStrategy); --batch-size is the global batch",
+        help="data-parallel on every device (JAX: keras.distribution.DataParallel; "
+             "TensorFlow: tf.distribute.MirroredStrategy), across processes when "
+             "KERAS_DISTRIBUTION_JOB_ADDRESSES (JAX) or TF_CONFIG (TensorFlow) names several "
+             "(README, \"Across machines\"); --batch-size is the global batch",
+    )
+    group.add_argument(
+        "--cluster-timeout", type=positive_float, default=60.0, metavar="SECONDS",
+        help="across processes: how long to wait for the others to start, and for a "
+             "lost one before stopping (default 60)",
     )
     group.add_argument(
         "--cpu-devices", type=positive_int, default=None, metavar="N",
@@ -328,13 +335,23 @@ def run(main: Callable[[list[str] | None], dict]) -> None:
 
     A `ValueError` (a mistake in the flags or the data) prints one line on
     stderr and exits with status 2, as argparse does; no traceback. Ctrl-C
-    prints one line and exits with status 130.
+    prints one line and exits with status 130. Across processes, losing
+    another process of the run prints one line and exits with status 1.
     """
+    from recipes.common import cluster
+
     try:
         main(None)
     except ValueError as error:
         print(f"{_program()}: error: {error}", file=sys.stderr)
         raise SystemExit(2) from None
+    except Exception as error:
+        if not cluster.lost_process(error):
+            raise
+        print(f"{_program()}: error: another process of this run stopped ("
+              f"{str(error).strip().splitlines()[-1]}). Run the same commands again to resume "
+              "from the last backup.", file=sys.stderr)
+        raise SystemExit(1) from None
     except KeyboardInterrupt:
         print("Interrupted.", file=sys.stderr)
         raise SystemExit(130) from None

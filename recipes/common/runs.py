@@ -9,6 +9,7 @@ with run.distributed():                 # --distribute: data-parallel scope
     model = ...
     model.compile(..., steps_per_execution=run.steps_per_execution)
 history = model.fit(..., callbacks=[..., *run.callbacks()], verbose=run.verbose)
+model = run.local_model(model)          # --distribute: evaluate a copy on this process
 ...
 run.save(model=model, history=history, metrics=metrics, data=data)
 ```
@@ -20,26 +21,33 @@ unfinished, with `--tensorboard` the TensorBoard event files in `logs/`,
 and after `save` the model, `metrics.json` and the plots. Every write is
 atomic (the event files are appended to). Running the same command again
 resumes an interrupted run.
+
+Across processes (`--distribute` in a cluster, `recipes.common.cluster`)
+only the chief, process 0, writes the folder; the others write into a
+scratch folder of their own, removed when they exit, and resume from the
+chief's backup.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import numbers
 import platform
 import shutil
+import tempfile
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from recipes.common import artifacts, runtime
+from recipes.common import artifacts, cluster, runtime
 
 RUN_FILE = "run.json"
 # Flags that do not change what a run computes: a resume may change them
 # (--tensorboard added on resume: the curves start at the resumed epoch).
 UNCHECKED_FLAGS = ("quiet", "verbose", "output_dir", "restart", "backend", "compile_cache",
-                   "tensorboard")
+                   "tensorboard", "cluster_timeout")
 
 
 def plain(value: Any) -> Any:
@@ -122,8 +130,13 @@ class Run:
         backend: the backend the recipe prefers when neither `--backend`
             nor `$KERAS_BACKEND` names one.
 
+    Across processes, only the chief (process 0) writes `folder`: the others
+    work in a scratch folder of their own (their `folder`, removed when the
+    process exits), which starts with the chief's backup when they resume.
+
     Attributes:
-        folder: the run folder.
+        folder: the run folder (a scratch folder on a process other than the chief).
+        chief: whether this process writes the run folder.
         backend: the Keras backend in use.
         resumed_epoch: the epochs the interrupted run completed, or `None`.
     """
@@ -134,6 +147,17 @@ class Run:
         self.folder = Path(args.output_dir) / recipe
         from recipes.common import history
 
+        processes = cluster.joined()
+        self.chief = processes is None or processes.chief
+        if not self.chief:
+            self._scratch = tempfile.TemporaryDirectory(prefix=f"process{processes.index}-")
+            self.shared_folder, self.folder = self.folder, Path(self._scratch.name) / recipe
+            shared = self.shared_folder
+            if not args.restart and history.backup_epoch(shared) is not None:
+                shutil.copytree(shared / history.BACKUP_DIR, self.folder / history.BACKUP_DIR)
+                for name in (RUN_FILE, history.HISTORY_FILE):
+                    if (shared / name).exists():
+                        shutil.copy2(shared / name, self.folder / name)
         self.resumed_epoch = history.backup_epoch(self.folder)
         if self.resumed_epoch is not None and args.restart:
             shutil.rmtree(self.folder / history.BACKUP_DIR)
@@ -187,6 +211,13 @@ class Run:
         """The scope to build and compile the model in (`runtime.distributed`)."""
         return runtime.distributed(self.args)
 
+    def local_model(self, model):
+        """The model to evaluate and save after `fit` (`runtime.local_model`):
+        `model` itself, or after JAX `--distribute` training a copy on this
+        process's own devices, which `evaluate` and `predict` take batches
+        of any size on."""
+        return runtime.local_model(model)
+
     def callbacks(self, *, initial_epoch: int = 0) -> list:
         """`[HistoryLog, ThrottledBackup]` for `fit`: `history.csv` grows by a
         row per epoch, and the training state is backed up so that the same
@@ -208,7 +239,10 @@ class Run:
         self.record()
         if not max(history.backup_epoch(self.folder) or 0, initial_epoch):
             shutil.rmtree(self.folder / history.LOGS_DIR, ignore_errors=True)
-        backup = history.ThrottledBackup(self.folder)
+        # Across processes every epoch is backed up: saving weights is a
+        # collective step there, which all processes must take together.
+        backup = history.ThrottledBackup(
+            self.folder, overhead=math.inf if cluster.joined() else history.BACKUP_OVERHEAD)
         chosen = [history.HistoryLog(self.folder, initial_epoch=initial_epoch), backup]
         if getattr(self.args, "tensorboard", False):
             chosen.append(history.TensorBoardLog(self.folder, backup=backup))
@@ -262,5 +296,8 @@ class Run:
         artifacts.write_json(self.folder / "metrics.json", metrics)
         print("Results:", format_metrics(metrics))
         written = sorted(p.name for p in self.folder.iterdir() if not p.name.startswith("."))
-        print(f"Artifacts in {self.folder}/: {', '.join(written)}")
+        if self.chief:
+            print(f"Artifacts in {self.folder}/: {', '.join(written)}")
+        else:
+            print(f"Artifacts: process 0 writes them in {self.shared_folder}/")
         return metrics

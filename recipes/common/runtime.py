@@ -10,14 +10,13 @@ from __future__ import annotations
 import argparse
 import contextlib
 import importlib.util
-import json
 import logging
 import os
 import sys
 from pathlib import Path
 from typing import Any
 
-from recipes.common import console
+from recipes.common import cluster, console
 from recipes.common.flags import BACKENDS
 
 # JAX evicts the least recently used compiled steps beyond this size.
@@ -80,8 +79,15 @@ def setup(args: argparse.Namespace, *, backend: str | None = None) -> str:
     if cpu_devices and name == "jax" and "jax" not in sys.modules:  # read when JAX starts
         os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") +
                                    f" --xla_force_host_platform_device_count={cpu_devices}")
+    processes = cluster.from_environment(name)
+    if processes and not getattr(args, "distribute", False):
+        raise ValueError(f"`{processes.variable}` names {processes.count} processes: add "
+                         "--distribute to train one model across them (or unset it).")
     # Keras' set_random_seed seeds TensorFlow too, loading it on either backend.
     with console.native_logs_dropped(quiet):
+        if processes:  # before JAX starts its runtime
+            cluster.join(processes, name,
+                             timeout=getattr(args, "cluster_timeout", cluster.TIMEOUT_SECONDS))
         import keras
 
         keras.utils.set_random_seed(args.seed)
@@ -215,42 +221,80 @@ _TF_STRATEGY: dict[str, Any] = {}
 def distributed(args: argparse.Namespace) -> contextlib.AbstractContextManager:
     """The context to build and compile the model in: `--distribute` or not.
 
-    With `--distribute`, training is data-parallel on every local device,
-    through the backend's own engine: on JAX, `keras.distribution.
-    DataParallel` over `keras.distribution.list_devices()`, set for the
-    process (after `keras.distribution.initialize()` when
-    `KERAS_DISTRIBUTION_JOB_ADDRESSES` names several hosts); on TensorFlow,
-    the scope of a `tf.distribute.MirroredStrategy` (a
-    `MultiWorkerMirroredStrategy` when `TF_CONFIG` names several workers).
-    Each batch of `--batch-size` is split across the devices. Without
-    `--distribute`: a context that does nothing.
+    With `--distribute`, training is data-parallel on every device, through
+    the backend's own engine: on JAX, `keras.distribution.DataParallel` over
+    `keras.distribution.list_devices()`, set for the process (every device
+    of every process when the run is one of several: `recipes.common.
+    cluster`); on TensorFlow, the scope of a `tf.distribute.MirroredStrategy`
+    (a `MultiWorkerMirroredStrategy` when `TF_CONFIG` names several
+    workers). Each batch of `--batch-size` is split across the devices.
+    Without `--distribute`: a context that does nothing.
     """
     if not getattr(args, "distribute", False):
         return contextlib.nullcontext()
     import keras
 
+    processes = cluster.joined()
     if keras.backend.backend() == "jax":
         if keras.distribution.distribution() is None:
-            if os.environ.get("KERAS_DISTRIBUTION_JOB_ADDRESSES"):
-                keras.distribution.initialize()
             devices = keras.distribution.list_devices()
-            keras.distribution.set_distribution(keras.distribution.DataParallel(devices=devices))
-            print(f"Data-parallel on {len(devices)} devices: {', '.join(map(str, devices))}")
+            # Across processes each one feeds its own slice of every batch
+            # (`cluster.data_shard`), so Keras must not shard it again.
+            keras.distribution.set_distribution(keras.distribution.DataParallel(
+                devices=devices, auto_shard_dataset=processes is None))
+            where = (f"{processes.count} processes x {len(devices) // processes.count} "
+                     "device(s)" if processes else f"{len(devices)} devices")
+            print(f"Data-parallel on {where}: {', '.join(map(str, devices))}")
         return contextlib.nullcontext()
     if "strategy" not in _TF_STRATEGY:
         import tensorflow as tf
 
-        cluster = json.loads(os.environ.get("TF_CONFIG", "{}")).get("cluster", {})
-        if len(cluster.get("worker", [])) > 1:
-            _TF_STRATEGY["strategy"] = tf.distribute.MultiWorkerMirroredStrategy()
+        if processes:
+            _TF_STRATEGY["strategy"] = cluster.multi_worker_strategy(
+                processes, timeout=getattr(args, "cluster_timeout", cluster.TIMEOUT_SECONDS))
         else:
             devices = [d.name for d in tf.config.list_logical_devices("GPU")] or [
                 d.name for d in tf.config.list_logical_devices("CPU")]
             _TF_STRATEGY["strategy"] = tf.distribute.MirroredStrategy(devices)
         strategy = _TF_STRATEGY["strategy"]
-        print(f"Data-parallel on {strategy.num_replicas_in_sync} devices: "
-              f"{', '.join(strategy.extended.worker_devices)}")
+        if processes:
+            print(f"Data-parallel on {processes.count} processes x "
+                  f"{strategy.num_replicas_in_sync // processes.count} device(s) (process "
+                  f"{processes.index}: {', '.join(strategy.extended.worker_devices)})")
+        else:
+            print(f"Data-parallel on {strategy.num_replicas_in_sync} devices: "
+                  f"{', '.join(strategy.extended.worker_devices)}")
     return _TF_STRATEGY["strategy"].scope()
+
+
+def local_model(model):
+    """`model`, or after `--distribute` training (on JAX, or across TensorFlow
+    workers) a copy of it that lives on this process alone.
+
+    A model trained under a `keras.distribution` holds arrays spread over
+    every device of every process, and one trained by several TensorFlow
+    workers runs each step with all of them: every batch must split evenly
+    over the devices, and on JAX `predict`'s outputs are not this process's
+    to read. The copy (saved and loaded back through
+    `keras.models.load_model`: compiled, with its optimizer state) lives on
+    this process's default device, and takes batches of any size; the
+    distribution is turned off. Elsewhere: `model` itself.
+    """
+    import keras
+
+    jax_distributed = (keras.backend.backend() == "jax"
+                       and keras.distribution.distribution() is not None)
+    if not jax_distributed and cluster.data_shard()[2] == 1:
+        return model
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as scratch:
+        path = Path(scratch) / "model.keras"
+        model.save(path)
+        if jax_distributed:
+            keras.distribution.set_distribution(None)
+        cluster.release()
+        return keras.models.load_model(path)
 
 
 def steps_per_execution(args: argparse.Namespace) -> int:

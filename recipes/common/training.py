@@ -12,6 +12,7 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
+from recipes.common import cluster
 from recipes.common.runs import Run, recorded_flags
 
 
@@ -83,6 +84,10 @@ def find_learning_rate(
     """
     if args.learning_rate != "auto":
         return args.learning_rate
+    if cluster.joined():
+        raise ValueError("Invalid value for argument `learning_rate`: the LR finder runs in "
+                         "one process; run it there (--learning-rate auto without the cluster "
+                         "variables) and pass the rate it prints. Received: learning_rate='auto'")
     import keras
 
     import callbacks
@@ -167,6 +172,10 @@ def train_ensemble(
     from recipes.common.flags import split_seed
 
     args, recipe, folder = run.args, run.recipe, run.folder
+    if cluster.joined():
+        raise ValueError("Invalid value for argument `ensemble`: an ensemble trains its members "
+                         "one after another in one process; across processes train one model. "
+                         f"Received: ensemble={args.ensemble}")
     if run.info().get("flags") != recorded_flags(args) and (folder / "members").is_dir():
         shutil.rmtree(folder / "members")  # another ensemble's members
     run.record()

@@ -397,3 +397,20 @@ def test_search_budget_curves_and_tables(tmp_path):
     assert "old" not in rewritten and "| `random` | 1 | 0.8500 ± 0.0000 |" in rewritten
     search.figure(data, tmp_path / "search.png")
     assert (tmp_path / "search.png").stat().st_size > 0
+
+
+def test_distribute_throughput_ratios_and_tables():
+    from benchmarks import distribute
+
+    assert distribute.throughput(1000, 2, short=10.0, long=30.0) == 100.0
+    rows = [{"way": way, "fit_seconds": [10.0, 10.0 + 2 * 1050 / speed],
+             "images_per_second": speed, "ratio": speed / 100.0}
+            for way, speed in zip(distribute.WAYS, (100.0, 80.0, 50.0), strict=True)]
+    data = {"machine": _common.machine(), "rows": rows,
+            "settings": {"images": 1500, "train_images": 1050, "image_size": 64,
+                         "batch_size": 64, "extra_epochs": 2, "quick": False}}
+    text = distribute.markdown(data)
+    assert "| 2 processes | 50 | 0.50x | 10.0 / 52.0 |" in text
+    block = distribute.readme_block(data)
+    assert "one process trains 100 images/s" in block
+    assert "two XLA devices 0.80x that, two processes of one core each 0.50x" in block

@@ -31,12 +31,13 @@ from recipes.common.data.sequences import (
     prepare_sequences,
     read_sequences,
 )
-from recipes.common.data.splits import EVALUATION_BATCH_SIZE, Dataset, split
+from recipes.common.data.splits import EVALUATION_BATCH_SIZE, Dataset, array_batches, split
 from recipes.common.data.tables import load_csv, load_table, read_csv
 from recipes.common.flags import split_seed
 
 __all__ = [
     "EVALUATION_BATCH_SIZE", "INPUT_VIEWS", "SUNSPOTS", "Dataset", "ImageFolder",
+    "array_batches",
     "RawSequences", "load_csv", "load_data", "load_dataset", "load_digits", "load_folder",
     "load_image_folder", "load_sequences", "load_series", "load_table", "prepare_sequences",
     "read_csv", "read_sequences", "split", "view_for",

@@ -25,6 +25,7 @@ from typing import Any
 
 import numpy as np
 
+from recipes.common import cluster
 from recipes.common.data.splits import invalid, split
 
 # What `tf.io.decode_image` reads (the formats of Keras' own image loader).
@@ -169,11 +170,14 @@ class ImageFolder:
         buffer of 1,024 after the cache.
         """
         files, labels = self.split(split)
-        return file_dataset(
-            files, labels, image_size=self.image_size, color_mode=self.color_mode,
-            batch_size=batch_size, shuffle=shuffle, seed=seed,
-            cache=None if self.cache is None else self._cache_file(split, files),
+        count, size = cluster.batching(len(files), batch_size, shuffle=shuffle, what="images")
+        dataset = file_dataset(
+            files[:count], labels[:count], image_size=self.image_size,
+            color_mode=self.color_mode, batch_size=size, shuffle=shuffle, seed=seed,
+            cache=None if self.cache is None else self._cache_file(split, files[:count]),
+            drop_remainder=shuffle and cluster.data_shard()[2] > 1,
         )
+        return cluster.process_slices(dataset)  # under --distribute across processes
 
     def split(self, split: str) -> tuple[list[str], np.ndarray]:
         if split not in ("train", "val", "test"):
@@ -231,9 +235,11 @@ def file_dataset(
     shuffle: bool = False,
     seed: int = 0,
     cache: str | None = None,
+    drop_remainder: bool = False,
 ):
     """The `tf.data` pipeline of image files: `(images, labels)` batches, or
-    images only when `labels` is `None`. See `ImageFolder.dataset`."""
+    images only when `labels` is `None`; with `drop_remainder`, full batches
+    only. See `ImageFolder.dataset`."""
     import tensorflow as tf
 
     items = (files,) if labels is None else (files, np.asarray(labels, dtype="int64"))
@@ -252,7 +258,7 @@ def file_dataset(
             dataset = dataset.shuffle(1024, seed=seed, reshuffle_each_iteration=True)
     if labels is None:
         dataset = dataset.map(lambda image: image)
-    return dataset.batch(batch_size).prefetch(tf.data.AUTOTUNE)
+    return dataset.batch(batch_size, drop_remainder=drop_remainder).prefetch(tf.data.AUTOTUNE)
 
 
 def list_images(path: Path) -> list[Path]:
@@ -263,14 +269,9 @@ def list_images(path: Path) -> list[Path]:
     )
 
 
-def load_folder(
-    path: str | Path,
-    *,
-    image_size: tuple[int, int] = (32, 32),
-    color_mode: str = "rgb",
-    seed: int = 0,
-    cache: str | Path | None = None,
-) -> ImageFolder:
+def load_folder(path: str | Path, *, image_size: tuple[int, int] = (32, 32),
+                color_mode: str = "rgb", seed: int = 0, cache: str | Path | None = None
+                ) -> ImageFolder:
     """Lists and splits a folder of images, one sub-folder per class.
 
     Files that are not images or that Pillow cannot read are skipped and
@@ -326,9 +327,8 @@ def load_folder(
                 f"({', '.join(IMAGE_EXTENSIONS)}); add some or remove the folder."
             )
     if len(files) < 10:
-        raise ValueError(
-            f"Image folder {str(path)!r} has only {len(files)} readable images; need 10 or more."
-        )
+        raise ValueError(f"Image folder {str(path)!r} has only {len(files)} readable images; "
+                         "need 10 or more.")
     parts = split(np.asarray(files), np.asarray(labels, dtype="int64"), seed=seed)
     x_train, y_train, x_val, y_val, x_test, y_test = parts
     return ImageFolder(

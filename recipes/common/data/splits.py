@@ -117,7 +117,8 @@ class Dataset:
 
 
 def array_batches(x, y, batch_size: int, *, shuffle: bool = False, seed: int = 0):
-    """Arrays as a `keras.utils.PyDataset` of `(x, y)` batches.
+    """Arrays as a `keras.utils.PyDataset` of `(x, y)` batches (`x` an array,
+    or a tuple of arrays for a model of several inputs).
 
     With `shuffle`: full batches only, in a new seeded order every epoch.
     Under JAX each batch shape is a step that XLA compiles, and an epoch's
@@ -125,27 +126,42 @@ def array_batches(x, y, batch_size: int, *, shuffle: bool = False, seed: int = 0
     `len(x) % batch_size` samples each epoch) compiles the step once.
     Keras' `fit` has no `drop_remainder` for arrays, hence this. Without
     `shuffle`: every sample, in order (validation, test, prediction).
+
+    Under `--distribute` every batch splits evenly over the devices
+    (`cluster.batching`); across processes each process yields its own
+    slice of every batch, of the same batches in the same order as one
+    process would.
     """
     import keras
+
+    from recipes.common import cluster
+
+    process, processes, _ = cluster.data_shard()
+    count, size = cluster.batching(len(y), batch_size, shuffle=shuffle)
+
+    def take(arrays, chosen):
+        return tuple(a[chosen] for a in arrays) if isinstance(arrays, tuple) else arrays[chosen]
 
     class _ArrayBatches(keras.utils.PyDataset):
         def __init__(self):
             super().__init__()
             self.rng = np.random.default_rng(seed)
-            self.size = max(1, min(batch_size, len(x)))
-            self.order = self.rng.permutation(len(x)) if shuffle else np.arange(len(x))
+            self.order = self.rng.permutation(count) if shuffle else np.arange(count)
 
         def __len__(self):
-            whole, rest = divmod(len(x), self.size)
+            whole, rest = divmod(count, size)
             return whole if shuffle else whole + bool(rest)
 
         def __getitem__(self, index):
-            chosen = self.order[index * self.size:(index + 1) * self.size]
-            return x[chosen], y[chosen]
+            chosen = self.order[index * size:(index + 1) * size]
+            if processes > 1:  # this process's slice of the batch
+                part = len(chosen) // processes
+                chosen = chosen[process * part:(process + 1) * part]
+            return take(x, chosen), y[chosen]
 
         def on_epoch_end(self):
             if shuffle:
-                self.order = self.rng.permutation(len(x))
+                self.order = self.rng.permutation(count)
 
     return _ArrayBatches()
 

@@ -302,3 +302,24 @@ def test_load_data_picks_the_bundled_data_and_shrinks_it_for_smoke_and_train_siz
 def test_load_data_names_a_target_without_a_table():
     with pytest.raises(ValueError, match="argument `target`: it needs --csv"):
         datasets.load_data(_flags(target="label"))
+
+
+def test_array_batches_feed_each_process_its_slice_of_every_batch(monkeypatch):
+    """Two processes of one device each: process 1 gets the second half of
+    each global batch, in the order one process would; evaluation batches
+    leave out the odd sample (every batch splits over the 2 devices)."""
+    from recipes.common import cluster
+
+    x, y = np.arange(10)[:, None] * 1.0, np.arange(10)
+    whole = splits.array_batches(x, y, 4, shuffle=True, seed=3)
+    monkeypatch.setattr(cluster, "data_shard", lambda: (1, 2, 2))
+    part = splits.array_batches((x, x), y, 4, shuffle=True, seed=3)
+    assert len(part) == len(whole) == 2
+    for index in range(2):
+        (left, right), labels = part[index]
+        np.testing.assert_array_equal(labels, whole[index][1][2:])
+        np.testing.assert_array_equal(left[:, 0], labels)
+    evaluation = splits.array_batches(x[:9], y[:9], 4)
+    assert [batch[1].tolist() for batch in evaluation] == [[2, 3], [6, 7]]
+    with pytest.raises(ValueError, match="multiple of the 2 devices.*batch_size=5"):
+        splits.array_batches(x, y, 5, shuffle=True)
