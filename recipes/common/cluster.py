@@ -234,6 +234,27 @@ def multi_worker_strategy(cluster: Cluster, *, timeout: float = TIMEOUT_SECONDS)
     return strategy
 
 
+def same_everywhere(value: int, what: str) -> None:
+    """Checks that every process of a JAX cluster holds the same `value`.
+
+    A collective (`jax.experimental.multihost_utils.process_allgather`):
+    every process calls it at the same point. Nothing happens in one
+    process, or on TensorFlow, whose workers connect later.
+
+    Raises:
+        ValueError: the processes disagree (their values in process order).
+    """
+    if "jax" not in _joined:
+        return
+    import numpy as np
+    from jax.experimental import multihost_utils
+
+    values = np.asarray(multihost_utils.process_allgather(np.int32(value))).ravel().tolist()
+    if len(set(values)) > 1:
+        raise ValueError(f"The processes disagree on {what}. Received: {values} "
+                         "(process 0 first)")
+
+
 def lost_process(error: BaseException) -> bool:
     """Whether `error` says another process of the run stopped (TensorFlow's
     collectives: unavailable, aborted or timed out). JAX ends the process

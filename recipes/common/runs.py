@@ -136,6 +136,7 @@ class Run:
 
     Attributes:
         folder: the run folder (a scratch folder on a process other than the chief).
+        shared_folder: the run folder the chief writes.
         chief: whether this process writes the run folder.
         backend: the Keras backend in use.
         resumed_epoch: the epochs the interrupted run completed, or `None`.
@@ -144,15 +145,14 @@ class Run:
     def __init__(self, args: argparse.Namespace, recipe: str, *, backend: str | None = None):
         self.args, self.recipe = args, recipe
         self.backend = runtime.setup(args, backend=backend)
-        self.folder = Path(args.output_dir) / recipe
+        self.folder = self.shared_folder = Path(args.output_dir) / recipe
         from recipes.common import history
 
         processes = cluster.joined()
         self.chief = processes is None or processes.chief
         if not self.chief:
             self._scratch = tempfile.TemporaryDirectory(prefix=f"process{processes.index}-")
-            self.shared_folder, self.folder = self.folder, Path(self._scratch.name) / recipe
-            shared = self.shared_folder
+            shared, self.folder = self.folder, Path(self._scratch.name) / recipe
             if not args.restart and history.backup_epoch(shared) is not None:
                 shutil.copytree(shared / history.BACKUP_DIR, self.folder / history.BACKUP_DIR)
                 for name in (RUN_FILE, history.HISTORY_FILE):
@@ -167,6 +167,10 @@ class Run:
         elif self.resumed_epoch is not None:
             self._check_same_flags()
             print(f"Resuming {recipe} from epoch {self.resumed_epoch} of {args.epochs}")
+        cluster.same_everywhere(
+            self.resumed_epoch or 0, "the epoch to resume from: every process must see the "
+            f"chief's run folder, here {self.shared_folder} (--output-dir on a folder every "
+            "machine sees)")
         self._started = False
 
     def _check_same_flags(self) -> None:

@@ -17,6 +17,7 @@ import pandas as pd
 import pytest
 
 from recipes.common import cluster, runtime
+from recipes.common import history as history_module
 
 ROOT = Path(__file__).resolve().parents[3]
 ARTIFACTS = ["confusion_matrix.png", "history.csv", "metrics.json", "model.keras", "run.json",
@@ -110,8 +111,9 @@ def _mlp(out, backend, *flags, env=None):
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
 
 
-def _two_processes(out, backend, *flags):
-    """README's two commands, one per process, on 127.0.0.1."""
+def _two_processes(out, backend, *flags, other_out=None):
+    """README's two commands, one per process, on 127.0.0.1 (process 1's
+    `--output-dir` is `other_out` if given)."""
     addresses = [f"127.0.0.1:{_free_port()}", f"127.0.0.1:{_free_port()}"]
     if backend == "jax":
         environ = [{"KERAS_DISTRIBUTION_JOB_ADDRESSES": ",".join(addresses),
@@ -119,7 +121,8 @@ def _two_processes(out, backend, *flags):
                     "KERAS_DISTRIBUTION_PROCESS_ID": str(index)} for index in range(2)]
     else:
         environ = [_tf_config(addresses, index) for index in range(2)]
-    return [_mlp(out, backend, *flags, env=env) for env in environ]
+    return [_mlp(out if index == 0 or other_out is None else other_out, backend, *flags, env=env)
+            for index, env in enumerate(environ)]
 
 
 def _finish(process, timeout=240):
@@ -180,6 +183,15 @@ def test_a_killed_process_stops_the_job_and_both_resume(tmp_path, backend):
     assert status != 0
     done = len(pd.read_csv(history))
     assert 3 <= done < 12 and (tmp_path / "mlp" / "backup").is_dir()
+    if backend == "jax":  # process 1 without the chief's folder would start over
+        results = [_finish(process) for process in
+                   _two_processes(tmp_path, backend, *flags, other_out=tmp_path / "elsewhere")]
+        for (status, output), folder in zip(results, ("", "elsewhere"), strict=True):
+            assert status == 2, output[-3000:]
+            assert "The processes disagree on the epoch to resume from: every process must see " \
+                   f"the chief's run folder, here {tmp_path / folder / 'mlp'} " in output
+            assert f"Received: [{history_module.backup_epoch(tmp_path / 'mlp')}, 0] " \
+                   "(process 0 first)" in output
 
     results = [_finish(process) for process in _two_processes(tmp_path, backend, *flags)]
     for status, output in results:
