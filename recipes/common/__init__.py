@@ -12,7 +12,7 @@ The modules, each importing only those listed before it:
   the environment): which cluster, joining it, which process writes, each
   process's slice of the data.
 - `flags`: the parser and the flags every recipe shares (`parser`,
-  `add_data_flags`, `add_sequence_flags`, `add_training_flags`,
+  `add_data_flags`, `add_sequence_flags`, `add_training_flags`, `add_distribute_flags`,
   `add_ensemble_flag`), argparse
   types, `refuse_unused` (flags that do not apply to the chosen model), and
   `run(main)`: one-line errors and exit status 2 on the command line.

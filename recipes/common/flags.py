@@ -176,16 +176,12 @@ def parser(
     return result
 
 
-def add_training_flags(parser: argparse.ArgumentParser, *, schedule: str = "constant") -> None:
-    """Adds `--schedule` (default `schedule`), `--distribute`, `--cluster-timeout`, `--cpu-devices`,
-    `--mixed-precision`, `--l1`, `--l2` and `--ema` (see `training`)."""
-    group = parser.add_argument_group("training techniques")
-    group.add_argument(
-        "--schedule", choices=SCHEDULES, default=schedule,
-        help="learning-rate schedule: constant; cosine (one cosine over all epochs); "
-             "one_cycle (Smith's, peak --learning-rate); sgdr (warm restarts, 10-epoch "
-             f"first cycle, doubling); plateau (halve on a val_loss plateau) (default {schedule})",
-    )
+def add_distribute_flags(parser) -> None:
+    """Adds `--distribute`, `--cluster-timeout` and `--cpu-devices` (see
+    `runtime.distributed` and `cluster`) to an argument group, or to a
+    parser's group "devices"."""
+    group = (parser.add_argument_group("devices")
+             if isinstance(parser, argparse.ArgumentParser) else parser)
     group.add_argument(
         "--distribute", action="store_true",
         help="data-parallel on every device (JAX: keras.distribution.DataParallel; "
@@ -202,6 +198,19 @@ def add_training_flags(parser: argparse.ArgumentParser, *, schedule: str = "cons
         "--cpu-devices", type=positive_int, default=None, metavar="N",
         help="split the CPU into N devices (to try --distribute without accelerators)",
     )
+
+
+def add_training_flags(parser: argparse.ArgumentParser, *, schedule: str = "constant") -> None:
+    """Adds `--schedule` (default `schedule`), `add_distribute_flags`,
+    `--mixed-precision`, `--l1`, `--l2` and `--ema` (see `training`)."""
+    group = parser.add_argument_group("training techniques")
+    group.add_argument(
+        "--schedule", choices=SCHEDULES, default=schedule,
+        help="learning-rate schedule: constant; cosine (one cosine over all epochs); "
+             "one_cycle (Smith's, peak --learning-rate); sgdr (warm restarts, 10-epoch "
+             f"first cycle, doubling); plateau (halve on a val_loss plateau) (default {schedule})",
+    )
+    add_distribute_flags(group)
     group.add_argument(
         "--mixed-precision", nargs="?", const="auto", default=None,
         choices=("auto", *MIXED_POLICIES),

@@ -227,3 +227,15 @@ def test_what_runs_in_one_process_only_is_refused_across_processes(monkeypatch, 
     run = SimpleNamespace(args=argparse.Namespace(ensemble=3), recipe="mlp", folder=tmp_path)
     with pytest.raises(ValueError, match="argument `ensemble`.*Received: ensemble=3"):
         training.train_ensemble(None, None, run, None, loss="mse", metrics=[])
+
+
+def test_a_recipe_that_feeds_arrays_refuses_a_cluster(monkeypatch, tmp_path):
+    """The siamese recipe's pairs go to `fit` as arrays, which every process
+    would feed whole: it distributes over one process's devices only."""
+    from recipes import siamese
+
+    monkeypatch.setattr(cluster, "joined", lambda: cluster.Cluster(("a:1", "b:2"), 1, "TF_CONFIG"))
+    with pytest.raises(ValueError, match="siamese trains on the devices of one process; unset "
+                                         "TF_CONFIG to run it"):
+        siamese.main(["--smoke", "--quiet", "--distribute", "--output-dir", str(tmp_path)])
+    assert not (tmp_path / "siamese").exists()
