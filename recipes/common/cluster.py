@@ -20,6 +20,7 @@ waiting for ever. Process 0 is the chief: it alone writes the run folder.
 from __future__ import annotations
 
 import dataclasses
+import faulthandler
 import json
 import os
 import socket
@@ -202,7 +203,13 @@ def join(cluster: Cluster, backend: str, *, timeout: float = TIMEOUT_SECONDS) ->
 
 def multi_worker_strategy(cluster: Cluster, *, timeout: float = TIMEOUT_SECONDS):
     """TensorFlow's `MultiWorkerMirroredStrategy` for `cluster`, once every
-    worker's server answers (within `timeout`: else a `ValueError` naming it).
+    worker has started it.
+
+    TensorFlow waits for the other workers without a timeout, inside C++
+    code that holds the interpreter (no exception, no signal handler can
+    run). A process waits at most `timeout` seconds: a line says so first,
+    and `faulthandler`'s watchdog thread (which needs no interpreter) ends
+    the process, exit status 1, if a worker does not come.
 
     Keras 3.15's TensorFlow trainer calls the strategy's `reduce` with a
     batch (a tuple) when it first builds the model, and with `axis=0` on
@@ -224,12 +231,17 @@ def multi_worker_strategy(cluster: Cluster, *, timeout: float = TIMEOUT_SECONDS)
 
             return tf.nest.map_structure(one, value)
 
-    strategy = KerasMultiWorkerStrategy(
-        communication_options=tf.distribute.experimental.CommunicationOptions(
-            timeout_seconds=timeout))
-    for index, address in enumerate(cluster.addresses):
-        if index != cluster.index:
-            _wait_for(address, f"Worker {index} ({address}) of `{cluster.variable}`", timeout)
+    print(f"Waiting up to {timeout:g} s for the {cluster.count} workers of `{cluster.variable}` "
+          f"({', '.join(cluster.addresses)}); without them this process stops (exit status 1).",
+          flush=True)
+    with open(os.devnull, "w") as nowhere:
+        faulthandler.dump_traceback_later(timeout, exit=True, file=nowhere)
+        try:
+            strategy = KerasMultiWorkerStrategy(
+                communication_options=tf.distribute.experimental.CommunicationOptions(
+                    timeout_seconds=timeout))
+        finally:
+            faulthandler.cancel_dump_traceback_later()
     _strategy["tensorflow"] = strategy
     return strategy
 

@@ -86,8 +86,8 @@ def setup(args: argparse.Namespace, *, backend: str | None = None) -> str:
     # Keras' set_random_seed seeds TensorFlow too, loading it on either backend.
     with console.native_logs_dropped(quiet):
         if processes:  # before JAX starts its runtime
-            cluster.join(processes, name,
-                             timeout=getattr(args, "cluster_timeout", cluster.TIMEOUT_SECONDS))
+            timeout = getattr(args, "cluster_timeout", cluster.TIMEOUT_SECONDS)
+            cluster.join(processes, name, timeout=timeout)
         import keras
 
         keras.utils.set_random_seed(args.seed)

@@ -239,3 +239,15 @@ def test_a_recipe_that_feeds_arrays_refuses_a_cluster(monkeypatch, tmp_path):
                                          "TF_CONFIG to run it"):
         siamese.main(["--smoke", "--quiet", "--distribute", "--output-dir", str(tmp_path)])
     assert not (tmp_path / "siamese").exists()
+
+
+@pytest.mark.subprocess
+def test_a_tensorflow_worker_alone_stops_after_the_timeout(tmp_path):
+    """TensorFlow waits for its peers without a timeout: the watchdog ends it."""
+    pytest.importorskip("tensorflow")
+    process = _mlp(tmp_path, "tensorflow", "--cluster-timeout", "3",
+                   env=_tf_config([f"127.0.0.1:{_free_port()}", f"127.0.0.1:{_free_port()}"], 0))
+    status, output = _finish(process, timeout=120)
+    assert status == 1, output[-2000:]
+    assert "Waiting up to 3 s for the 2 workers of `TF_CONFIG` (127.0.0.1:" in output
+    assert not (tmp_path / "mlp").exists()
