@@ -148,14 +148,14 @@ class Run:
                  across_processes: bool = True):
         self.args, self.recipe = args, recipe
         self.backend = runtime.setup(args, backend=backend)
-        if not across_processes and cluster.joined():
+        processes = cluster.joined()
+        if processes and not across_processes:
             raise ValueError(f"Invalid value for argument `distribute`: {recipe} trains on the "
-                             f"devices of one process; unset {cluster.joined().variable} to run "
+                             f"devices of one process; unset {processes.variable} to run "
                              "it. Received: distribute=True")
         self.folder = self.shared_folder = Path(args.output_dir) / recipe
         from recipes.common import history
 
-        processes = cluster.joined()
         self.chief = processes is None or processes.chief
         if not self.chief:
             self._scratch = tempfile.TemporaryDirectory(prefix=f"process{processes.index}-")
@@ -224,9 +224,9 @@ class Run:
 
     def local_model(self, model):
         """The model to evaluate and save after `fit` (`runtime.local_model`):
-        `model` itself, or after JAX `--distribute` training a copy on this
-        process's own devices, which `evaluate` and `predict` take batches
-        of any size on."""
+        `model` itself, or after `--distribute` training on JAX or across
+        TensorFlow workers a copy on this process alone, which `evaluate`
+        and `predict` take batches of any size on."""
         return runtime.local_model(model)
 
     def callbacks(self, *, initial_epoch: int = 0) -> list:
