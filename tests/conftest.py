@@ -10,7 +10,9 @@ pyproject.toml) beside the JAX run of tests/test_backends.py, a subprocess
 started as soon as collection ends, by the process that lives longest (the
 xdist controller, or pytest itself with `-n 0`). Modules that share one
 expensive run between their tests keep them on one worker
-(`pytest.mark.xdist_group`).
+(`pytest.mark.xdist_group`) and make it a session-scoped fixture: a worker
+may interleave a module's tests with other modules', and pytest rebuilds a
+module-scoped fixture each time the module comes back.
 """
 
 import os

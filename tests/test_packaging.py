@@ -47,7 +47,7 @@ def _run(command, **kwargs):
     return result
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def installed(tmp_path_factory):
     """The wheel, installed with its package data into a folder of its own."""
     base = tmp_path_factory.mktemp("package")

@@ -119,10 +119,42 @@ def test_summary_orders_sections_and_demotes_headings(tmp_path):
     assert text.index("## Start-up") < text.index("## Callback overhead")
 
 
+def _in_this_process(monkeypatch, module):
+    """Runs the code `module._measure` gives a fresh process (a benchmark run
+    measures each one's own peak memory) here, one after the other: starting
+    five processes would be most of a quick run's time. What is left out is
+    `subprocess.run` itself."""
+    import contextlib
+    import io
+    import sys
+
+    monkeypatch.setattr(_common, "QUICK_PROCESSES", 1)
+    monkeypatch.setattr(keras.Model, "fit", keras.Model.fit)  # the probes wrap it
+    monkeypatch.setattr(sys, "argv", list(sys.argv))
+
+    def measure(code, backend, label):
+        assert backend == BACKEND, label
+        stdout = io.StringIO()
+        elapsed = _common.timer()
+        status = 0
+        with contextlib.redirect_stdout(stdout):
+            try:
+                exec(compile(code, label, "exec"), {"__name__": "__main__"})  # noqa: S102
+            except SystemExit as exit:
+                status = exit.code or 0
+        reports = [line for line in stdout.getvalue().splitlines()
+                   if line.startswith(module.MARKER)]
+        assert status == 0 and reports, f"{label}: exit status {status}\n{stdout.getvalue()[-2000:]}"
+        return json.loads(reports[-1][len(module.MARKER):]), elapsed(), stdout.getvalue()
+
+    monkeypatch.setattr(module, "_measure", measure)
+
+
 @pytest.mark.slow
-def test_image_folder_quick_run_writes_rows_and_growth(tmp_path):
+def test_image_folder_quick_run_writes_rows_and_growth(tmp_path, monkeypatch):
     from benchmarks import image_folder
 
+    _in_this_process(monkeypatch, image_folder)
     data = image_folder.main(
         ["--quick", "--backends", BACKEND, "--output-dir", str(tmp_path)]
     )

@@ -50,7 +50,7 @@ def train(out, csv, target, *flags):
                      "--output-dir", str(out), "--csv", str(csv), "--target", target, *flags])
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def run_dir(tmp_path_factory):
     folder = tmp_path_factory.mktemp("predict")
     train(folder / "runs", write_table(folder / "train.csv"), "label")
@@ -284,7 +284,7 @@ def expected_errors(run_dir, frame):
     return ((x - reconstruction) ** 2).mean(axis=1)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def autoencoder_run(tmp_path_factory):
     folder = tmp_path_factory.mktemp("predict_autoencoder")
     train_autoencoder(autoencoder, folder / "runs", write_table(folder / "train.csv"))

@@ -187,7 +187,7 @@ importlib.import_module(f"recipes.{sys.argv[1]}").main(sys.argv[2:])
 
 @pytest.mark.slow
 @pytest.mark.subprocess
-def test_killed_image_folder_run_resumes_from_its_last_epoch(tmp_path):
+def test_killed_image_folder_run_resumes_from_its_last_epoch(tmp_path, capsys):
     """SIGKILL after the first epoch's backup, then the same command again."""
     from tests.recipes.helpers import image_folder
 
@@ -203,10 +203,10 @@ def test_killed_image_folder_run_resumes_from_its_last_epoch(tmp_path):
     assert killed.returncode == -9, killed.stderr[-2000:]
     out = tmp_path / "cnn"
     assert (out / "backup").is_dir() and not (out / "model.keras").exists()
-    resumed = subprocess.run([sys.executable, "-m", "recipes.cnn", *flags], cwd=ROOT,
-                             capture_output=True, text=True)
-    assert resumed.returncode == 0, resumed.stderr[-2000:]
-    assert "Resuming cnn from epoch 1 of 2" in resumed.stdout
+    from recipes import cnn  # the same command again, here in this process
+
+    cnn.main(flags)
+    assert "Resuming cnn from epoch 1 of 2" in capsys.readouterr().out
     assert pd.read_csv(out / "history.csv")["epoch"].tolist() == [1, 2]
     assert json.loads((out / "metrics.json").read_text())["epochs_trained"] == 2
     assert not (out / "backup").exists(), "the backup outlived the finished run"
@@ -231,8 +231,9 @@ def test_interrupted_run_refuses_other_flags_and_restarts_on_request(tmp_path):
 @pytest.mark.slow
 @pytest.mark.subprocess
 def test_distribute_trains_a_two_input_model_on_two_devices(tmp_path):
-    """The siamese recipe's pairs (two inputs) under JAX's DataParallel; the
-    one-input path and TensorFlow's strategy are checked against one device below."""
+    """The siamese recipe's pairs (two inputs) under JAX's DataParallel over
+    two local devices (JAX's DataParallel across two processes is checked
+    against one device in test_cluster.py, TensorFlow's two devices below)."""
     pytest.importorskip("jax")
     result = subprocess.run(
         [sys.executable, "-m", "recipes.siamese", "--smoke", "--quiet", "--output-dir",
@@ -266,15 +267,12 @@ def _first_epoch_loss(tmp_path, backend, *flags):
 
 @pytest.mark.slow
 @pytest.mark.subprocess
-@pytest.mark.parametrize("backend", ["tensorflow", "jax"])
-def test_distribute_on_two_virtual_devices_matches_one_device(tmp_path, backend):
-    """--distribute splits each global batch over 2 CPU devices; the epoch's loss
-    is one device's, to float tolerance. On TensorFlow the reference is the same
-    input pipeline on one device (a tf.distribute pipeline shuffles in another
-    order than the plain one); on JAX, the plain run."""
-    pytest.importorskip(backend)
-    two, stdout = _first_epoch_loss(tmp_path, backend, "--distribute", "--cpu-devices", "2")
+def test_distribute_on_two_virtual_devices_matches_one_device(tmp_path):
+    """TensorFlow's MirroredStrategy splits each global batch over 2 CPU
+    devices; the epoch's loss is one device's (the same tf.distribute input
+    pipeline), to float tolerance. JAX runs one DataParallel over local
+    devices and processes alike: test_cluster.py checks it against one device."""
+    two, stdout = _first_epoch_loss(tmp_path, "tensorflow", "--distribute", "--cpu-devices", "2")
     assert "Data-parallel on 2 devices" in stdout
-    reference = ["--distribute", "--cpu-devices", "1"] if backend == "tensorflow" else []
-    one, _ = _first_epoch_loss(tmp_path, backend, *reference)
+    one, _ = _first_epoch_loss(tmp_path, "tensorflow", "--distribute", "--cpu-devices", "1")
     assert two == pytest.approx(one, rel=1e-5)

@@ -39,7 +39,7 @@ def train(out, *flags):
                      "--output-dir", str(out), *flags])
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def files(tmp_path_factory):
     folder = tmp_path_factory.mktemp("sequences")
     values, labels = series(count=40)
@@ -53,7 +53,7 @@ def files(tmp_path_factory):
     }
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def run_dir(files):
     out = files["folder"] / "runs"
     metrics = train(out, "--sequences", str(files["train"]),

@@ -13,7 +13,7 @@ from recipes import transfer_learning
 pytestmark = pytest.mark.xdist_group("transfer_learning")
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def out(tmp_path_factory):
     """One --smoke run shared by the tests of this module."""
     root = tmp_path_factory.mktemp("transfer")
@@ -100,7 +100,7 @@ def test_rejects_a_model_without_features(tmp_path):
 BACKBONE = ["--backbone", "mobilenet_v3_small", "--image-size", "32", "32"]
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def photos(tmp_path_factory):
     from tests.recipes.helpers import image_folder
 

@@ -68,14 +68,14 @@ class Crash(keras.callbacks.Callback):
             raise KeyboardInterrupt
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def plain(tmp_path_factory):
     output = tmp_path_factory.mktemp("plain")
     mlp.main([*FLAGS, "--epochs", "3", "--output-dir", str(output)])
     return output / "mlp"
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def resumed(tmp_path_factory):
     """A 4-epoch cosine run backed up after epoch 1 only and stopped after
     epoch 3 (epochs 2 and 3 logged in history.csv, not backed up), then the
