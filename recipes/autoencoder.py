@@ -1,6 +1,6 @@
 """Autoencoder: compress the digits (or your own table) to 8 numbers and back.
 
-Shows a dense autoencoder trained with `fit(x, x)`: the encoder squeezes each
+Shows a dense autoencoder fit on batches of `(x, x)`: the encoder squeezes each
 8x8 digit (64 pixels in [0, 1]) through an 8-number code and the decoder
 rebuilds it. Sigmoid output with binary cross-entropy for pixels; for your own
 table, standardised features with a linear output and mean squared error.
@@ -29,7 +29,7 @@ digits; `python -m recipes.conv_autoencoder` uses convolutions;
 from __future__ import annotations
 
 from recipes.common import flags
-from recipes.common.data import load_data
+from recipes.common.data import EVALUATION_BATCH_SIZE, array_batches, load_data
 from recipes.common.runs import Run
 
 # The zoo models this recipe trains (both dense, both take the same flags).
@@ -52,6 +52,7 @@ def main(argv: list[str] | None = None) -> dict:
         "--activation", default="relu", choices=("relu", "elu", "selu", "gelu", "swish", "mish")
     )
     model_flags.add_argument("--patience", type=flags.positive_int, default=10)
+    flags.add_distribute_flags(parser)
     args = parser.parse_args(argv)
     if args.model not in MODELS:
         raise ValueError(f"Invalid value for argument `model`: expected one of: "
@@ -80,45 +81,49 @@ def main(argv: list[str] | None = None) -> dict:
         output_activation, loss = "sigmoid", "binary_crossentropy"
     else:
         output_activation, loss = "linear", "mean_squared_error"
-    model = zoo.build(
-        args.model,
-        input_shape=data.input_shape,
-        latent_dim=args.latent_dim,
-        hidden_units=args.hidden_units,
-        activation=args.activation,
-        output_activation=output_activation,
-        # The zoo's default noise (see recipes.denoising_autoencoder for flags).
-        **({"seed": args.seed} if args.model == "denoising_autoencoder" else {}),
-    )
-    model.compile(
-        optimizer=keras.optimizers.Adam(args.learning_rate),
-        loss=loss,
-        metrics=[keras.metrics.MeanSquaredError(name="mse")],
-        steps_per_execution=run.steps_per_execution,
-    )
+    with run.distributed():  # --distribute: built and compiled data-parallel
+        model = zoo.build(
+            args.model,
+            input_shape=data.input_shape,
+            latent_dim=args.latent_dim,
+            hidden_units=args.hidden_units,
+            activation=args.activation,
+            output_activation=output_activation,
+            # The zoo's default noise (see recipes.denoising_autoencoder for flags).
+            **({"seed": args.seed} if args.model == "denoising_autoencoder" else {}),
+        )
+        model.compile(
+            optimizer=keras.optimizers.Adam(args.learning_rate),
+            loss=loss,
+            metrics=[keras.metrics.MeanSquaredError(name="mse")],
+            steps_per_execution=run.steps_per_execution,
+        )
     if not args.quiet:
         model.summary()
 
     # ## Train
-    # The input is its own target. Early stopping, then the history log and
-    # the backup that lets the same command resume an interrupted run.
+    # The input is its own target: batches of `(x, x)`, shuffled with the
+    # seed. Early stopping, then the history log and the backup that lets
+    # the same command resume an interrupted run.
     callbacks = [
         keras.callbacks.EarlyStopping(
             monitor="val_loss", patience=args.patience, restore_best_weights=True
         ),
         *run.callbacks(),
     ]
+    train = array_batches(data.x_train, data.x_train, args.batch_size, shuffle=True,
+                          seed=args.seed)
+    validation = array_batches(data.x_val, data.x_val, EVALUATION_BATCH_SIZE)
     history = model.fit(
-        data.x_train,
-        data.x_train,
-        validation_data=(data.x_val, data.x_val),
+        train,
+        validation_data=validation,
         epochs=args.epochs,
-        batch_size=args.batch_size,
         callbacks=callbacks,
         verbose=run.verbose,
     )
 
     # ## Evaluate
+    model = run.local_model(model)  # after --distribute: a copy on this process's devices
     reconstructions = model.predict(data.x_test, verbose=0)
     errors = evaluation.pixel_errors(data.x_test, reconstructions, bce=images)
     metrics = {f"test_{name}": value for name, value in errors.items()}

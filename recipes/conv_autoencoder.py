@@ -27,7 +27,7 @@ stages and width.
 from __future__ import annotations
 
 from recipes.common import flags
-from recipes.common.data import load_data
+from recipes.common.data import EVALUATION_BATCH_SIZE, array_batches, load_data
 from recipes.common.runs import Run
 
 MODELS = ("conv_autoencoder", "autoencoder")
@@ -54,6 +54,7 @@ def main(argv: list[str] | None = None) -> dict:
     )
     model_flags.add_argument("--batch-norm", choices=("none", "before", "after"), default="none")
     model_flags.add_argument("--patience", type=flags.positive_int, default=10)
+    flags.add_distribute_flags(parser)
     args = parser.parse_args(argv)
     if args.model not in MODELS:
         raise ValueError(f"Invalid value for argument `model`: expected one of: "
@@ -79,43 +80,47 @@ def main(argv: list[str] | None = None) -> dict:
         architecture = dict(filters=args.filters)
     else:  # a dense autoencoder on the same images (it flattens them)
         architecture = dict(hidden_units=args.hidden_units)
-    model = zoo.build(
-        args.model,
-        input_shape=data.input_shape,
-        latent_dim=args.latent_dim,
-        batch_norm=None if args.batch_norm == "none" else args.batch_norm,
-        output_activation="sigmoid",  # pixels in [0, 1]
-        **architecture,
-    )
-    model.compile(
-        optimizer=keras.optimizers.Adam(args.learning_rate),
-        loss="binary_crossentropy",
-        metrics=[keras.metrics.MeanSquaredError(name="mse")],
-        steps_per_execution=run.steps_per_execution,
-    )
+    with run.distributed():  # --distribute: built and compiled data-parallel
+        model = zoo.build(
+            args.model,
+            input_shape=data.input_shape,
+            latent_dim=args.latent_dim,
+            batch_norm=None if args.batch_norm == "none" else args.batch_norm,
+            output_activation="sigmoid",  # pixels in [0, 1]
+            **architecture,
+        )
+        model.compile(
+            optimizer=keras.optimizers.Adam(args.learning_rate),
+            loss="binary_crossentropy",
+            metrics=[keras.metrics.MeanSquaredError(name="mse")],
+            steps_per_execution=run.steps_per_execution,
+        )
     if not args.quiet:
         model.summary()
 
     # ## Train
-    # The input is its own target. Early stopping, then the history log and
-    # the backup that lets the same command resume an interrupted run.
+    # The input is its own target: batches of `(x, x)`, shuffled with the
+    # seed. Early stopping, then the history log and the backup that lets
+    # the same command resume an interrupted run.
     callbacks = [
         keras.callbacks.EarlyStopping(
             monitor="val_loss", patience=args.patience, restore_best_weights=True
         ),
         *run.callbacks(),
     ]
+    train = array_batches(data.x_train, data.x_train, args.batch_size, shuffle=True,
+                          seed=args.seed)
+    validation = array_batches(data.x_val, data.x_val, EVALUATION_BATCH_SIZE)
     history = model.fit(
-        data.x_train,
-        data.x_train,
-        validation_data=(data.x_val, data.x_val),
+        train,
+        validation_data=validation,
         epochs=args.epochs,
-        batch_size=args.batch_size,
         callbacks=callbacks,
         verbose=run.verbose,
     )
 
     # ## Evaluate
+    model = run.local_model(model)  # after --distribute: a copy on this process's devices
     reconstructions = model.predict(data.x_test, verbose=0)
     errors = evaluation.pixel_errors(data.x_test, reconstructions)
     metrics = {f"test_{name}": value for name, value in errors.items()}

@@ -30,7 +30,7 @@ Next steps: compare the noise types and levels; use the trained encoder
 from __future__ import annotations
 
 from recipes.common import flags
-from recipes.common.data import load_data
+from recipes.common.data import EVALUATION_BATCH_SIZE, array_batches, load_data
 from recipes.common.runs import Run
 
 MODELS = ("denoising_autoencoder", "autoencoder")
@@ -59,6 +59,7 @@ def main(argv: list[str] | None = None) -> dict:
         "--hidden-units", type=flags.positive_int, nargs="+", default=[128, 64]
     )
     model_flags.add_argument("--patience", type=flags.positive_int, default=10)
+    flags.add_distribute_flags(parser)
     args = parser.parse_args(argv)
     if args.model not in MODELS:
         raise ValueError(f"Invalid value for argument `model`: expected one of: "
@@ -94,20 +95,21 @@ def main(argv: list[str] | None = None) -> dict:
         output_activation, loss = "linear", "mean_squared_error"
     # The training noise: the model's own corruption layer, active in fit only.
     noise = dict(noise_type=args.noise_type, noise_level=args.noise_level, seed=args.seed)
-    model = zoo.build(
-        args.model,
-        input_shape=data.input_shape,
-        latent_dim=args.latent_dim,
-        hidden_units=args.hidden_units,
-        output_activation=output_activation,
-        **(noise if args.model == "denoising_autoencoder" else {}),
-    )
-    model.compile(
-        optimizer=keras.optimizers.Adam(args.learning_rate),
-        loss=loss,
-        metrics=[keras.metrics.MeanSquaredError(name="mse")],
-        steps_per_execution=run.steps_per_execution,
-    )
+    with run.distributed():  # --distribute: built and compiled data-parallel
+        model = zoo.build(
+            args.model,
+            input_shape=data.input_shape,
+            latent_dim=args.latent_dim,
+            hidden_units=args.hidden_units,
+            output_activation=output_activation,
+            **(noise if args.model == "denoising_autoencoder" else {}),
+        )
+        model.compile(
+            optimizer=keras.optimizers.Adam(args.learning_rate),
+            loss=loss,
+            metrics=[keras.metrics.MeanSquaredError(name="mse")],
+            steps_per_execution=run.steps_per_execution,
+        )
     if not args.quiet:
         model.summary()
 
@@ -121,17 +123,19 @@ def main(argv: list[str] | None = None) -> dict:
         ),
         *run.callbacks(),
     ]
+    train = array_batches(data.x_train, data.x_train, args.batch_size, shuffle=True,
+                          seed=args.seed)
+    validation = array_batches(noisy_val, data.x_val, EVALUATION_BATCH_SIZE)
     history = model.fit(
-        data.x_train,
-        data.x_train,
-        validation_data=(noisy_val, data.x_val),
+        train,
+        validation_data=validation,
         epochs=args.epochs,
-        batch_size=args.batch_size,
         callbacks=callbacks,
         verbose=run.verbose,
     )
 
     # ## Evaluate
+    model = run.local_model(model)  # after --distribute: a copy on this process's devices
     denoised = model.predict(noisy_test, verbose=0)
     noisy_errors = evaluation.pixel_errors(data.x_test, noisy_test, bce=False)
     denoised_errors = evaluation.pixel_errors(data.x_test, denoised, bce=images)

@@ -28,7 +28,7 @@ digits by their nearest labelled neighbour.
 from __future__ import annotations
 
 from recipes.common import flags, training
-from recipes.common.data import load_data
+from recipes.common.data import EVALUATION_BATCH_SIZE, array_batches, load_data
 from recipes.common.runs import Run
 
 # The flags that shape the zoo's siamese network; another --model has its own.
@@ -92,8 +92,7 @@ def main(argv: list[str] | None = None) -> dict:
         flags.refuse_unused(parser, args, ["filters"], why="flat inputs (an MLP embedding)")
     # TensorFlow unless $KERAS_BACKEND or --backend says otherwise; seeds set;
     # the run folder runs/siamese/.
-    # Its pairs are fed as arrays: --distribute on this machine's devices only.
-    run = Run(args, "siamese", across_processes=False)
+    run = Run(args, "siamese")
 
     import keras
     import numpy as np
@@ -158,12 +157,14 @@ def main(argv: list[str] | None = None) -> dict:
         ),
         *run.callbacks(),
     ]
+    # Batches of `((left, right), label)`, shuffled with the seed.
+    train = array_batches((train_left, train_right), train_labels, args.batch_size,
+                          shuffle=True, seed=args.seed)
+    validation = array_batches((val_left, val_right), val_labels, EVALUATION_BATCH_SIZE)
     history = model.fit(
-        [train_left, train_right],
-        train_labels,
-        validation_data=([val_left, val_right], val_labels),
+        train,
+        validation_data=validation,
         epochs=args.epochs,
-        batch_size=args.batch_size,
         callbacks=callbacks,
         verbose=run.verbose,
     )

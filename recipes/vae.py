@@ -39,7 +39,7 @@ size and layers.
 from __future__ import annotations
 
 from recipes.common import flags
-from recipes.common.data import load_data
+from recipes.common.data import EVALUATION_BATCH_SIZE, array_batches, load_data
 from recipes.common.runs import Run
 
 MODELS = ("vae",)
@@ -68,6 +68,7 @@ def main(argv: list[str] | None = None) -> dict:
         "--elbo-samples", type=flags.positive_int, default=20,
         help="draws of z per test digit for the test negative ELBO",
     )
+    flags.add_distribute_flags(parser)
     args = parser.parse_args(argv)
     if args.model not in MODELS:
         raise ValueError(f"Invalid value for argument `model`: expected one of: "
@@ -91,23 +92,24 @@ def main(argv: list[str] | None = None) -> dict:
     print(data.summary())
 
     # ## Model
-    model = zoo.build(
-        args.model,
-        input_shape=data.input_shape,
-        latent_dim=args.latent_dim,
-        conv_filters=None if args.dense else args.conv_filters,
-        hidden_units=args.hidden_units,
-        output_activation="sigmoid",  # pixels in [0, 1]: a Bernoulli decoder
-        kl_weight=args.kl_weight,
-        seed=args.seed,
-    )
-    # The KL term is added by the model itself; the compiled loss is the
-    # reconstruction part, summed over pixels so the total is the -ELBO.
-    model.compile(
-        optimizer=keras.optimizers.Adam(args.learning_rate),
-        loss=ReconstructionLoss("bernoulli"),
-        steps_per_execution=run.steps_per_execution,
-    )
+    with run.distributed():  # --distribute: built and compiled data-parallel
+        model = zoo.build(
+            args.model,
+            input_shape=data.input_shape,
+            latent_dim=args.latent_dim,
+            conv_filters=None if args.dense else args.conv_filters,
+            hidden_units=args.hidden_units,
+            output_activation="sigmoid",  # pixels in [0, 1]: a Bernoulli decoder
+            kl_weight=args.kl_weight,
+            seed=args.seed,
+        )
+        # The KL term is added by the model itself; the compiled loss is the
+        # reconstruction part, summed over pixels so the total is the -ELBO.
+        model.compile(
+            optimizer=keras.optimizers.Adam(args.learning_rate),
+            loss=ReconstructionLoss("bernoulli"),
+            steps_per_execution=run.steps_per_execution,
+        )
     if not args.quiet:
         model.summary()
 
@@ -121,17 +123,19 @@ def main(argv: list[str] | None = None) -> dict:
         ),
         *run.callbacks(),
     ]
+    train = array_batches(data.x_train, data.x_train, args.batch_size, shuffle=True,
+                          seed=args.seed)
+    validation = array_batches(data.x_val, data.x_val, EVALUATION_BATCH_SIZE)
     history = model.fit(
-        data.x_train,
-        data.x_train,
-        validation_data=(data.x_val, data.x_val),
+        train,
+        validation_data=validation,
         epochs=args.epochs,
-        batch_size=args.batch_size,
         callbacks=callbacks,
         verbose=run.verbose,
     )
 
     # ## Evaluate
+    model = run.local_model(model)  # after --distribute: a copy on this process's devices
     # The negative ELBO on test data, in nats per image: the reconstruction
     # term averaged over --elbo-samples draws of z per digit, plus the KL term.
     elbo = negative_elbo(model, data.x_test, num_samples=args.elbo_samples, seed=args.seed)

@@ -65,6 +65,13 @@ JAX_TESTS = [
     "tests/recipes/test_images.py::test_batches_and_test_batches_of_a_folder",
     "tests/recipes/test_images.py::test_with_preprocessing_takes_raw_images_of_any_size_and_saves",
     "tests/recipes/test_rnn_sequences.py::test_predictions_match_the_model_on_the_runs_own_preprocessing",
+    # Arrays as batches: a PyDataset on JAX (a tf.data pipeline on TensorFlow),
+    # sliced per process across processes.
+    "tests/recipes/common/test_data.py::test_test_batches_take_a_bundled_split_in_one_batch_in_order",
+    "tests/recipes/common/test_data.py::test_shuffled_array_batches_drop_a_new_remainder_every_epoch",
+    "tests/recipes/common/test_data.py::test_array_batches_of_several_inputs_on_either_backend",
+    "tests/recipes/common/test_data.py::test_training_batches_reshuffle_every_epoch_and_repeat_with_the_seed",
+    "tests/recipes/common/test_data.py::test_array_batches_feed_each_process_its_slice_of_every_batch",
 ]
 # Validation-only tests raise before any backend code; listing and --help
 # never import Keras; tests that start their own processes pick their backend

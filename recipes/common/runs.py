@@ -129,8 +129,6 @@ class Run:
         recipe: the recipe's name, the folder's name.
         backend: the backend the recipe prefers when neither `--backend`
             nor `$KERAS_BACKEND` names one.
-        across_processes: whether the recipe feeds each process its slice
-            of the data (`data.batches()`); if not, a cluster is refused.
 
     Across processes, only the chief (process 0) writes `folder`: the others
     work in a scratch folder of their own (their `folder`, removed when the
@@ -144,15 +142,10 @@ class Run:
         resumed_epoch: the epochs the interrupted run completed, or `None`.
     """
 
-    def __init__(self, args: argparse.Namespace, recipe: str, *, backend: str | None = None,
-                 across_processes: bool = True):
+    def __init__(self, args: argparse.Namespace, recipe: str, *, backend: str | None = None):
         self.args, self.recipe = args, recipe
         self.backend = runtime.setup(args, backend=backend)
         processes = cluster.joined()
-        if processes and not across_processes:
-            raise ValueError(f"Invalid value for argument `distribute`: {recipe} trains on the "
-                             f"devices of one process; unset {processes.variable} to run "
-                             "it. Received: distribute=True")
         self.folder = self.shared_folder = Path(args.output_dir) / recipe
         from recipes.common import history
 

@@ -13,6 +13,7 @@ import importlib.util
 import logging
 import os
 import sys
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -97,6 +98,10 @@ def setup(args: argparse.Namespace, *, backend: str | None = None) -> str:
             _tensorflow_devices(cpu_devices)
     if quiet:  # and TensorFlow's Python warnings (e.g. tune's retracing notices)
         logging.getLogger("tensorflow").setLevel(logging.ERROR)
+    # The recipes' batches shuffle themselves (seeded, `data.batches`): `fit`
+    # warns that its own `shuffle=True` (the default) does not apply to them.
+    warnings.filterwarnings("ignore", message="`shuffle=True` was passed, but will be ignored",
+                            category=UserWarning)
     if quiet and Path("/proc/driver/nvidia/version").exists() and not gpu_visible():
         print(f"Note: this machine has an NVIDIA driver, but {name} sees no GPU; training "
               "runs on the CPU (README, \"Set-up\", says which packages use the GPU; "

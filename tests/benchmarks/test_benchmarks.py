@@ -144,13 +144,14 @@ def _in_this_process(monkeypatch, module):
                 status = exit.code or 0
         reports = [line for line in stdout.getvalue().splitlines()
                    if line.startswith(module.MARKER)]
-        assert status == 0 and reports, f"{label}: exit status {status}\n{stdout.getvalue()[-2000:]}"
+        assert status == 0 and reports, f"{label}: status {status}\n{stdout.getvalue()[-2000:]}"
         return json.loads(reports[-1][len(module.MARKER):]), elapsed(), stdout.getvalue()
 
     monkeypatch.setattr(module, "_measure", measure)
 
 
 @pytest.mark.slow
+@pytest.mark.filterwarnings("ignore:'recipes.cnn' found in sys.modules")  # runpy, in-process
 def test_image_folder_quick_run_writes_rows_and_growth(tmp_path, monkeypatch):
     from benchmarks import image_folder
 

@@ -117,8 +117,8 @@ class Dataset:
 
 
 def array_batches(x, y, batch_size: int, *, shuffle: bool = False, seed: int = 0):
-    """Arrays as a `keras.utils.PyDataset` of `(x, y)` batches (`x` an array,
-    or a tuple of arrays for a model of several inputs).
+    """Arrays as batches of `(x, y)` for `fit`, `evaluate` and `predict`
+    (`x` an array, or a tuple of arrays for a model of several inputs).
 
     With `shuffle`: full batches only, in a new seeded order every epoch.
     Under JAX each batch shape is a step that XLA compiles, and an epoch's
@@ -127,8 +127,11 @@ def array_batches(x, y, batch_size: int, *, shuffle: bool = False, seed: int = 0
     Keras' `fit` has no `drop_remainder` for arrays, hence this. Without
     `shuffle`: every sample, in order (validation, test, prediction).
 
-    Under `--distribute` every batch splits evenly over the devices
-    (`cluster.batching`); across processes each process yields its own
+    On TensorFlow this is a `tf.data.Dataset` (`shuffle(seed=...)`, then
+    `batch(drop_remainder=...)`), which TensorFlow's strategies split over
+    devices and workers themselves. On JAX it is a `keras.utils.PyDataset`:
+    under `--distribute` every batch splits evenly over the devices
+    (`cluster.batching`), and across processes each process yields its own
     slice of every batch, of the same batches in the same order as one
     process would.
     """
@@ -141,6 +144,15 @@ def array_batches(x, y, batch_size: int, *, shuffle: bool = False, seed: int = 0
 
     def take(arrays, chosen):
         return tuple(a[chosen] for a in arrays) if isinstance(arrays, tuple) else arrays[chosen]
+
+    if keras.backend.backend() == "tensorflow":
+        import tensorflow as tf
+
+        first = slice(0, count)  # evaluation may leave out `len(y) - count` (cluster.batching)
+        batches = tf.data.Dataset.from_tensor_slices((take(x, first), y[first]))
+        if shuffle:
+            batches = batches.shuffle(count, seed=seed, reshuffle_each_iteration=True)
+        return batches.batch(size, drop_remainder=shuffle).prefetch(tf.data.AUTOTUNE)
 
     class _ArrayBatches(keras.utils.PyDataset):
         def __init__(self):

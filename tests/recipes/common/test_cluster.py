@@ -98,20 +98,24 @@ def _free_port() -> int:
         return probe.getsockname()[1]
 
 
-def _mlp(out, backend, *flags, env=None):
-    """`recipes.mlp --distribute` as a process of its own (its temporary
+def _recipe(name, out, backend, *flags, env=None):
+    """`recipes.<name> --distribute` as a process of its own (its temporary
     files in `out/tmp`)."""
     (Path(out) / "tmp").mkdir(parents=True, exist_ok=True)
     env = {"TMPDIR": str(Path(out) / "tmp"), **(env or {})}
     return subprocess.Popen(
-        [sys.executable, "-m", "recipes.mlp", "--backend", backend, "--distribute", "--quiet",
-         "--output-dir", str(out), "--dropout-rate", "0", "--batch-size", "64",
-         "--cluster-timeout", "10", *flags],
+        [sys.executable, "-m", f"recipes.{name}", "--backend", backend, "--distribute",
+         "--quiet", "--output-dir", str(out), "--cluster-timeout", "10", *flags],
         cwd=ROOT, env={**os.environ, **env}, text=True,
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
 
 
-def _two_processes(out, backend, *flags, other_out=None):
+def _mlp(out, backend, *flags, env=None):
+    return _recipe("mlp", out, backend, "--dropout-rate", "0", "--batch-size", "64", *flags,
+                   env=env)
+
+
+def _two_processes(out, backend, *flags, other_out=None, recipe=_mlp):
     """README's two commands, one per process, on 127.0.0.1 (process 1's
     `--output-dir` is `other_out` if given)."""
     addresses = [f"127.0.0.1:{_free_port()}", f"127.0.0.1:{_free_port()}"]
@@ -121,8 +125,8 @@ def _two_processes(out, backend, *flags, other_out=None):
                     "KERAS_DISTRIBUTION_PROCESS_ID": str(index)} for index in range(2)]
     else:
         environ = [_tf_config(addresses, index) for index in range(2)]
-    return [_mlp(out if index == 0 or other_out is None else other_out, backend, *flags, env=env)
-            for index, env in enumerate(environ)]
+    return [recipe(out if index == 0 or other_out is None else other_out, backend, *flags,
+                   env=env) for index, env in enumerate(environ)]
 
 
 def _finish(process, timeout=240):
@@ -233,16 +237,27 @@ def test_what_runs_in_one_process_only_is_refused_across_processes(monkeypatch, 
         training.train_ensemble(None, None, run, None, loss="mse", metrics=[])
 
 
-def test_a_recipe_that_feeds_arrays_refuses_a_cluster(monkeypatch, tmp_path):
-    """The siamese recipe's pairs go to `fit` as arrays, which every process
-    would feed whole: it distributes over one process's devices only."""
-    from recipes import siamese
+@pytest.mark.slow
+@pytest.mark.subprocess
+def test_two_processes_feed_a_two_input_model_its_pairs_as_one_process_does(tmp_path):
+    """The siamese recipe's pairs (a tuple of arrays, each process its slice
+    of every batch) on JAX: the test metrics equal one process's."""
+    pytest.importorskip("jax")
 
-    monkeypatch.setattr(cluster, "joined", lambda: cluster.Cluster(("a:1", "b:2"), 1, "TF_CONFIG"))
-    with pytest.raises(ValueError, match="siamese trains on the devices of one process; unset "
-                                         "TF_CONFIG to run it"):
-        siamese.main(["--smoke", "--quiet", "--distribute", "--output-dir", str(tmp_path)])
-    assert not (tmp_path / "siamese").exists()
+    def siamese(out, backend, *flags, env=None):
+        return _recipe("siamese", out, backend, "--smoke", *flags, env=env)
+
+    results = [_finish(process) for process in
+               _two_processes(tmp_path / "two", "jax", recipe=siamese)]
+    for status, output in results:
+        assert status == 0, output[-3000:]
+        assert "Data-parallel on 2 processes x 1 device(s)" in output
+    assert (tmp_path / "two" / "siamese" / "embedding.keras").is_file()
+    status, output = _finish(siamese(tmp_path / "one", "jax", "--cpu-devices", "1"))
+    assert status == 0, output[-3000:]
+    two, one = (json.loads((tmp_path / name / "siamese" / "metrics.json").read_text())
+                for name in ("two", "one"))
+    assert two == pytest.approx(one, rel=1e-5)
 
 
 @pytest.mark.subprocess

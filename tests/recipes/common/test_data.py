@@ -3,6 +3,7 @@ arrays, the split, and the batches `fit` and `evaluate` get."""
 
 import argparse
 
+import keras
 import numpy as np
 import pytest
 
@@ -229,45 +230,64 @@ def test_bad_image_folder(tmp_path):
         datasets.load_image_folder(tmp_path)
 
 
-def _epochs(dataset, count):
-    """`count` passes over a (x, y) dataset as `fit` makes them (a PyDataset is
-    told each epoch's end): the y of each, in order, as lists."""
+def _passes(batches, count):
+    """`count` passes over `(x, y)` batches as `fit` makes them (a tf.data
+    pipeline on TensorFlow is iterated again; a PyDataset on JAX is indexed
+    and told each epoch's end): each a list of numpy `(x, y)` batches."""
     passes = []
     for _ in range(count):
-        passes.append([int(label) for index in range(len(dataset))
-                       for label in np.asarray(dataset[index][1])])
-        dataset.on_epoch_end()
+        if hasattr(batches, "element_spec"):
+            passes.append(list(batches.as_numpy_iterator()))
+        else:
+            passes.append([batches[index] for index in range(len(batches))])
+            batches.on_epoch_end()
     return passes
+
+
+def _epochs(dataset, count):
+    """The labels of `count` passes over `dataset`, in order, as lists."""
+    return [[int(label) for _, y in batches for label in np.asarray(y)]
+            for batches in _passes(dataset, count)]
 
 
 def test_test_batches_take_a_bundled_split_in_one_batch_in_order():
     data = datasets.load_dataset("digits")
-    batches = data.test_batches()
+    (batches,) = _passes(data.test_batches(), 1)
     assert len(batches) == 1 and datasets.EVALUATION_BATCH_SIZE >= len(data.x_test)
     x, y = batches[0]
     np.testing.assert_array_equal(x, data.x_test)
     np.testing.assert_array_equal(y, data.y_test)
-    small = data.test_batches(batch_size=100)
-    assert [len(small[i][1]) for i in range(len(small))] == [100, 100, 70]
+    (small,) = _passes(data.test_batches(batch_size=100), 1)
+    assert [len(y) for _, y in small] == [100, 100, 70]
 
 
 def test_shuffled_array_batches_drop_a_new_remainder_every_epoch():
     x = np.arange(10.0)[:, None]
     y = np.arange(10)
-    batches = splits.array_batches(x, y, 4, shuffle=True, seed=1)
-    assert len(batches) == 2
-    epochs = []
-    for _ in range(3):
-        seen = [batches[i] for i in range(len(batches))]
+    epochs = _passes(splits.array_batches(x, y, 4, shuffle=True, seed=1), 3)
+    for seen in epochs:
+        assert len(seen) == 2
         assert all(len(bx) == len(by) == 4 and (bx[:, 0] == by).all() for bx, by in seen)
-        epochs.append(np.concatenate([by for _, by in seen]))
-        batches.on_epoch_end()
-    assert all(len(set(labels)) == 8 for labels in epochs)
-    assert not np.array_equal(epochs[0], epochs[1])
-    again = splits.array_batches(x, y, 4, shuffle=True, seed=1)
-    np.testing.assert_array_equal(np.concatenate([again[i][1] for i in range(2)]), epochs[0])
-    few = splits.array_batches(x[:3], y[:3], 4, shuffle=True)
+    labels = [np.concatenate([by for _, by in seen]) for seen in epochs]
+    assert all(len(set(epoch)) == 8 for epoch in labels)
+    assert not np.array_equal(labels[0], labels[1])
+    (again,) = _passes(splits.array_batches(x, y, 4, shuffle=True, seed=1), 1)
+    np.testing.assert_array_equal(np.concatenate([by for _, by in again]), labels[0])
+    (few,) = _passes(splits.array_batches(x[:3], y[:3], 4, shuffle=True), 1)
     assert len(few) == 1 and len(few[0][0]) == 3  # fewer samples than a batch: one batch
+
+
+def test_array_batches_of_several_inputs_on_either_backend():
+    """A tf.data pipeline on TensorFlow (its strategies split it over devices
+    and workers themselves), a PyDataset on JAX."""
+    x, y = np.arange(10)[:, None] * 1.0, np.arange(10)
+    batches = splits.array_batches((x, 2 * x), y, 4)
+    assert hasattr(batches, "element_spec") == (keras.backend.backend() == "tensorflow")
+    (seen,) = _passes(batches, 1)
+    assert [len(labels) for _, labels in seen] == [4, 4, 2]
+    for (left, right), labels in seen:
+        np.testing.assert_array_equal(left[:, 0], labels)
+        np.testing.assert_array_equal(right[:, 0], 2 * labels)
 
 
 def test_training_batches_reshuffle_every_epoch_and_repeat_with_the_seed():
@@ -304,10 +324,13 @@ def test_load_data_names_a_target_without_a_table():
         datasets.load_data(_flags(target="label"))
 
 
+@pytest.mark.skipif(keras.backend.backend() != "jax",
+                    reason="JAX's processes feed their slices (tests/test_backends.py runs it)")
 def test_array_batches_feed_each_process_its_slice_of_every_batch(monkeypatch):
     """Two processes of one device each: process 1 gets the second half of
     each global batch, in the order one process would; evaluation batches
-    leave out the odd sample (every batch splits over the 2 devices)."""
+    leave out the odd sample (every batch splits over the 2 devices).
+    TensorFlow's strategy slices the batches itself."""
     from recipes.common import cluster
 
     x, y = np.arange(10)[:, None] * 1.0, np.arange(10)
