@@ -48,12 +48,18 @@ def _seed():
 
 
 def pytest_collection_modifyitems(config, items):
-    """Moves the test that waits for the JAX run to the end, so that the run
-    overlaps every TensorFlow test instead of blocking those after it."""
-    waits = [item for item in items if item.nodeid == JAX_TEST]
-    for item in waits:
-        items.remove(item)
-    items.extend(waits)
+    """Runs the tests that start processes first, then the other slow ones,
+    so that the two workers end together rather than one waiting for the
+    other's last long test; the test that waits for the JAX run goes last,
+    so that the run overlaps every TensorFlow test instead of blocking those
+    after it."""
+    def order(item):
+        if item.nodeid == JAX_TEST:
+            return 3
+        return 0 if item.get_closest_marker("subprocess") else (
+            1 if item.get_closest_marker("slow") else 2)
+
+    items.sort(key=order)  # stable: collection order within each kind
 
 
 def pytest_collection_finish(session):
