@@ -2,10 +2,11 @@
 
 A Keras process has one backend for life, so the JAX run is a subprocess. It
 covers every registered model (a training run, save and load, mixed
-precision), masked sequences, the VAE's loss terms, the callbacks, every
-recipe's smoke run, and what feeds a model on its way in (a table's
-preprocessing, image folders streamed by `tf.data` into JAX, a model that
-takes raw images; your sequences, then `recipes.predict --sequences`). The
+precision), masked sequences, the VAE's loss terms, the callbacks, the
+smoke runs of the recipes not TensorFlow-first (the autoencoders and the
+VAE), and what feeds a model on its way in (a table's preprocessing, image
+folders streamed by `tf.data` into JAX, a model that takes raw images; your
+sequences, then `recipes.predict --sequences`). The
 argument-validation tests are left to the TensorFlow run: they raise before
 any backend code.
 
@@ -52,7 +53,7 @@ JAX_TESTS = [
     "tests/callbacks/test_sgdr.py",
     "tests/callbacks/test_one_cycle.py",
     "tests/callbacks/test_optimizer.py",
-    # Every recipe's smoke run (JAX is most recipes' default backend).
+    # The smoke runs of the recipes that train on JAX or either backend by default.
     "tests/recipes/test_recipes.py",
     # --tensorboard: the learning rate read from the optimizer, a resumed run's curves.
     "tests/recipes/common/test_tensorboard.py",
