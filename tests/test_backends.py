@@ -3,10 +3,10 @@
 A Keras process has one backend for life, so the JAX run is a subprocess. It
 covers every registered model (a training run, save and load, mixed
 precision), masked sequences, the VAE's loss terms, the callbacks, the
-smoke runs of the recipes not TensorFlow-first (the autoencoders and the
-VAE), and what feeds a model on its way in (a table's preprocessing, image
-folders streamed by `tf.data` into JAX, a model that takes raw images; your
-sequences, then `recipes.predict --sequences`). The
+recipes' smoke runs (but those of the autoencoders and the VAE, which train
+on TensorFlow by default), and what feeds a model on its way in (a table's
+preprocessing, image folders streamed by `tf.data` into JAX, a model that
+takes raw images; your sequences, then `recipes.predict --sequences`). The
 argument-validation tests are left to the TensorFlow run: they raise before
 any backend code.
 

@@ -18,7 +18,6 @@ import pandas as pd
 import pytest
 
 from recipes import list_recipes
-from recipes.common import console
 
 ROOT = Path(__file__).resolve().parents[2]
 # Recipes whose artifacts differ from a single trained model; they have their own tests.
@@ -235,32 +234,6 @@ def test_interrupted_run_refuses_other_flags_and_restarts_on_request(tmp_path):
     assert not (out / "backup").exists()
 
 
-@pytest.mark.slow
-@pytest.mark.subprocess
-def test_distribute_trains_a_two_input_model_on_two_devices(tmp_path):
-    """The siamese recipe's pairs (two inputs) under JAX's DataParallel over
-    two local devices (JAX's DataParallel across two processes is checked
-    against one device in test_cluster.py, TensorFlow's two devices below)."""
-    pytest.importorskip("jax")
-    result = subprocess.run(
-        [sys.executable, "-m", "recipes.siamese", "--smoke", "--quiet", "--output-dir",
-         str(tmp_path), "--distribute", "--cpu-devices", "2", "--backend", "jax"],
-        cwd=ROOT, capture_output=True, text=True, env=_as_a_user_runs_it())
-    assert result.returncode == 0, result.stderr[-3000:]
-    assert result.stdout.count("Data-parallel on 2 devices") == 1
-    # A quiet console on JAX too: none of TensorFlow's C++ log lines (the
-    # packaging test checks TensorFlow's).
-    output = result.stdout + result.stderr
-    assert "cudart_stub" not in output and "absl::InitializeLog" not in output, output
-    assert console.drop_native_lines(output.encode()) == output.encode(), output
-    assert (tmp_path / "siamese" / "model.keras").is_file()
-
-
-def _as_a_user_runs_it() -> dict:
-    """The environment without the suite's `TF_CPP_MIN_LOG_LEVEL` (conftest)."""
-    return {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
-
-
 def _first_epoch_loss(tmp_path, backend, *flags):
     out = tmp_path / "-".join([backend, *flags]).replace("--", "")
     result = subprocess.run(
@@ -278,7 +251,8 @@ def test_distribute_on_two_virtual_devices_matches_one_device(tmp_path):
     """TensorFlow's MirroredStrategy splits each global batch over 2 CPU
     devices; the epoch's loss is one device's (the same tf.distribute input
     pipeline), to float tolerance. JAX runs one DataParallel over local
-    devices and processes alike: test_cluster.py checks it against one device."""
+    devices and processes alike: test_cluster.py checks it against one device
+    (the siamese recipe's two inputs too)."""
     two, stdout = _first_epoch_loss(tmp_path, "tensorflow", "--distribute", "--cpu-devices", "2")
     assert "Data-parallel on 2 devices" in stdout
     one, _ = _first_epoch_loss(tmp_path, "tensorflow", "--distribute", "--cpu-devices", "1")

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from recipes.common import cluster, runtime
+from recipes.common import cluster, console, runtime
 from recipes.common import history as history_module
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -103,10 +103,12 @@ def _recipe(name, out, backend, *flags, env=None):
     files in `out/tmp`)."""
     (Path(out) / "tmp").mkdir(parents=True, exist_ok=True)
     env = {"TMPDIR": str(Path(out) / "tmp"), **(env or {})}
+    # As a user runs it: without the suite's TF_CPP_MIN_LOG_LEVEL (conftest).
+    user = {key: value for key, value in os.environ.items() if key != "TF_CPP_MIN_LOG_LEVEL"}
     return subprocess.Popen(
         [sys.executable, "-m", f"recipes.{name}", "--backend", backend, "--distribute",
          "--quiet", "--output-dir", str(out), "--cluster-timeout", "10", *flags],
-        cwd=ROOT, env={**os.environ, **env}, text=True,
+        cwd=ROOT, env={**user, **env}, text=True,
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
 
 
@@ -241,7 +243,9 @@ def test_what_runs_in_one_process_only_is_refused_across_processes(monkeypatch, 
 @pytest.mark.subprocess
 def test_two_processes_feed_a_two_input_model_its_pairs_as_one_process_does(tmp_path):
     """The siamese recipe's pairs (a tuple of arrays, each process its slice
-    of every batch) on JAX: the test metrics equal one process's."""
+    of every batch) on JAX: the test metrics equal one process's. The
+    console stays quiet on JAX too: none of the C++ log lines of TensorFlow
+    (which Keras loads) or of JAX's distributed runtime."""
     pytest.importorskip("jax")
 
     def siamese(out, backend, *flags, env=None):
@@ -252,6 +256,8 @@ def test_two_processes_feed_a_two_input_model_its_pairs_as_one_process_does(tmp_
     for status, output in results:
         assert status == 0, output[-3000:]
         assert "Data-parallel on 2 processes x 1 device(s)" in output
+        assert "cudart_stub" not in output and "absl::InitializeLog" not in output, output
+        assert console.drop_native_lines(output.encode()) == output.encode(), output
     assert (tmp_path / "two" / "siamese" / "embedding.keras").is_file()
     status, output = _finish(siamese(tmp_path / "one", "jax", "--cpu-devices", "1"))
     assert status == 0, output[-3000:]
