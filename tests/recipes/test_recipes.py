@@ -232,28 +232,3 @@ def test_interrupted_run_refuses_other_flags_and_restarts_on_request(tmp_path):
         mlp.main(flags)
     assert mlp.main([*flags, "--restart"])["epochs_trained"] == 2
     assert not (out / "backup").exists()
-
-
-def _first_epoch_loss(tmp_path, backend, *flags):
-    out = tmp_path / "-".join([backend, *flags]).replace("--", "")
-    result = subprocess.run(
-        [sys.executable, "-m", "recipes.mlp", "--smoke", "--quiet", "--epochs", "1",
-         "--dropout-rate", "0", "--backend", backend, "--output-dir", str(out), *flags],
-        cwd=ROOT, capture_output=True, text=True,
-    )
-    assert result.returncode == 0, result.stderr[-2000:]
-    return float(pd.read_csv(out / "mlp" / "history.csv")["loss"][0]), result.stdout
-
-
-@pytest.mark.slow
-@pytest.mark.subprocess
-def test_distribute_on_two_virtual_devices_matches_one_device(tmp_path):
-    """TensorFlow's MirroredStrategy splits each global batch over 2 CPU
-    devices; the epoch's loss is one device's (the same tf.distribute input
-    pipeline), to float tolerance. JAX runs one DataParallel over local
-    devices and processes alike: test_cluster.py checks it against one device
-    (the siamese recipe's two inputs too)."""
-    two, stdout = _first_epoch_loss(tmp_path, "tensorflow", "--distribute", "--cpu-devices", "2")
-    assert "Data-parallel on 2 devices" in stdout
-    one, _ = _first_epoch_loss(tmp_path, "tensorflow", "--distribute", "--cpu-devices", "1")
-    assert two == pytest.approx(one, rel=1e-5)

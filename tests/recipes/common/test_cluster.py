@@ -22,6 +22,8 @@ from recipes.common import history as history_module
 ROOT = Path(__file__).resolve().parents[3]
 ARTIFACTS = ["confusion_matrix.png", "history.csv", "metrics.json", "model.keras", "run.json",
              "training_curves.png"]
+SIAMESE_ARTIFACTS = ["distances.png", "embedding.keras", "embedding.png", "history.csv",
+                     "metrics.json", "model.keras", "run.json", "training_curves.png"]
 
 
 def _jax(addresses="10.0.0.1:1234,10.0.0.2:1234", index="1", **more):
@@ -136,37 +138,57 @@ def _finish(process, timeout=240):
     return process.returncode, output
 
 
-def _weights(folder):
-    return keras.saving.load_model(folder / "mlp" / "model.keras").get_weights()
+def _weights(folder, recipe="mlp"):
+    import zoo  # noqa: F401 (registers the siamese model's layers)
+
+    return keras.saving.load_model(folder / recipe / "model.keras").get_weights()
+
+
+def _siamese(out, backend, *flags, env=None):
+    return _recipe("siamese", out, backend, "--smoke", *flags, env=env)
 
 
 @pytest.mark.slow
 @pytest.mark.subprocess
 @pytest.mark.parametrize("backend", ["jax", "tensorflow"])
 def test_two_processes_train_one_model_and_only_the_chief_writes(tmp_path, backend):
-    """One epoch on two processes equals one process on one device with the
-    same global batch and seed: one model trained on all the data, not two
-    models on halves. (The reference runs the same input pipeline: on
-    TensorFlow a tf.distribute one, which shuffles in another order than the
-    plain one.)"""
+    """One epoch on two processes equals one process with the same global
+    batch and seed: one model trained on all the data, not two models on
+    halves. The reference runs the same input pipeline (on TensorFlow a
+    tf.distribute one, which shuffles in another order than the plain one):
+    on JAX one device; on TensorFlow two virtual devices, so that it also
+    checks MirroredStrategy, which splits each batch over a machine's
+    devices, against one model. On JAX the siamese recipe: a two-input model
+    fed its pairs (a tuple of arrays, each process its slice of every batch),
+    and a quiet console: none of the C++ log lines of TensorFlow (which Keras
+    loads) or of JAX's distributed runtime."""
     pytest.importorskip(backend)
-    processes = _two_processes(tmp_path / "two", backend, "--epochs", "1")
+    name, start = ("siamese", _siamese) if backend == "jax" else ("mlp", _mlp)
+    processes = _two_processes(tmp_path / "two", backend, "--epochs", "1", recipe=start)
     results = [_finish(process) for process in processes]
     for status, output in results:
         assert status == 0, output[-3000:]
         assert "Data-parallel on 2 processes x 1 device(s)" in output
-    assert sorted(p.name for p in (tmp_path / "two" / "mlp").iterdir()) == ARTIFACTS
-    assert f"process 0 writes them in {tmp_path / 'two' / 'mlp'}/" in results[1][1]
+        assert "cudart_stub" not in output and "absl::InitializeLog" not in output, output
+        assert console.drop_native_lines(output.encode()) == output.encode(), output
+    artifacts = sorted(p.name for p in (tmp_path / "two" / name).iterdir())
+    assert artifacts == (ARTIFACTS if name == "mlp" else SIAMESE_ARTIFACTS)
+    assert f"process 0 writes them in {tmp_path / 'two' / name}/" in results[1][1]
     assert not list((tmp_path / "two" / "tmp").glob("process1-*")), "scratch left behind"
 
-    status, output = _finish(_mlp(tmp_path / "one", backend, "--epochs", "1",
-                                  "--cpu-devices", "1"))
+    devices = "2" if backend == "tensorflow" else "1"
+    status, output = _finish(start(tmp_path / "one", backend, "--epochs", "1",
+                                   "--cpu-devices", devices))
     assert status == 0, output[-3000:]
-    assert "Data-parallel on 1 device" in output
-    for two, one in zip(_weights(tmp_path / "two"), _weights(tmp_path / "one"), strict=True):
+    assert f"Data-parallel on {devices} device" in output
+    for two, one in zip(_weights(tmp_path / "two", name), _weights(tmp_path / "one", name),
+                        strict=True):
         np.testing.assert_allclose(two, one, rtol=1e-5, atol=1e-6)
-    history = [pd.read_csv(tmp_path / name / "mlp" / "history.csv") for name in ("two", "one")]
+    history = [pd.read_csv(tmp_path / folder / name / "history.csv") for folder in ("two", "one")]
     pd.testing.assert_frame_equal(*history, rtol=1e-5)
+    two, one = (json.loads((tmp_path / folder / name / "metrics.json").read_text())
+                for folder in ("two", "one"))
+    assert two == pytest.approx(one, rel=1e-5)
 
 
 @pytest.mark.slow
@@ -237,33 +259,6 @@ def test_what_runs_in_one_process_only_is_refused_across_processes(monkeypatch, 
     run = SimpleNamespace(args=argparse.Namespace(ensemble=3), recipe="mlp", folder=tmp_path)
     with pytest.raises(ValueError, match="argument `ensemble`.*Received: ensemble=3"):
         training.train_ensemble(None, None, run, None, loss="mse", metrics=[])
-
-
-@pytest.mark.slow
-@pytest.mark.subprocess
-def test_two_processes_feed_a_two_input_model_its_pairs_as_one_process_does(tmp_path):
-    """The siamese recipe's pairs (a tuple of arrays, each process its slice
-    of every batch) on JAX: the test metrics equal one process's. The
-    console stays quiet on JAX too: none of the C++ log lines of TensorFlow
-    (which Keras loads) or of JAX's distributed runtime."""
-    pytest.importorskip("jax")
-
-    def siamese(out, backend, *flags, env=None):
-        return _recipe("siamese", out, backend, "--smoke", *flags, env=env)
-
-    results = [_finish(process) for process in
-               _two_processes(tmp_path / "two", "jax", recipe=siamese)]
-    for status, output in results:
-        assert status == 0, output[-3000:]
-        assert "Data-parallel on 2 processes x 1 device(s)" in output
-        assert "cudart_stub" not in output and "absl::InitializeLog" not in output, output
-        assert console.drop_native_lines(output.encode()) == output.encode(), output
-    assert (tmp_path / "two" / "siamese" / "embedding.keras").is_file()
-    status, output = _finish(siamese(tmp_path / "one", "jax", "--cpu-devices", "1"))
-    assert status == 0, output[-3000:]
-    two, one = (json.loads((tmp_path / name / "siamese" / "metrics.json").read_text())
-                for name in ("two", "one"))
-    assert two == pytest.approx(one, rel=1e-5)
 
 
 @pytest.mark.subprocess
