@@ -34,7 +34,7 @@ BACKENDS = ("tensorflow", "jax")
 # Order of the sections in RESULTS.md.
 SECTIONS = ("recipes", "whole_command", "startup", "throughput", "step_profile",
             "time_to_accuracy", "mixed_precision", "techniques", "sequences", "search",
-            "distribute", "image_folder", "callbacks_overhead")
+            "distribute", "image_folder", "real_images", "callbacks_overhead")
 # The processes measured run as on a user's machine: with Python's bytecode
 # caches. Where the environment sets PYTHONDONTWRITEBYTECODE (this project's
 # CI machine does), each would compile TensorFlow's and JAX's sources again:

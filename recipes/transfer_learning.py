@@ -101,8 +101,9 @@ def fine_tune_backbone(args: argparse.Namespace, run: Run, *, fine_tune_epochs: 
     steps_per_execution = run.steps_per_execution or 1
 
     # ## Data
-    # The folder's files, streamed in batches (never all in memory).
-    data = load_data(args, view="image", stream=True)
+    # The folder's files, streamed in batches; grayscale files as RGB, which
+    # the backbone was pretrained on.
+    data = load_data(args, view="image", stream=True, color_mode="rgb")
     print(data.summary())
 
     # ## Model
@@ -235,7 +236,7 @@ def main(argv: list[str] | None = None) -> dict:
                 f"imagenet). Received: images={args.images}, backbone={args.backbone!r}, "
                 f"weights={args.weights!r}"
             )
-        if args.color_mode != "rgb":
+        if args.color_mode == "grayscale":
             raise ValueError(
                 "Invalid value for argument `color_mode`: a --backbone takes rgb images "
                 f"(grayscale files are converted). Received: color_mode={args.color_mode!r}")

@@ -31,6 +31,7 @@ from zoo.conv1d import (
     build_inception_time,
     build_resnet1d,
 )
+from zoo.flops import count_flops
 from zoo.gmlp import SpatialGatingUnit, StochasticDepth, build_gmlp
 from zoo.mlp import build_mlp
 from zoo.recurrent import build_rnn
@@ -71,6 +72,7 @@ __all__ = [
     "build_siamese",
     "build_vae",
     "contrastive_loss",
+    "count_flops",
     "get_spec",
     "list_models",
     "make_pairs",

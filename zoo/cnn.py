@@ -286,6 +286,7 @@ def build_cnn(
     augmentation: Sequence[str] | Mapping[str, Any] | None = None,
     kernel_initializer: str | keras.initializers.Initializer | None = None,
     output_activation: str | None = "softmax",
+    stem: str | int = "auto",
     name: str = "cnn",
 ) -> keras.Model:
     """Builds a convolutional image classifier, plain or residual.
@@ -293,7 +294,11 @@ def build_cnn(
     The network has one stage per entry of `filters`. Every stage after the
     first starts by halving the image sides (max pooling or a stride-2
     convolution, "same" padding, so odd sides round up); each stage then
-    applies `blocks_per_stage` blocks of two convolutions. The convolutional
+    applies `blocks_per_stage` blocks of two convolutions. Before the first
+    stage a stem halves the sides of larger images (`stem`), so that the
+    blocks work at the resolution of small images whatever the input's:
+    their cost per image then grows with the number of stages, not with
+    the pixels. The convolutional
     trunk and the global pooling form a nested model named `"features"`
     (image in, feature vector out) for transfer learning; after it come
     dropout and the `"predictions"` dense layer.
@@ -343,6 +348,12 @@ def build_cnn(
         output_activation: `"softmax"` (single-label classification),
             `"sigmoid"` (binary or multi-label), `"linear"` or `None`
             (logits).
+        stem: how many times to halve the image sides before the first
+            stage: `"auto"` halves while the shorter side is 24 pixels or
+            more (8x8 and 16x16: never; 28x28 and 32x32: once; 64x64:
+            twice), or an int (0: no stem). The first halving is a stride-2
+            convolution of `filters[0]` channels (batch norm and activation
+            as in the blocks), each further one a 2x2 max pooling.
         name: model name.
 
     Returns:
@@ -401,24 +412,31 @@ def build_cnn(
             ) from None
     if not isinstance(name, str) or not name:
         raise _common.invalid("name", "a non-empty string", name)
+    halvings = stem_halvings(input_shape, stem)
     # Every stage after the first halves the sides; a side of 1 cannot be halved.
-    sides = input_shape[:2]
+    sides = stem_sides = _halved(input_shape[:2], halvings)
     for _ in filters[1:]:
         if min(sides) < 2:
             raise _common.invalid(
                 "filters",
-                f"at most {_max_stages(input_shape)} stages for "
-                f"input_shape={input_shape}: each stage after the first halves "
+                f"at most {_max_stages(stem_sides)} stages for "
+                f"input_shape={input_shape} and stem={stem!r}: each stage after the first halves "
                 f"the image sides, and a side of 1 cannot be halved",
                 filters,
             )
-        sides = tuple((side + 1) // 2 for side in sides)
+        sides = _halved(sides, 1)
     if kernel_initializer is None:
         kernel_initializer = _common.default_initializer(activation)
 
     # The feature extractor: image -> pooled feature vector.
     images = keras.Input(shape=input_shape, name="images")
     x = images
+    if halvings:
+        x = _conv_unit(x, filters[0], kernel_size=kernel_size, strides=2, activation=activation,
+                       batch_norm=batch_norm, momentum=momentum,
+                       kernel_initializer=kernel_initializer, name="stem")
+        for index in range(1, halvings):
+            x = layers.MaxPooling2D(2, padding="same", name=f"stem_pool{index}")(x)
     total_blocks, index = sum(blocks), 0
     for stage, (width, num_blocks) in enumerate(zip(filters, blocks)):
         stage_name = f"stage{stage + 1}"
@@ -465,6 +483,36 @@ def build_cnn(
     return keras.Model(inputs, outputs, name=name)
 
 
+def stem_halvings(input_shape: Sequence[int], stem: str | int = "auto") -> int:
+    """How many times the stem of `build_cnn` halves an image of `input_shape`.
+
+    >>> [stem_halvings((side, side, 1)) for side in (8, 16, 28, 32, 64, 224)]
+    [0, 0, 1, 1, 2, 4]
+    """
+    if stem == "auto":
+        side, halvings = min(input_shape[:2]), 0
+        while side >= 24:
+            side, halvings = (side + 1) // 2, halvings + 1
+        return halvings
+    if isinstance(stem, bool) or not isinstance(stem, int) or stem < 0:
+        raise _common.invalid("stem", "'auto' or a non-negative integer", stem)
+    side = min(input_shape[:2])
+    for _ in range(stem):
+        if side < 2:
+            raise _common.invalid("stem", f"at most as many halvings as input_shape="
+                                  f"{tuple(input_shape)} allows", stem)
+        side = (side + 1) // 2
+    return stem
+
+
+def _halved(sides: Sequence[int], times: int) -> tuple[int, ...]:
+    """Image sides after `times` halvings with "same" padding (odd sides round up)."""
+    sides = tuple(sides)
+    for _ in range(times):
+        sides = tuple((side + 1) // 2 for side in sides)
+    return sides
+
+
 def _max_stages(input_shape: Sequence[int]) -> int:
     """How many stages an image takes before a side would have to halve from 1."""
     side, stages = min(input_shape[:2]), 1
@@ -493,7 +541,9 @@ def search_space(hp, **fixed: Any) -> keras.Model:
         input_shape = _common.check_input_shape(
             kwargs.get("input_shape"), rank=3, what="(height, width, channels)"
         )
-        max_stages = min(3, _max_stages(input_shape))
+        after_stem = _halved(input_shape[:2],
+                             stem_halvings(input_shape, kwargs.get("stem", "auto")))
+        max_stages = min(3, _max_stages(after_stem))
         if max_stages > 1:
             num_stages = hp.Int("num_stages", 1, max_stages, default=min(2, max_stages))
         else:

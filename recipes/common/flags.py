@@ -247,7 +247,8 @@ def add_data_flags(
 ) -> None:
     """`--dataset` for the bundled data and `--train-size`; with `csv`,
     `--csv PATH --target COLUMN` (`--task`, `--missing`); with `images`,
-    `--images FOLDER` (`--image-size`, `--color-mode`, `--cache`)."""
+    `--images FOLDER` (`--test-images`, `--image-size`, `--color-mode`,
+    `--memory-cache`, `--cache`)."""
     group = parser.add_argument_group("data")
     group.add_argument("--dataset", choices=datasets, default=datasets[0])
     group.add_argument(
@@ -258,11 +259,22 @@ def add_data_flags(
         group.add_argument(
             "--images", type=Path, help="your own images: a folder with one sub-folder per class"
         )
+        group.add_argument(
+            "--test-images", type=Path, metavar="FOLDER",
+            help="your held-out images, the same class sub-folders: the test split (then "
+                 "--images splits 90/10 into training and validation; else 80/10/10)")
         group.add_argument("--image-size", type=positive_int, nargs=2, default=[32, 32])
-        group.add_argument("--color-mode", choices=("grayscale", "rgb"), default="rgb",
-                           help="images of other modes are converted")
-        group.add_argument("--cache", type=Path,
-                           help="a folder to cache decoded --images in (later epochs read it)")
+        group.add_argument(
+            "--color-mode", choices=("auto", "grayscale", "rgb"), default="auto",
+            help="auto: grayscale if every image is, else rgb; other modes are converted")
+        group.add_argument(
+            "--memory-cache", type=non_negative_int, default=1024, metavar="MB",
+            help="keep the decoded training and validation --images in memory up to this "
+                 "size (0: decode them every epoch)")
+        group.add_argument(
+            "--cache", type=Path,
+            help="a folder to cache decoded --images in (later epochs and runs read it), "
+                 "instead of memory")
     if csv:
         group.add_argument("--csv", type=Path, help="your own table (header row) instead")
         group.add_argument("--target", help="target column of --csv (several: a,b for multi-label)")

