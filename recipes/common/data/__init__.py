@@ -7,8 +7,9 @@ for `evaluate` and `predict`.
 
 Modules, in the one direction they import each other: `splits` (`Dataset`,
 `split`), `features` (a table's `FeatureSpace`), `tables` (CSV files),
-`sequences` (`.ts`, wide or long CSV, `.npz` series), `images` (image
-folders), `bundled` (the data that ships with the project).
+`sequences` (`.ts`, wide or long CSV, `.npz` series), `image_files`
+(checked, decoded image files), `images` (image folders), `bundled` (the
+data that ships with the project).
 Nothing here imports Keras or TensorFlow at import time.
 """
 
