@@ -128,8 +128,8 @@ def test_padded_steps_do_not_change_predictions(name):
         model = _tiny(name, mask_value=0.0)
         x = _sequences(steps=10)
         padded = _pad(x, 5)
-        expected = _numpy(model(x, training=False))
-        np.testing.assert_allclose(_numpy(model(padded, training=False)), expected,
+        expected = model.predict_on_batch(x)
+        np.testing.assert_allclose(model.predict_on_batch(padded), expected,
                                    rtol=1e-5, atol=1e-6)
         # Training mode: batch norm statistics leave the padded steps out.
         np.testing.assert_allclose(_numpy(model(padded, training=True)),
@@ -138,14 +138,14 @@ def test_padded_steps_do_not_change_predictions(name):
     # A batch of sequences of different lengths, padded to the longest.
     lengths = (10, 7, 4)
     batch = np.stack([_pad(x[i:i + 1, :n], 10 - n)[0] for i, n in enumerate(lengths)])
-    alone = np.concatenate([_numpy(model(x[i:i + 1, :n], training=False))
+    alone = np.concatenate([model.predict_on_batch(x[i:i + 1, :n])
                             for i, n in enumerate(lengths)])
-    np.testing.assert_allclose(_numpy(model(batch, training=False)), alone,
+    np.testing.assert_allclose(model.predict_on_batch(batch), alone,
                                rtol=1e-5, atol=1e-6)
     # Without a mask, the same weights do see the padding.
     unmasked = _tiny(name)
     unmasked.set_weights(model.get_weights())
-    assert not np.allclose(_numpy(unmasked(padded, training=False)), expected, atol=1e-4)
+    assert not np.allclose(unmasked.predict_on_batch(padded), expected, atol=1e-4)
 
 
 def test_masking_uses_the_masked_layers_only_when_asked():
@@ -191,7 +191,7 @@ def test_a_training_step_on_padded_sequences_equals_one_on_unpadded_ones():
     x, y = _sequences(batch_size=4, steps=8), np.array([0, 1, 2, 0])
     for network, inputs in ((model, _pad(x, 3)), (twin, x)):
         network.compile(optimizer=keras.optimizers.SGD(0.5),
-                        loss="sparse_categorical_crossentropy", run_eagerly=True)
+                        loss="sparse_categorical_crossentropy")
         assert np.isfinite(network.train_on_batch(inputs, y))
     for got, want in zip(model.get_weights(), twin.get_weights()):
         np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5)

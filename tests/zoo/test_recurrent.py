@@ -122,19 +122,19 @@ def test_padded_steps_do_not_change_predictions(cell, kwargs):
     model = build_rnn((None, 3), 2, cell=cell, **{"units": (4,), **kwargs}, mask_value=-1.0)
     assert isinstance(model.get_layer("masking"), keras.layers.Masking)
     x = _sequences(batch_size=3, shape=(6, 3))  # uniform in [0, 1): never -1
-    expected = _numpy(model(x, training=False))
-    np.testing.assert_allclose(_numpy(model(_pad(x, 4, -1.0), training=False)), expected,
+    expected = model.predict_on_batch(x)
+    np.testing.assert_allclose(model.predict_on_batch(_pad(x, 4, -1.0)), expected,
                                rtol=1e-5, atol=1e-6)
     # Sequences of different lengths in one batch, each padded to the longest.
     lengths = (6, 4, 2)
     batch = np.stack([_pad(x[i:i + 1, :n], 6 - n, -1.0)[0] for i, n in enumerate(lengths)])
-    alone = np.concatenate([_numpy(model(x[i:i + 1, :n], training=False))
+    alone = np.concatenate([model.predict_on_batch(x[i:i + 1, :n])
                             for i, n in enumerate(lengths)])
-    np.testing.assert_allclose(_numpy(model(batch, training=False)), alone, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(model.predict_on_batch(batch), alone, rtol=1e-5, atol=1e-6)
     # The mask is what makes the difference: without it the padding counts.
     unmasked = build_rnn((None, 3), 2, cell=cell, **{"units": (4,), **kwargs})
     unmasked.set_weights(model.get_weights())
-    assert not np.allclose(_numpy(unmasked(_pad(x, 4, -1.0))), expected, atol=1e-4)
+    assert not np.allclose(unmasked.predict_on_batch(_pad(x, 4, -1.0)), expected, atol=1e-4)
 
 
 @pytest.mark.usefixtures("quick_initialisation")
