@@ -24,7 +24,7 @@ The modules, each importing only those listed before it:
 - `data`: `load_data(args)` (bundled data, `--csv`, `--images`,
   `--sequences`); `Dataset` and `ImageFolder`, which give `fit` and
   `evaluate` their batches (`splits`, `features`, `tables`, `sequences`,
-  `images`, `bundled`).
+  `image_files`, `images`, `bundled`).
 - `history`: the callbacks that log `history.csv` and back a run up, and
   `--tensorboard`'s log (`TensorBoardLog`), continuous across resumes.
 - `runs`: `Run`, one run's backend, folder, `run.json`, resume, callbacks
@@ -34,6 +34,8 @@ The modules, each importing only those listed before it:
 - `evaluation`: test reports (`classifier`, `image_classifier` with
   test-time augmentation, `pixel_errors`, `feature_errors`).
 - `backbones`: `keras.applications` networks for transfer learning.
+- `predictors`: what `recipes.predict` applies a run's model with
+  (`Predictor` for tables, `ImagePredictor`, `SequencePredictor`).
 - `tuning`: `recipes.tune`'s data, roles, search and results.
 
 A recipe reads:
