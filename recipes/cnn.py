@@ -90,9 +90,10 @@ def main(argv: list[str] | None = None) -> dict:
     if args.model != "cnn":  # e.g. --model gmlp --filters 8: refused, not ignored
         flags.refuse_unused(parser, args, CNN_FLAGS, why=f"--model {args.model}")
     augmentation = [name for name in args.augmentation if name != "none"]
-    # JAX by default; TensorFlow for your images, whose training steps ran
-    # twice as fast there on a CPU, and for augmentation, whose random image
-    # transforms run several times slower under JAX (README, "Backends").
+    # JAX by default; TensorFlow for your images, whose whole run and
+    # training measured faster there (benchmarks.real_images), and for
+    # augmentation, whose random image transforms run several times slower
+    # under JAX (README, "Backends").
     tensorflow = augmentation or args.tta or args.images
     run = Run(args, "cnn", backend="tensorflow" if tensorflow else "jax")
 
