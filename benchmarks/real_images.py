@@ -11,6 +11,8 @@ one after the other (their order alternating between rounds):
   your images);
 - recipe on JAX: the same with `--backend jax` (the backend the recipe
   would take otherwise; the compile cache warm from the second round on);
+- recipe on torch: the same with `--backend torch`, where torch is
+  installed (requirements-torch.txt);
 - keras-io: `python benchmarks/tutorials/mnist_convnet.py train/ test/`,
   keras-io's "Simple MNIST convnet" as published (15 epochs, batch 128,
   10% held out for validation), on TensorFlow, Keras' default.
@@ -232,6 +234,10 @@ def digits(args, work: Path) -> list[dict]:
                 lambda: recipe(train, test, work / "recipe", *flags, "--backend", "jax",
                                image_size=28, backend="jax", label="recipe on JAX"),
                 lambda: tutorial(train, test, work / "tutorial")]
+        if importlib.util.find_spec("torch") is not None:  # requirements-torch.txt
+            jobs.insert(2, lambda: recipe(train, test, work / "recipe", *flags, "--backend",
+                                          "torch", image_size=28, backend="torch",
+                                          label="recipe on torch"))
         for job in jobs if round_ % 2 == 0 else jobs[::-1]:
             row = job()
             print(f"[{NAME}] round {round_ + 1}: {row['command']} "

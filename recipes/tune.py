@@ -201,7 +201,7 @@ def make_hypermodel(spec, data, args):
                 optimizer=optimizers[optimizer](learning_rate),
                 loss=loss,
                 metrics=metrics,
-                steps_per_execution=args.steps_per_execution,
+                steps_per_execution=runtime.steps_per_execution(args),
             )
             return model
 

@@ -6,10 +6,10 @@ JAX runs keep their compiled steps in one folder for the session (shared
 with the JAX subprocess), not in the user's `~/.keras/jax_cache`.
 
 `pytest` runs the TensorFlow tests on two pytest-xdist workers (`-n 2` in
-pyproject.toml) beside the JAX run of tests/test_backends.py, a subprocess
-started as soon as collection ends, by the process that lives longest (the
-xdist controller, or pytest itself with `-n 0`). Modules that share one
-expensive run between their tests keep them on one worker
+pyproject.toml) beside the JAX and torch runs of tests/test_backends.py,
+subprocesses started as soon as collection ends, by the process that lives
+longest (the xdist controller, or pytest itself with `-n 0`). Modules that
+share one expensive run between their tests keep them on one worker
 (`pytest.mark.xdist_group`) and make it a session-scoped fixture: a worker
 may interleave a module's tests with other modules', and pytest rebuilds a
 module-scoped fixture each time the module comes back.
@@ -35,7 +35,8 @@ for _name in _CREATED:  # set before xdist starts its workers, which inherit the
 
 import pytest  # noqa: E402
 
-JAX_TEST = "tests/test_backends.py::test_models_callbacks_and_recipes_under_jax"
+BACKEND_TESTS = ("tests/test_backends.py::test_models_callbacks_and_recipes_under_jax",
+                 "tests/test_backends.py::test_recipes_models_and_data_under_torch")
 
 
 @pytest.fixture(autouse=True)
@@ -50,11 +51,11 @@ def _seed():
 def pytest_collection_modifyitems(config, items):
     """Runs the tests that start processes first, then the other slow ones,
     so that the two workers end together rather than one waiting for the
-    other's last long test; the test that waits for the JAX run goes last,
-    so that the run overlaps every TensorFlow test instead of blocking those
-    after it."""
+    other's last long test; the tests that wait for the JAX and torch runs
+    go last, so that the runs overlap every TensorFlow test instead of
+    blocking those after them."""
     def order(item):
-        if item.nodeid == JAX_TEST:
+        if item.nodeid in BACKEND_TESTS:
             return 3
         return 0 if item.get_closest_marker("subprocess") else (
             1 if item.get_closest_marker("slow") else 2)
@@ -63,25 +64,26 @@ def pytest_collection_modifyitems(config, items):
 
 
 def pytest_collection_finish(session):
-    """Without xdist: starts the JAX run once collection is done."""
+    """Without xdist: starts the JAX and torch runs once collection is done."""
     if not hasattr(session.config, "workerinput") and any(
-            item.nodeid == JAX_TEST for item in session.items):
-        _backends().start_jax_run()
+            item.nodeid in BACKEND_TESTS for item in session.items):
+        _backends().start_runs()
 
 
 @pytest.hookimpl(optionalhook=True)
 def pytest_xdist_node_collection_finished(node, ids):
-    """With xdist: the controller starts the JAX run when a worker has collected it."""
-    if JAX_TEST in ids:
-        _backends().start_jax_run()
+    """With xdist: the controller starts the JAX and torch runs when a worker has
+    collected their tests."""
+    if any(test in ids for test in BACKEND_TESTS):
+        _backends().start_runs()
 
 
 def pytest_sessionfinish(session, exitstatus):
     if hasattr(session.config, "workerinput"):
-        return  # the controller owns the JAX run and the shared folders
+        return  # the controller owns the backend runs and the shared folders
     module = sys.modules.get("tests.test_backends")
     if module is not None:
-        module.stop_jax_run()
+        module.stop_runs()
     for name in _CREATED:
         shutil.rmtree(os.environ[name], ignore_errors=True)
 

@@ -1,20 +1,22 @@
-"""The backend-sensitive tests again under the JAX backend, in a fresh process.
+"""The backend-sensitive tests again under JAX and torch, each in a fresh process.
 
-A Keras process has one backend for life, so the JAX run is a subprocess. It
-covers every registered model (a training run, save and load, mixed
-precision), masked sequences, the VAE's loss terms, the callbacks, the
-recipes' smoke runs (but those of the autoencoders and the VAE, which train
-on TensorFlow by default), and what feeds a model on its way in (a table's
-preprocessing, image folders streamed by `tf.data` into JAX, a model that
-takes raw images; your sequences, then `recipes.predict --sequences`). The
-argument-validation tests are left to the TensorFlow run: they raise before
-any backend code.
+A Keras process has one backend for life, so each backend's run is a
+subprocess. The JAX run covers every registered model (a training run, save
+and load, mixed precision), masked sequences, the VAE's loss terms, the
+callbacks, the recipes' smoke runs (but those of the autoencoders and the
+VAE, which train on TensorFlow by default), and what feeds a model on its
+way in (a table's preprocessing, image folders streamed by `tf.data` into
+JAX, a model that takes raw images; your sequences, then `recipes.predict
+--sequences`). The torch run covers every recipe's smoke run, a training
+run of every registered model, and the same ways in (a table, images,
+sequences and their predictions). The argument-validation tests are left to
+the TensorFlow run: they raise before any backend code.
 
-The subprocess starts when collection ends (see `conftest.py`), so it runs
-alongside the TensorFlow tests; this test, last, waits for its exit status
-(a file the run writes, as the test may run in another xdist worker) and
-reports its result. Skipped only when JAX is not installed (CI installs it:
-requirements.txt).
+The subprocesses start when collection ends (see `conftest.py`), so they run
+alongside the TensorFlow tests; the tests here, last, wait for each one's
+exit status (a file the run writes, as the test may run in another xdist
+worker) and report its result. Each is skipped only when its backend is not
+installed (CI installs both: requirements.txt, requirements-torch.txt).
 """
 
 import importlib.util
@@ -28,8 +30,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-HAS_JAX = importlib.util.find_spec("jax") is not None
-TIMEOUT = 900  # seconds: the JAX run shares the machine with the TensorFlow tests
+TIMEOUT = 900  # seconds: each run shares the machine with the TensorFlow tests
 
 JAX_TESTS = [
     # Every registered model trains, saves and loads in safe mode, and computes
@@ -84,48 +85,86 @@ DESELECT = ("not invalid and not rejects and not listing and not help_does_not "
             "and not distribute and not later_jax_run and not killed and not interrupted "
             "and not gmlp_")
 
-_run = {}
-FOLDER = Path(os.environ.get("TESTS_JAX_RUN_DIR") or tempfile.mkdtemp(prefix="jax-run-"))
-# The JAX run writes its exit status here when it ends, for whichever process waits.
+# Every recipe's smoke run, a training run of every registered model, and
+# what feeds a model on its way in, under torch.
+TORCH_TESTS = [
+    "tests/recipes/test_recipes.py::test_recipe_smoke_run_leaves_artifacts",
+    "tests/recipes/common/test_runtime.py::test_torch_runs_one_step_per_execution",
+    "tests/zoo/test_registry.py::test_training_lowers_the_loss",
+    "tests/recipes/test_predict.py::test_predictions_match_the_model_on_its_own_preprocessing",
+    "tests/recipes/test_images.py::test_with_preprocessing_takes_raw_images_of_any_size_and_saves",
+    "tests/recipes/test_rnn_sequences.py::test_predictions_match_the_model_on_the_runs_own_preprocessing",
+]
+RUNS = {"jax": JAX_TESTS, "torch": TORCH_TESTS}
+# torch computes on one thread here: its pool of OpenMP threads spins while it
+# waits, and on a machine the other runs keep busy that costs more CPU than
+# the test's tiny models gain (the torch run alone: 41 CPU-s, 28 on one thread).
+ENVIRONMENT = {"jax": {}, "torch": {"OMP_NUM_THREADS": "1"}}
+BACKEND_TESTS = ["tests/test_backends.py::test_models_callbacks_and_recipes_under_jax",
+                 "tests/test_backends.py::test_recipes_models_and_data_under_torch"]
+
+_runs: dict[str, dict] = {}
+FOLDER = Path(os.environ.get("TESTS_JAX_RUN_DIR") or tempfile.mkdtemp(prefix="backend-runs-"))
+# A run writes its exit status here when it ends, for whichever process waits.
 WRAPPER = ("import subprocess, sys; status = subprocess.call(sys.argv[2:]); "
            "open(sys.argv[1] + '.part', 'w').write(str(status)); "
            "__import__('os').replace(sys.argv[1] + '.part', sys.argv[1])")
 
 
-def start_jax_run() -> None:
-    """Starts the JAX pytest run in the background (once per session)."""
-    if not HAS_JAX or "process" in _run:
-        return
-    _run["output"] = open(FOLDER / "output.txt", "w")  # noqa: SIM115 (closed in stop)
-    _run["process"] = subprocess.Popen(
-        [sys.executable, "-c", WRAPPER, str(FOLDER / "status"),
-         sys.executable, "-m", "pytest", "-q", "-n", "0", "-p", "no:cacheprovider",
-         "--basetemp", str(FOLDER / "tmp"), "-k", DESELECT, *JAX_TESTS],
-        cwd=ROOT, env={**os.environ, "KERAS_BACKEND": "jax"},
-        stdout=_run["output"], stderr=subprocess.STDOUT, text=True,
-    )
+def installed(backend: str) -> bool:
+    return importlib.util.find_spec(backend) is not None
 
 
-def stop_jax_run() -> None:
-    """Kills the JAX run if it is still going (the session ended without it)."""
-    process = _run.get("process")
-    if process is not None and process.poll() is None:
-        process.kill()
-        process.wait()
-    if "output" in _run:
-        _run["output"].close()
+def start_runs() -> None:
+    """Starts the JAX and torch pytest runs in the background (once per session)."""
+    for backend, tests in RUNS.items():
+        if not installed(backend) or backend in _runs:
+            continue
+        folder = FOLDER / backend
+        folder.mkdir(parents=True, exist_ok=True)
+        output = open(folder / "output.txt", "w")  # noqa: SIM115 (closed in stop_runs)
+        process = subprocess.Popen(
+            [sys.executable, "-c", WRAPPER, str(folder / "status"),
+             sys.executable, "-m", "pytest", "-q", "-n", "0", "-p", "no:cacheprovider",
+             "--basetemp", str(folder / "tmp"), "-k", DESELECT, *tests],
+            cwd=ROOT, env={**os.environ, "KERAS_BACKEND": backend, **ENVIRONMENT[backend]},
+            stdout=output, stderr=subprocess.STDOUT, text=True,
+        )
+        _runs[backend] = {"process": process, "output": output}
 
 
-@pytest.mark.subprocess
-@pytest.mark.skipif(not HAS_JAX, reason="JAX is not installed: pip install -r requirements.txt")
-def test_models_callbacks_and_recipes_under_jax():
-    status = FOLDER / "status"
-    if "process" not in _run and not (FOLDER / "output.txt").exists():
-        start_jax_run()  # run on its own (not from `pytest`'s collection)
+def stop_runs() -> None:
+    """Kills the runs still going (the session ended without them)."""
+    for run in _runs.values():
+        if run["process"].poll() is None:
+            run["process"].kill()
+            run["process"].wait()
+        run["output"].close()
+
+
+def _wait_for(backend: str) -> None:
+    folder = FOLDER / backend
+    status = folder / "status"
+    if backend not in _runs and not (folder / "output.txt").exists():
+        start_runs()  # run on its own (not from `pytest`'s collection)
     deadline = time.monotonic() + TIMEOUT
     while not status.exists() and time.monotonic() < deadline:
         time.sleep(1)
-    output = (FOLDER / "output.txt").read_text() if (FOLDER / "output.txt").exists() else ""
+    output = (folder / "output.txt").read_text() if (folder / "output.txt").exists() else ""
     tail = "\n".join(output.splitlines()[-40:])
-    assert status.exists(), f"JAX run still going after {TIMEOUT} s:\n{tail}"
-    assert status.read_text() == "0", f"JAX run failed:\n{tail}"
+    assert status.exists(), f"{backend} run still going after {TIMEOUT} s:\n{tail}"
+    assert status.read_text() == "0", f"{backend} run failed:\n{tail}"
+
+
+@pytest.mark.subprocess
+@pytest.mark.skipif(not installed("jax"), reason="JAX is not installed: pip install -r "
+                                                  "requirements.txt")
+def test_models_callbacks_and_recipes_under_jax():
+    _wait_for("jax")
+
+
+@pytest.mark.subprocess
+@pytest.mark.skipif(not installed("torch"), reason="torch is not installed: pip install -r "
+                                                    "requirements-torch.txt")
+def test_recipes_models_and_data_under_torch():
+    _wait_for("torch")

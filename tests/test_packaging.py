@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from packaging.requirements import Requirement
 
 from recipes.common import console
 
@@ -39,6 +40,11 @@ def test_pyproject_dependencies_match_requirements():
     assert set(project["dependencies"]) == runtime - tools
     assert tools <= runtime
     assert set(extras["jax"]) == _requirement_lines((ROOT / "requirements-jax.txt").read_text())
+    # The torch extra admits the release CI installs and tests (requirements-torch.txt).
+    (tested,) = _requirement_lines((ROOT / "requirements-torch.txt").read_text())
+    (extra,) = extras["torch"]
+    assert tested.startswith("torch==")
+    assert Requirement(extra).specifier.contains(tested.removeprefix("torch=="))
 
 
 def _run(command, **kwargs):

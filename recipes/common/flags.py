@@ -21,7 +21,7 @@ import sys
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
-BACKENDS = ("tensorflow", "jax")
+BACKENDS = ("tensorflow", "jax", "torch")
 SCHEDULES = ("constant", "cosine", "one_cycle", "sgdr", "plateau")
 MIXED_POLICIES = ("mixed_bfloat16", "mixed_float16")
 SUGGESTIONS = ("valley", "steep", "minimum", "slide")

@@ -55,12 +55,22 @@ def setup(args: argparse.Namespace, *, backend: str | None = None) -> str:
 
     Raises:
         ValueError: Keras is already imported in this process (a notebook)
-            with another backend than the one asked for.
+            with another backend than the one asked for; `--distribute` or
+            `--cpu-devices` on torch.
     """
     name = choose_backend(args.backend, backend)
     if name not in BACKENDS:
         raise ValueError(f"Invalid value for argument `backend`: expected one of {BACKENDS}. "
                          f"Received: backend={name!r}")
+    if name == "torch":
+        refused = [flag for flag, value in (("--distribute", getattr(args, "distribute", False)),
+                                            ("--cpu-devices", getattr(args, "cpu_devices", None)))
+                   if value]
+        if refused:
+            raise ValueError(
+                f"Invalid value for argument `backend`: {' and '.join(refused)} run on JAX "
+                "(keras.distribution) or TensorFlow (tf.distribute); on torch the recipes train "
+                "on one device. Received: backend='torch'")
     if "keras" in sys.modules:
         import keras
 
@@ -94,7 +104,7 @@ def setup(args: argparse.Namespace, *, backend: str | None = None) -> str:
         keras.utils.set_random_seed(args.seed)
         if name == "jax":
             compilation_cache(getattr(args, "compile_cache", None))
-        else:
+        elif name == "tensorflow":
             _tensorflow_devices(cpu_devices)
     if quiet:  # and TensorFlow's Python warnings (e.g. tune's retracing notices)
         logging.getLogger("tensorflow").setLevel(logging.ERROR)
@@ -145,6 +155,10 @@ def gpu_visible() -> bool:
         import jax
 
         return any(device.platform == "gpu" for device in jax.devices())
+    if keras.backend.backend() == "torch":
+        import torch
+
+        return torch.cuda.is_available()
     import tensorflow as tf
 
     return bool(tf.config.list_physical_devices("GPU"))
@@ -303,11 +317,14 @@ def local_model(model):
 
 
 def steps_per_execution(args: argparse.Namespace) -> int:
-    """`--steps-per-execution`, or 1 under `tf.distribute` (`--distribute` on
-    TensorFlow), where Keras' multi-step loop fails (TF 2.21: "You must feed
-    a value for placeholder tensor")."""
+    """`--steps-per-execution`, or 1 on the torch backend (which runs one
+    step per call and refuses more) and under `tf.distribute` (`--distribute`
+    on TensorFlow), where Keras' multi-step loop fails (TF 2.21: "You must
+    feed a value for placeholder tensor")."""
     import keras
 
+    if keras.backend.backend() == "torch":  # Keras' torch trainer runs one step per call
+        return 1
     if getattr(args, "distribute", False) and keras.backend.backend() == "tensorflow":
         return 1
     return args.steps_per_execution

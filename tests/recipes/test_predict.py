@@ -28,9 +28,10 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def write_table(path, target="label", rows=120, *, seed=0):
     """Text, integer-category and numeric columns with gaps, and the `target` column(s)
-    (label: classes, price: regression, p,q: multi-label)."""
+    (label: classes, price: regression, p,q: multi-label). One name holds a `/`,
+    which Keras refuses in the name of an input (read as `weight_kg`)."""
     rng = np.random.default_rng(seed)
-    lines = ["size,colour,doors,weight,label,price,p,q"]
+    lines = ["size,colour,doors,weight/kg,label,price,p,q"]
     for i in range(rows):
         size = "" if i % 11 == 0 else f"{rng.normal(5, 2):.3f}"
         colour = "" if i % 13 == 0 else ["red", "green", "blue"][i % 3]
@@ -61,7 +62,7 @@ def new_rows():
     """Shuffled columns, an extra one, an unseen colour and door count, gaps, ids."""
     return pd.DataFrame({
         "id": ["a", "b", "c", "d", "e"],
-        "weight": [90.0, 101.5, 110.0, 99.0, 100.0],
+        "weight/kg": [90.0, 101.5, 110.0, 99.0, 100.0],
         "extra": ["x"] * 5,
         "colour": ["red", "purple", None, "blue", "green"],
         "size": [4.0, None, 6.5, 5.0, 3.0],
@@ -77,7 +78,7 @@ def test_predictions_match_the_model_on_its_own_preprocessing(run_dir):
     assert info["target"] == ["label"] and info["recipe"] == "mlp"
     kinds = {c["name"]: c["kind"] for c in info["feature_schema"]["columns"]}
     assert kinds == {"size": "numeric", "colour": "text", "doors": "integer",
-                     "weight": "numeric"}
+                     "weight/kg": "numeric"}
     predictor = predict.load(run_dir)
     frame = new_rows()
     result = predictor.predict(frame, id_column="id")
@@ -116,12 +117,12 @@ def test_tensorflow_run_saves_a_model_that_reads_raw_columns(run_dir):
     inference = keras.saving.load_model(run_dir / features.INFERENCE_FILE, safe_mode=True)
     assert predict.load(run_dir).inference is not None
     frame = new_rows()
-    # Raw columns by name: NaN is a numeric gap, "" a text gap.
+    # Raw columns by name (`features.input_key`): NaN is a numeric gap, "" a text gap.
     raw = {
         "size": tf.constant(frame["size"].to_numpy("float32")[:, None]),
         "colour": tf.constant(frame["colour"].fillna("").to_numpy(str)[:, None]),
         "doors": tf.constant(frame["doors"].to_numpy("float32")[:, None]),
-        "weight": tf.constant(frame["weight"].to_numpy("float32")[:, None]),
+        "weight_kg": tf.constant(frame["weight/kg"].to_numpy("float32")[:, None]),
     }
     got = keras.ops.convert_to_numpy(inference(raw))
     space = keras.saving.load_model(run_dir / features.PREPROCESSING_FILE)
@@ -180,10 +181,10 @@ def bad(run_dir, tmp_path, text):
     "text, match",
     [
         ("", "CSV file '.*bad.csv' is empty"),
-        ("size,colour,doors,weight\n", "has a header but no rows"),
-        ("size,colour,weight\n1,red,3\n", "lacks column.*'doors'"),
-        ("size,colour,doors,weight\n1,red,2,3\n2,red,2,heavy\n",
-         "column 'weight': non-numeric value 'heavy' at line 3"),
+        ("size,colour,doors,weight/kg\n", "has a header but no rows"),
+        ("size,colour,weight/kg\n1,red,3\n", "lacks column.*'doors'"),
+        ("size,colour,doors,weight/kg\n1,red,2,3\n2,red,2,heavy\n",
+         "column 'weight/kg': non-numeric value 'heavy' at line 3"),
     ],
 )
 def test_bad_rows_are_named_and_nothing_is_written(run_dir, tmp_path, text, match):
@@ -298,7 +299,7 @@ def test_autoencoder_reconstruction_error_matches_the_model(autoencoder_run):
     assert info["target"] == [] and info["class_names"] == []
     kinds = {c["name"]: c["kind"] for c in info["feature_schema"]["columns"]}
     assert kinds == {"size": "numeric", "colour": "text", "doors": "integer",
-                     "weight": "numeric"}  # label left out with --target
+                     "weight/kg": "numeric"}  # label left out with --target
     predictor = predict.load(autoencoder_run)
     frame = new_rows()  # shuffled columns, plus id, extra and label
     result = predictor.predict(frame, id_column="id")
@@ -317,8 +318,8 @@ def test_autoencoder_reconstruction_error_matches_the_model(autoencoder_run):
 @pytest.mark.slow
 def test_autoencoder_bad_rows_are_named(autoencoder_run, tmp_path):
     output = tmp_path / "predictions.csv"
-    for text, match in [("size,colour,weight\n1,red,3\n", "lacks column.*'doors'"),
-                        ("size,colour,doors,weight\n", "has a header but no rows")]:
+    for text, match in [("size,colour,weight/kg\n1,red,3\n", "lacks column.*'doors'"),
+                        ("size,colour,doors,weight/kg\n", "has a header but no rows")]:
         with pytest.raises(ValueError, match=match):
             predict.main([str(autoencoder_run), "--csv", str(bad(None, tmp_path, text)),
                           "--output", str(output)])

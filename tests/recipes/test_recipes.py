@@ -23,13 +23,15 @@ ROOT = Path(__file__).resolve().parents[2]
 # Recipes whose artifacts differ from a single trained model; they have their own tests.
 SPECIAL = {"tune"}
 RECIPES = [name for name in list_recipes() if name not in SPECIAL]
-# Each recipe's smoke run once, here: under JAX (the JAX run of
-# tests/test_backends.py) but for the autoencoders and the VAE, which train on
-# TensorFlow by default (their models train under JAX in tests/zoo). Each
-# recipe's own test module runs it on TensorFlow.
+# Each recipe's smoke run once per backend, here: under torch every recipe
+# (the torch run of tests/test_backends.py); under JAX (its run) all but the
+# autoencoders and the VAE, which train on TensorFlow by default (their models
+# train under JAX in tests/zoo) and are run here under TensorFlow. Each
+# recipe's own test module runs the others on TensorFlow.
 ON_TENSORFLOW = {"autoencoder", "denoising_autoencoder", "conv_autoencoder", "vae"}
-SMOKE = [name for name in RECIPES
-         if (name in ON_TENSORFLOW) == (keras.backend.backend() == "tensorflow")]
+SMOKE = RECIPES if keras.backend.backend() == "torch" else [
+    name for name in RECIPES
+    if (name in ON_TENSORFLOW) == (keras.backend.backend() == "tensorflow")]
 
 
 @pytest.mark.slow

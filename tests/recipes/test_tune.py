@@ -686,6 +686,22 @@ def test_keras_tuner_private_names_that_search_relies_on():
     assert folder == os.path.join("logs", "0001", "execution2"), advice
     assert tuning.ResumableTuner._configure_tensorboard_dir is not (
         keras_tuner.Tuner._configure_tensorboard_dir)
+    # Atomic saves: ResumableTuner.save and the oracles' save and _save_trial
+    # write the files keras-tuner's own write in place, from the same state.
+    advice = (f"keras-tuner {keras_tuner.__version__} changed how it saves a search; adapt "
+              "ResumableTuner.save and _ResumableOracle.save/_save_trial in "
+              "recipes/common/tuning/search.py to this version")
+    tuner_save = inspect.getsource(keras_tuner.Tuner.save)
+    assert "self.oracle.save()" in tuner_save and "self._is_worker()" in tuner_save, advice
+    assert "super().save(self._get_tuner_fname())" in tuner_save, advice
+    oracle_save = inspect.getsource(keras_tuner.Oracle.save)
+    assert "super().save(self._get_oracle_fname())" in oracle_save, advice
+    save_trial = inspect.getsource(keras_tuner.Oracle._save_trial)
+    assert 'trial.save(os.path.join(self._get_trial_dir(trial_id), "trial.json"))' in (
+        save_trial), advice
+    stateful = next(cls for cls in keras_tuner.Tuner.__mro__ if cls.__name__ == "Stateful")
+    stateful_save = inspect.getsource(stateful.save)
+    assert "utils.save_json(fname, self.get_state())" in stateful_save, advice
 
 
 # ## Your sequences

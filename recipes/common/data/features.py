@@ -123,7 +123,21 @@ def infer_schema(features, path: Path) -> dict[str, Any]:
         columns.append(
             {"name": str(name), "kind": kind, "has_missing": bool(values.isna().any())}
         )
+    keys = [input_key(column["name"]) for column in columns]
+    twins = [column["name"] for column, key in zip(columns, keys) if keys.count(key) > 1]
+    if twins:
+        raise ValueError(f"CSV file {str(path)!r}: columns {twins} would be the same model "
+                         "input (Keras names cannot hold '/', read as '_'): rename them.")
     return {"columns": columns}
+
+
+def input_key(name: str) -> str:
+    """Column `name` as a model input's name and key (Keras refuses `/` in names).
+
+    >>> input_key("od280/od315_of_diluted_wines")
+    'od280_od315_of_diluted_wines'
+    """
+    return name.replace("/", "_")
 
 
 def fit_schema(schema: dict[str, Any], train) -> dict[str, Any]:
@@ -185,27 +199,27 @@ def prepare(frame, schema: dict[str, Any], path: Path) -> Prepared:
     inputs, filled, unseen = {}, {}, {}
     for column in schema["columns"]:
         name, kind = column["name"], column["kind"]
-        values = frame[name]
+        key, values = input_key(name), frame[name]
         gaps = values.isna().to_numpy()
         if gaps.any():
             filled[name] = int(gaps.sum())
         if kind == "text":
             text = values.astype(str).where(~gaps, MISSING_TEXT).to_numpy(dtype=object)
-            inputs[name] = text
+            inputs[key] = text
             new = ~np.isin(text, column["categories"])
         else:
             numbers = _numbers(values, name, path).to_numpy()
             if kind == "numeric":
-                inputs[name] = np.where(gaps, column["median"], numbers).astype("float32")
+                inputs[key] = np.where(gaps, column["median"], numbers).astype("float32")
                 new = np.zeros(len(numbers), dtype=bool)
             else:
                 # A non-integer value in an integer category is an unseen value.
                 integral = np.mod(np.where(gaps, 0, numbers), 1) == 0
                 codes = np.where(gaps, MISSING_INTEGER, np.where(integral, numbers, -1))
-                inputs[name] = codes.astype("int64")
-                new = ~np.isin(inputs[name], column["categories"])
+                inputs[key] = codes.astype("int64")
+                new = ~np.isin(inputs[key], column["categories"])
             if column["has_missing"] and kind == "numeric":
-                inputs[f"{name}_is_missing"] = gaps.astype("float32")
+                inputs[f"{key}_is_missing"] = gaps.astype("float32")
         if new.any():
             unseen[name] = int(new.sum())
     return Prepared(inputs, filled, unseen)
@@ -230,15 +244,15 @@ def fit(schema: dict[str, Any], inputs: dict[str, np.ndarray]):
     features = {}
     for index, column in enumerate(schema["columns"]):
         name, kind = column["name"], column["kind"]
-        layer = _layer_name(index, name)
+        key, layer = input_key(name), _layer_name(index, name)
         if kind == "numeric":
-            features[name] = space.float_normalized(name=layer)
+            features[key] = space.float_normalized(name=layer)
             if column["has_missing"]:
-                features[f"{name}_is_missing"] = space.float(name=f"{layer}_is_missing")
+                features[f"{key}_is_missing"] = space.float(name=f"{layer}_is_missing")
         elif kind == "integer":
-            features[name] = space.integer_categorical(num_oov_indices=1, name=layer)
+            features[key] = space.integer_categorical(num_oov_indices=1, name=layer)
         else:
-            features[name] = space.string_categorical(num_oov_indices=1, name=layer)
+            features[key] = space.string_categorical(num_oov_indices=1, name=layer)
     feature_space = space(features=features, output_mode="concat")
     feature_space.adapt(tf.data.Dataset.from_tensor_slices(inputs).batch(1024))
     return feature_space
@@ -277,22 +291,22 @@ def inference_model(model, feature_space, schema: dict[str, Any]):
     encoder = keras.Model(space_inputs, feature_space.get_encoded_features(), name="preprocessing")
     raw, prepared = {}, {}
     for index, column in enumerate(schema["columns"]):
-        name, kind = column["name"], column["kind"]
-        layer = _layer_name(index, name)
+        key, kind = input_key(column["name"]), column["kind"]
+        layer = _layer_name(index, column["name"])
         if kind == "text":
-            raw[name] = keras.Input(shape=(1,), dtype="string", name=name)
-            prepared[name] = table_layers.FillMissing(MISSING_TEXT, name=f"fill_{layer}")(raw[name])
+            raw[key] = keras.Input(shape=(1,), dtype="string", name=key)
+            prepared[key] = table_layers.FillMissing(MISSING_TEXT, name=f"fill_{layer}")(raw[key])
             continue
-        raw[name] = keras.Input(shape=(1,), dtype="float32", name=name)
+        raw[key] = keras.Input(shape=(1,), dtype="float32", name=key)
         if kind == "integer":
             fill = table_layers.FillMissing(MISSING_INTEGER, integral=True, name=f"fill_{layer}")
-            prepared[name] = fill(raw[name])
+            prepared[key] = fill(raw[key])
             continue
         fill = table_layers.FillMissing(column["median"], name=f"fill_{layer}")
-        prepared[name] = fill(raw[name])
+        prepared[key] = fill(raw[key])
         if column["has_missing"]:
             indicator = table_layers.MissingIndicator(name=f"missing_{layer}")
-            prepared[f"{name}_is_missing"] = indicator(raw[name])
+            prepared[f"{key}_is_missing"] = indicator(raw[key])
     return keras.Model(raw, model(encoder(prepared)), name="inference")
 
 
@@ -303,9 +317,10 @@ def raw_inputs(frame, schema: dict[str, Any], path: Path) -> dict[str, np.ndarra
         name, values = column["name"], frame[column["name"]]
         if column["kind"] == "text":
             text = values.astype(str).where(values.notna(), "")
-            inputs[name] = text.to_numpy(dtype=str).reshape(-1, 1)
+            inputs[input_key(name)] = text.to_numpy(dtype=str).reshape(-1, 1)
         else:
-            inputs[name] = _numbers(values, name, path).to_numpy("float32").reshape(-1, 1)
+            numbers = _numbers(values, name, path).to_numpy("float32").reshape(-1, 1)
+            inputs[input_key(name)] = numbers
     return inputs
 
 

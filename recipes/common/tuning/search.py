@@ -90,6 +90,17 @@ class _ResumableOracle:
     even if `oracle.json` was saved before the trial started.
     """
 
+    def save(self):
+        """`oracle.json`, written whole (a temporary file renamed): keras-tuner
+        writes it in place, and a kill mid-write left an empty file that
+        stopped the resume."""
+        artifacts.write_text(self._get_oracle_fname(), json.dumps(self.get_state()))
+
+    def _save_trial(self, trial):
+        """Each `trial.json`, written whole (as `save`)."""
+        folder = self._get_trial_dir(trial.trial_id)
+        artifacts.write_text(os.path.join(folder, "trial.json"), json.dumps(trial.get_state()))
+
     def reload(self):
         super().reload()
         queue = [
@@ -198,6 +209,13 @@ class ResumableTuner(keras_tuner.Tuner):
         self.role = role
         self.trials_run: list[str] = []
         self._started: dict[str, float] = {}
+
+    def save(self):
+        """keras-tuner's `save` (the oracle's state on the chief, then this
+        tuner's), each file written whole, as the oracle's are."""
+        if not self._is_worker():
+            self.oracle.save()
+        artifacts.write_text(self._get_tuner_fname(), json.dumps(self.get_state()))
 
     def search(self, *fit_args, **fit_kwargs):
         if not is_chief_oracle():

@@ -148,6 +148,9 @@ def test_csv_multilabel(tmp_path):
         ),
         ("size,label\n1,a\n2,a\n", "label", "at least 2 classes"),
         ("size,a,b\n1,0,1\n2,2,0\n", "a,b", "column 'a': multi-label.*line 3"),
+        ("m/s,m_s,label\n1,2,a\n3,4,b\n", "label",
+         r"columns \['m/s', 'm_s'\] would be the same model input \(Keras names cannot "
+         r"hold '/', read as '_'\): rename them"),
     ],
 )
 def test_bad_csv_is_named(tmp_path, text, target, match):

@@ -67,6 +67,23 @@ def test_setup_in_a_process_that_runs_another_backend_says_so():
         runtime.setup(_flags(backend=other))
 
 
+@pytest.mark.parametrize("flags, named", [
+    ({"distribute": True}, "--distribute"),
+    ({"cpu_devices": 2}, "--cpu-devices"),
+    ({"distribute": True, "cpu_devices": 2}, "--distribute and --cpu-devices"),
+])
+def test_torch_refuses_the_flags_for_several_devices(flags, named):
+    """Checked before Keras: refused the same way whichever backend this process runs."""
+    with pytest.raises(ValueError, match=rf"`backend`: {named} run on JAX \(keras.distribution\) "
+                                         r"or TensorFlow.*Received: backend='torch'"):
+        runtime.setup(_flags(backend="torch", **flags))
+
+
+@pytest.mark.skipif(keras.backend.backend() != "torch", reason="the torch run")
+def test_torch_runs_one_step_per_execution():
+    assert runtime.steps_per_execution(_flags(steps_per_execution=8)) == 1
+
+
 def test_auto_mixed_precision_picks_by_hardware_and_refuses_emulated_bfloat16(monkeypatch):
     monkeypatch.setattr(runtime, "gpu_visible", lambda: False)
     monkeypatch.setattr(runtime, "_cpu_has_bfloat16", lambda: True)
