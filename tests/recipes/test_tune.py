@@ -558,22 +558,6 @@ def test_hyperband_trials_name_the_bracket_they_join(tmp_path):
 
 
 @pytest.mark.slow
-def test_a_bayesian_search_completes(tmp_path):
-    # 1 random trial, then the Gaussian process proposes the second.
-    flags = [*FLAGS, "--search", "bayesian", "--initial-points", "1", "--max-trials", "2",
-             "--directory", str(tmp_path)]
-    summary = tune.main(flags)
-    project = tmp_path / "mlp"
-    table = read_results(project)
-    assert summary["completed_trials"] == 2 and sorted(table["trial_id"]) == ["0", "1"]
-    assert (table["status"] == "COMPLETED").all() and table["score"].notna().all()
-    assert table[METRICS].notna().all().all() and "bracket" not in table
-    assert json.loads((project / "oracle.json").read_text())["num_initial_points"] == 1
-    search = json.loads((project / tuning.FINGERPRINT_FILE).read_text())["search"]
-    assert (search["search"], search["initial_points"]) == ("bayesian", 1)
-
-
-@pytest.mark.slow
 @pytest.mark.parametrize(
     "flags, changed",
     [
@@ -711,19 +695,25 @@ SEQUENCE_FLAGS = [*FLAGS, "--model", "fcn1d"]
 
 
 @pytest.mark.slow
-def test_a_search_on_your_sequences_retrains_and_predicts(tmp_path):
+def test_a_bayesian_search_on_your_sequences_retrains_and_predicts(tmp_path):
     # Two channels, unequal lengths (6 to 10 steps), string labels, `?` gaps.
     train = write_ts(tmp_path / "train.ts", *series(count=40))
     test_values, test_labels = series(count=12, seed=1)
     test = write_ts(tmp_path / "test.ts", test_values, test_labels)
+    # 1 random trial, then the Gaussian process proposes the second.
     flags = [*SEQUENCE_FLAGS, "--sequences", str(train), "--test-sequences", str(test),
-             "--max-trials", "2", "--directory", str(tmp_path)]
+             "--search", "bayesian", "--initial-points", "1", "--max-trials", "2",
+             "--directory", str(tmp_path)]
     summary = tune.main([*flags, "--retrain-best"])
     project = tmp_path / "fcn1d"
     table = read_results(project)
     assert summary["completed_trials"] == len(table) == 2
+    assert sorted(table["trial_id"]) == ["0", "1"] and "bracket" not in table
     assert (table["status"] == "COMPLETED").all() and table["score"].notna().all()
+    assert table[METRICS].notna().all().all()
+    assert json.loads((project / "oracle.json").read_text())["num_initial_points"] == 1
     search = json.loads((project / tuning.FINGERPRINT_FILE).read_text())["search"]
+    assert (search["search"], search["initial_points"]) == ("bayesian", 1)
     assert search["fixed"]["input_shape"] == [10, 2] and search["fixed"]["mask_value"] == 0.0
     assert search["data"]["sequences"] == str(train.resolve())
     assert search["data"]["test_sequences"] == str(test.resolve())

@@ -79,6 +79,27 @@ def test_resume_refuses_other_flags_and_restart_discards_the_backup(tmp_path, ca
     assert not backup.exists() and not (tmp_path / "demo" / "history.csv").exists()
 
 
+def test_processes_that_see_other_run_folders_are_refused(tmp_path, monkeypatch):
+    """A JAX process whose --output-dir is not the chief's (epoch 0 against the
+    chief's backup at 2) stops: its run would start over. The collective is
+    stood in for by its result (two real processes: tests of `cluster`)."""
+    pytest.importorskip("jax")
+    from jax.experimental import multihost_utils
+
+    from recipes.common import cluster
+
+    monkeypatch.setitem(cluster._joined, "jax", cluster.Cluster(("a:1", "b:2"), 1, "X"))
+    monkeypatch.setattr(cluster, "joined", lambda: None)  # this process's folder is its own
+    monkeypatch.setattr(multihost_utils, "process_allgather",
+                        lambda value: np.array([2, int(value)], dtype="int32"))
+    with pytest.raises(ValueError, match=(
+            r"The processes disagree on the epoch to resume from: every process must see the "
+            rf"chief's run folder, here {tmp_path / 'demo'} \(--output-dir on a folder every "
+            r"machine sees\). Received: \[2, 0\] \(process 0 first\)")):
+        runs.Run(make_args(tmp_path), "demo", backend=keras.backend.backend())
+    cluster.same_everywhere(2, "the epoch")  # agreeing processes go on
+
+
 class Crash(keras.callbacks.Callback):
     def __init__(self, at):
         super().__init__()
