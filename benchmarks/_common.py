@@ -83,7 +83,7 @@ def load_average() -> float | None:
 def versions() -> dict[str, str]:
     """Versions of Python and the installed packages, without importing them."""
     found = {"python": platform.python_version()}
-    for package in ("keras", "tensorflow", "jax", "jaxlib", "numpy"):
+    for package in ("keras", "tensorflow", "jax", "jaxlib", "torch", "numpy"):
         try:
             found[package] = importlib.metadata.version(package)
         except importlib.metadata.PackageNotFoundError:
@@ -122,7 +122,8 @@ def describe(info: dict[str, Any], backends: list[str] | None = None) -> str:
         f"Measured {info['date']} on {info['cpus']} CPU cores ({info['cpu_model']}), "
         f"{memory}, {info['platform']}",
         f"Python {v['python']}, Keras {v['keras']}, TensorFlow {v['tensorflow']}, "
-        f"JAX {v['jax']}",
+        f"JAX {v['jax']}" + (f", torch {v['torch']}"
+                             if v.get("torch", "not installed") != "not installed" else ""),
     ]
     if backends:
         parts.append("backends: " + ", ".join(f"`{b}`" for b in backends))

@@ -356,7 +356,8 @@ def _markdown(data: dict) -> str:
         f"on, 1,000 kept apart), {data['repeats']} rounds, each command a process, in "
         "alternating order. recipe: `python -m recipes.cnn --images train/ --test-images "
         "test/ --image-size 28 28` (TensorFlow, its default there; on JAX with "
-        "`--backend jax`); keras-io: its \"Simple MNIST convnet\" as published "
+        "`--backend jax`, on torch with `--backend torch`); keras-io: its \"Simple MNIST "
+        "convnet\" as published "
         "(`benchmarks/tutorials/mnist_convnet.py`, TensorFlow). Accuracy on the 1,000 kept "
         "apart (mean ± standard deviation over the rounds), wall seconds of the whole "
         "process, training images/s (images x epochs / seconds of `fit`).",

@@ -91,7 +91,8 @@ def main(argv: list[str] | None = None) -> dict:
         flags.refuse_unused(parser, args, CNN_FLAGS, why=f"--model {args.model}")
     augmentation = [name for name in args.augmentation if name != "none"]
     # JAX by default; TensorFlow for your images, whose whole run and
-    # training measured faster there (benchmarks.real_images), and for
+    # training measured faster there than on JAX or torch
+    # (benchmarks.real_images), and for
     # augmentation, whose random image transforms run several times slower
     # under JAX (README, "Backends").
     tensorflow = augmentation or args.tta or args.images

@@ -2,12 +2,12 @@
 
 `ResumableRandomSearch`, `ResumableHyperband` and
 `ResumableBayesianOptimization` are keras-tuner's tuners of those names on
-their own oracles, resumed exactly; each writes a per-trial `run.json` (who
-ran it, how long), clears the Keras session between trials, and serves the
-chief's oracle over gRPC, and gives a `keras.callbacks.TensorBoard` among
-the search's callbacks keras-tuner's per-trial log folders and HParams on
-every backend. The fingerprint refuses to resume a different search in the
-same folder.
+their own oracles, resumed exactly (their state files written whole, never
+half); each writes a per-trial `run.json` (who ran it, how long), clears
+the Keras session between trials, and serves the chief's oracle over gRPC,
+and gives a `keras.callbacks.TensorBoard` among the search's callbacks
+keras-tuner's per-trial log folders and HParams on every backend. The
+fingerprint refuses to resume a different search in the same folder.
 """
 
 from __future__ import annotations
