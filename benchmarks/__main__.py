@@ -43,7 +43,7 @@ def _parse(argv):
         "--only", nargs="+", choices=BENCHMARKS, default=list(BENCHMARKS)
     )
     parser.add_argument("--skip", nargs="+", choices=BENCHMARKS, default=[])
-    parser.add_argument("--backends", nargs="+", choices=_common.BACKENDS,
+    parser.add_argument("--backends", nargs="+", choices=_common.ALL_BACKENDS,
                         default=list(_common.BACKENDS))
     parser.add_argument(
         "--quick", action="store_true", help="tiny settings: checks that it runs"

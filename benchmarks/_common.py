@@ -30,7 +30,9 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 RESULTS_DIR = HERE / "results"
 RESULTS_FILE = HERE / "RESULTS.md"
-BACKENDS = ("tensorflow", "jax")
+BACKENDS = ("tensorflow", "jax")  # what `--backends` measures by default
+# ... and what it may name: torch where it is installed (requirements-torch.txt).
+ALL_BACKENDS = (*BACKENDS, "torch")
 # Order of the sections in RESULTS.md.
 SECTIONS = ("recipes", "whole_command", "startup", "throughput", "step_profile",
             "time_to_accuracy", "mixed_precision", "techniques", "sequences", "search",
@@ -162,7 +164,7 @@ def parser(doc: str) -> argparse.ArgumentParser:
         "--quick", action="store_true", help="tiny settings: checks that it runs"
     )
     result.add_argument(
-        "--backends", nargs="+", choices=BACKENDS, default=list(BACKENDS)
+        "--backends", nargs="+", choices=ALL_BACKENDS, default=list(BACKENDS)
     )
     result.add_argument(
         "--output-dir",
@@ -172,7 +174,7 @@ def parser(doc: str) -> argparse.ArgumentParser:
         "which updates benchmarks/RESULTS.md; elsewhere a RESULTS.md goes there)",
     )
     result.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
-    result.add_argument("--backend", choices=BACKENDS, help=argparse.SUPPRESS)
+    result.add_argument("--backend", choices=ALL_BACKENDS, help=argparse.SUPPRESS)
     result.add_argument("--json", type=Path, help=argparse.SUPPRESS)
     return result
 

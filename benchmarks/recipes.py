@@ -216,7 +216,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--readme-only", action="store_true",
                         help="rewrite README from the saved results; measure nothing")
     parser.add_argument("--output-dir", type=Path, default=_common.RESULTS_DIR)
-    parser.add_argument("--backend", choices=_common.BACKENDS, default=None,
+    parser.add_argument("--backend", choices=_common.ALL_BACKENDS, default=None,
                         help="force one backend (default: each recipe's own)")
     args = parser.parse_args(argv)
     results = _common.load_json(NAME, args.output_dir) or {"runs": {}}
