@@ -7,10 +7,11 @@ callbacks, the recipes' smoke runs (but those of the autoencoders and the
 VAE, which train on TensorFlow by default), and what feeds a model on its
 way in (a table's preprocessing, image folders streamed by `tf.data` into
 JAX, a model that takes raw images; your sequences, then `recipes.predict
---sequences`). The torch run covers every recipe's smoke run, a training
-run of every registered model, and the same ways in (a table, images,
-sequences and their predictions). The argument-validation tests are left to
-the TensorFlow run: they raise before any backend code.
+--sequences`). The torch run covers every recipe's smoke run, a search
+with --tensorboard, a training run of every registered model, and the same
+ways in (a table, images, sequences and their predictions). The
+argument-validation tests are left to the TensorFlow run: they raise before
+any backend code.
 
 The subprocesses start when collection ends (see `conftest.py`), so they run
 alongside the TensorFlow tests; the tests here, last, wait for each one's
@@ -80,15 +81,16 @@ JAX_TESTS = [
 # themselves (--distribute, the compile cache) or check Keras' own backup,
 # which the TensorFlow run covers (a killed run's resume).
 # The gmlp presets (gmlp_tiny, gmlp_small, gmlp_base) are sizes of the gmlp
-# the JAX run trains: the TensorFlow run covers each.
+# the JAX and torch runs train: the TensorFlow run covers each.
 DESELECT = ("not invalid and not rejects and not listing and not help_does_not "
             "and not distribute and not later_jax_run and not killed and not interrupted "
             "and not gmlp_")
 
-# Every recipe's smoke run, a training run of every registered model, and
-# what feeds a model on its way in, under torch.
+# Every recipe's smoke run (a search's too), a training run of every
+# registered model, and what feeds a model on its way in, under torch.
 TORCH_TESTS = [
     "tests/recipes/test_recipes.py::test_recipe_smoke_run_leaves_artifacts",
+    "tests/recipes/test_tune.py::test_tensorboard_logs_each_trial_and_a_rerun_replaces_its_logs",
     "tests/recipes/common/test_runtime.py::test_torch_runs_one_step_per_execution",
     "tests/zoo/test_registry.py::test_training_lowers_the_loss",
     "tests/recipes/test_predict.py::test_predictions_match_the_model_on_its_own_preprocessing",
