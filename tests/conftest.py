@@ -28,13 +28,14 @@ os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 # results are the same programs' (no fast-math either way).
 os.environ.setdefault("XLA_FLAGS", "--xla_backend_optimization_level=0 "
                                    "--xla_llvm_disable_expensive_passes=true")
-_CREATED = [name for name in ("JAX_COMPILATION_CACHE_DIR", "TESTS_JAX_RUN_DIR")
+_CREATED = [name for name in ("JAX_COMPILATION_CACHE_DIR", "TESTS_BACKEND_RUNS_DIR")
             if name not in os.environ]
 for _name in _CREATED:  # set before xdist starts its workers, which inherit them
     os.environ[_name] = tempfile.mkdtemp(prefix=f"tests-{_name.lower()}-")
 
 import pytest  # noqa: E402
 
+# The tests that wait for the JAX and torch runs (tests/test_backends.py).
 BACKEND_TESTS = ("tests/test_backends.py::test_models_callbacks_and_recipes_under_jax",
                  "tests/test_backends.py::test_recipes_models_and_data_under_torch")
 

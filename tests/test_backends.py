@@ -102,11 +102,9 @@ RUNS = {"jax": JAX_TESTS, "torch": TORCH_TESTS}
 # waits, and on a machine the other runs keep busy that costs more CPU than
 # the test's tiny models gain (the torch run alone: 41 CPU-s, 28 on one thread).
 ENVIRONMENT = {"jax": {}, "torch": {"OMP_NUM_THREADS": "1"}}
-BACKEND_TESTS = ["tests/test_backends.py::test_models_callbacks_and_recipes_under_jax",
-                 "tests/test_backends.py::test_recipes_models_and_data_under_torch"]
 
 _runs: dict[str, dict] = {}
-FOLDER = Path(os.environ.get("TESTS_JAX_RUN_DIR") or tempfile.mkdtemp(prefix="backend-runs-"))
+FOLDER = Path(os.environ.get("TESTS_BACKEND_RUNS_DIR") or tempfile.mkdtemp(prefix="backend-runs-"))
 # A run writes its exit status here when it ends, for whichever process waits.
 WRAPPER = ("import subprocess, sys; status = subprocess.call(sys.argv[2:]); "
            "open(sys.argv[1] + '.part', 'w').write(str(status)); "
@@ -114,6 +112,7 @@ WRAPPER = ("import subprocess, sys; status = subprocess.call(sys.argv[2:]); "
 
 
 def installed(backend: str) -> bool:
+    """Whether `backend`'s package is installed (without importing it)."""
     return importlib.util.find_spec(backend) is not None
 
 
